@@ -1,0 +1,224 @@
+"""The ``sched`` command. Imported by nothing: it sits on top of every other module."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from scheduler import clock
+from scheduler.config import PathError, check_imports, load
+from scheduler.errors import ConfigError, SchedError
+from scheduler.model import Schedule
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+DEFAULT_PATHS = [Path("schedules")]
+UNTIL_CAP = 10_000  # fire times per schedule when only --until bounds the listing
+
+app = typer.Typer(
+    name="sched",
+    help="sched: a periodic job scheduler. Schedules live in YAML files (default: schedules/).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Schedule files or directories (default: schedules/).", show_default=False),
+]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load(paths: list[Path] | None) -> tuple[dict[str, Schedule], int]:
+    try:
+        loaded = load(paths or DEFAULT_PATHS)
+    except PathError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem))
+        files = len({p.path for p in exc.problems})
+        plural = "s" if len(exc.problems) != 1 else ""
+        typer.echo(f"{len(exc.problems)} problem{plural} in {files} file(s)", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    return loaded.schedules, len(loaded.files)
+
+
+@app.command()
+def validate(
+    paths: PathsArg = None,
+    check_imports_: Annotated[
+        bool,
+        typer.Option("--check-imports", help="Also import every task and check it is callable."),
+    ] = False,
+) -> None:
+    """Check schedule files; print every problem as PATH:LINE:COLUMN: FIELD: message."""
+    schedules, files = _load(paths)
+    if check_imports_:
+        messages = check_imports(schedules.values())
+        for message in messages:
+            typer.echo(message)
+        if messages:
+            raise typer.Exit(EXIT_INVALID)
+    noun = "schedule" if len(schedules) == 1 else "schedules"
+    typer.echo(f"{len(schedules)} {noun} in {files} file{'s' if files != 1 else ''} OK")
+
+
+def _instant(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _fail(
+            f"{option}: {text!r} is not an ISO 8601 date-time (e.g. 2026-03-29T00:00:00Z; "
+            "without an offset it is UTC)",
+            EXIT_USAGE,
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _pick(schedules: dict[str, Schedule], names: Sequence[str]) -> list[Schedule]:
+    if not names:
+        return sorted(schedules.values(), key=lambda s: s.name)
+    for name in names:
+        if name not in schedules:
+            close = difflib.get_close_matches(name, list(schedules), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _fail(f"--schedule: no schedule named {name!r}{hint}", EXIT_USAGE)
+    return [schedules[name] for name in dict.fromkeys(names)]
+
+
+def _relative(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds == 0:
+        return "now"
+    amount = abs(seconds)
+    parts = []
+    for suffix, unit in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, amount = divmod(amount, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    text = " ".join(parts[:2])
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _utc_text(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@app.command()
+def upcoming(
+    paths: PathsArg = None,
+    schedule: Annotated[
+        list[str] | None, typer.Option("--schedule", "-s", help="Only this schedule (repeatable).")
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Fire times per schedule [default: 5; all up to --until if given]."
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="ISO 8601 start (default: now); inclusive.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 end; inclusive.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON array (a stable contract).")
+    ] = False,
+) -> None:
+    """List the next fire times of each schedule, sorted by time."""
+    now = clock.utc_now()
+    start = _instant("--from", from_) or now
+    end = _instant("--until", until)
+    if end is not None and end < start:
+        raise _fail("--until is earlier than --from", EXIT_USAGE)
+    schedules, _ = _load(paths)
+    chosen = _pick(schedules, schedule or [])
+    limit = count if count is not None else (UNTIL_CAP if end is not None else 5)
+    rows: list[tuple[datetime, Schedule]] = []
+    for item in chosen:
+        if not item.enabled:
+            continue
+        fire_at = item.next_fire(start - timedelta(microseconds=1))
+        for _ in range(limit):
+            if fire_at is None or (end is not None and fire_at > end):
+                break
+            rows.append((fire_at, item))
+            fire_at = item.next_fire(fire_at)
+    rows.sort(key=lambda row: (row[0], row[1].name))
+    if as_json:
+        payload = [
+            {
+                "schedule": item.name,
+                "fire_at": fire_at.astimezone(item.zone).isoformat(),
+                "fire_at_utc": _utc_text(fire_at),
+            }
+            for fire_at, item in rows
+        ]
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    _print_table(rows, [s for s in chosen if not s.enabled], now)
+
+
+def _print_table(
+    rows: list[tuple[datetime, Schedule]], disabled: list[Schedule], now: datetime
+) -> None:
+    table = [("SCHEDULE", "FIRE AT (LOCAL)", "UTC", "WHEN")]
+    for fire_at, item in rows:
+        local = fire_at.astimezone(item.zone)
+        table.append(
+            (
+                item.name,
+                f"{local:%Y-%m-%d %H:%M:%S %z} {item.timezone}",
+                f"{fire_at.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}",
+                _relative(fire_at - now),
+            )
+        )
+    for item in disabled:
+        table.append((item.name, "disabled", "-", "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        typer.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    if len(table) == 1:
+        typer.echo("(no fire times in this window)")
+
+
+T = TypeVar("T")
+
+
+def _guarded(command: Callable[[], T]) -> T:
+    try:
+        return command()
+    except SchedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("SCHED_DEBUG"):
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set SCHED_DEBUG=1 for a traceback; "
+            "please report it)",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERNAL) from None
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return _guarded(lambda: app(args=argv if argv is not None else sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""Durations as users write them: ``30s``, ``5m``, ``1h30m``, ``2d`` or whole seconds."""
+
+from __future__ import annotations
+
+import re
+
+from scheduler.errors import DurationError
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNIT_S = (86400, 3600, 60, 1)
+HINT = "write a duration like 30s, 5m, 1h30m, 2d or a whole number of seconds"
+
+
+def parse_duration_s(value: object) -> int:
+    """Return the duration in whole seconds; reject anything else with a hint."""
+    if isinstance(value, bool):
+        raise DurationError(f"expected a duration, got {value!r}; {HINT}")
+    if isinstance(value, int):
+        if value < 0:
+            raise DurationError(f"duration must not be negative, got {value}")
+        return value
+    if not isinstance(value, str):
+        raise DurationError(f"expected a duration, got {type(value).__name__} {value!r}; {HINT}")
+    match = _DURATION.fullmatch(value.strip())
+    if not value.strip() or match is None:
+        raise DurationError(f"malformed duration {value!r}; {HINT}")
+    return sum(int(part) * unit for part, unit in zip(match.groups(), _UNIT_S, strict=True) if part)
+
+
+def format_duration_s(seconds: int) -> str:
+    """The shortest canonical spelling, e.g. 5400 -> '1h30m', 0 -> '0s'."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for suffix, unit in zip("dhms", _UNIT_S, strict=True):
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts)

@@ -1,0 +1,43 @@
+"""sched's one error hierarchy: every failure a user can meet is a SchedError.
+
+The CLI turns a SchedError into a message and an exit code; anything else reaching the
+user is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SchedError(Exception):
+    """Root of every error sched raises on purpose."""
+
+
+class CronError(SchedError, ValueError):
+    """A cron expression that cannot be parsed, or can never fire."""
+
+
+class DurationError(SchedError, ValueError):
+    """A duration that is not of the form 30s, 5m, 1h30m, 2d or whole seconds."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a schedule file, with where it is."""
+
+    path: str
+    line: int
+    column: int
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.where}: {self.message}"
+
+
+class ConfigError(SchedError):
+    """Schedule files that do not validate; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
