@@ -56,6 +56,24 @@ SEARCH_YEARS = 400
 _ONE_S = timedelta(seconds=1)
 
 
+_SINGLE_RANGE = re.compile(r"([^-/,]+)-([^-/,]+)(/\d+)?")
+
+
+def _normalise(field: str) -> str:
+    """Rewrite one-value ranges (``5-5``, ``mon-mon/2``) as the value.
+
+    croniter expands such a range to ``*`` (every value), which would make ``0 5-5 * * *``
+    fire every hour.
+    """
+    items = []
+    for item in field.split(","):
+        match = _SINGLE_RANGE.fullmatch(item)
+        if match and match[1].lower() == match[2].lower():
+            item = match[1]
+        items.append(item)
+    return ",".join(items)
+
+
 def _is_star(field: str) -> bool:
     return field.startswith(("*", "?"))
 
@@ -88,7 +106,7 @@ class CronSpec:
             if text.lower() not in MACROS:
                 raise CronError(f"unknown macro {text!r}; use one of {', '.join(sorted(MACROS))}")
             text = MACROS[text.lower()]
-        fields = text.split(" ") if text else []
+        fields = [_normalise(f) for f in text.split(" ")] if text else []
         if len(fields) not in (5, 6):
             raise CronError(
                 f"expected 5 fields (minute hour day-of-month month day-of-week) "
