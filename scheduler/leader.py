@@ -1,0 +1,277 @@
+"""The scheduler replica: elect a leader, sync schedules, dispatch due fire times.
+
+``tick(now)`` and ``elect(now)`` are the steps tests drive with explicit instants; ``run()``
+around them only waits, renews the lease on its own thread and handles outages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from scheduler import clock
+from scheduler.dispatch import (
+    event,
+    from_ms,
+    jitter_ms,
+    plan_due,
+    run_id_for,
+    run_message,
+    to_ms,
+    utc_text,
+)
+from scheduler.model import Schedule
+from scheduler.store import (
+    NotLeaderError,
+    Run,
+    Step,
+    Store,
+    StoreError,
+    dumps,
+    priority_score,
+)
+
+log = logging.getLogger("sched.scheduler")
+
+LEASE_TTL_MS = 5000
+RENEW_EVERY_MS = 1000  # also how often a standby tries to take an expired lease
+BATCH_SIZE = 500
+IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        schedules: Mapping[str, Schedule],
+        identity: str | None = None,
+        lease_ttl_ms: int = LEASE_TTL_MS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.store = store
+        self.schedules = dict(schedules)
+        self.identity = identity or default_identity()
+        self.lease_ttl_ms = lease_ttl_ms
+        self.batch_size = batch_size
+        self.token = secrets.token_hex(16)
+        self.epoch = 0
+        self._synced = False
+        self._lock = threading.Lock()
+        # Called after a batch is computed and before it is sent: a seam for tests that
+        # pause a leader at the worst moment.
+        self.before_dispatch: Callable[[], None] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.epoch > 0
+
+    # -- leadership -------------------------------------------------------------------
+
+    def elect(self, now: datetime) -> bool:
+        """Take or renew the lease; True while this replica leads."""
+        epoch = self.store.acquire(self.token, self.lease_ttl_ms, self.identity, to_ms(now))
+        if epoch and not self.epoch:
+            log.info("leading as %s (epoch %d)", self.identity, epoch)
+            self._synced = False
+        elif not epoch and self.epoch:
+            log.warning("lost the leader lease (epoch %d); standing by", self.epoch)
+        self.epoch = epoch
+        return epoch > 0
+
+    def step_down(self, why: str) -> None:
+        if self.epoch:
+            log.warning("stepping down (epoch %d): %s", self.epoch, why)
+        self.epoch = 0
+
+    def release(self) -> None:
+        if self.epoch:
+            self.store.release(self.token)
+            log.info("released the leader lease (epoch %d)", self.epoch)
+        self.epoch = 0
+
+    # -- schedules --------------------------------------------------------------------
+
+    def replace_schedules(self, schedules: Mapping[str, Schedule]) -> None:
+        """Take a new, already validated set of schedules (a reload); synced on next tick."""
+        with self._lock:
+            self.schedules = dict(schedules)
+            self._synced = False
+
+    def sync(self, now: datetime) -> dict[str, str]:
+        """Make Redis hold exactly our schedules; returns name -> added/changed/updated/removed."""
+        report: dict[str, str] = {}
+        stored = self.store.definitions()
+        states = self.store.states(list(self.schedules))
+        for name, schedule in self.schedules.items():
+            definition = schedule.to_json()
+            digest = schedule.digest()
+            trigger_key = _trigger_key(schedule)
+            state = states.get(name)
+            unchanged = name in stored and stored[name].get("digest") == digest
+            if unchanged and state is not None and state.trigger_key == trigger_key:
+                continue
+            next_fire = schedule.next_fire(now) if schedule.enabled else None
+            next_ms = to_ms(next_fire) if next_fire else None
+            due_ms = next_ms + jitter_ms(schedule, next_ms) if next_ms is not None else None
+            body = _definition_json(definition, digest)
+            report[name] = self.store.upsert(self.token, name, body, trigger_key, next_ms, due_ms)
+        for name in set(stored) - set(self.schedules):
+            self.store.remove(self.token, name)
+            report[name] = "removed"
+        for name, what in sorted(report.items()):
+            if what != "updated":
+                log.info("schedule %s %s", name, what)
+        self._synced = True
+        return report
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> int:
+        """Dispatch everything due at ``now``; the number of runs enqueued."""
+        if not self.is_leader:
+            return 0
+        enqueued = 0
+        try:
+            with self._lock:
+                if not self._synced:
+                    self.sync(now)
+                while True:
+                    names = self.store.due(to_ms(now), self.batch_size)
+                    if not names:
+                        break
+                    steps = self._steps(names, now)
+                    if steps:
+                        if self.before_dispatch is not None:
+                            self.before_dispatch()
+                        results = self.store.dispatch(self.token, steps)
+                        enqueued += sum(r for r in results if r > 0)
+                    if len(names) < self.batch_size:
+                        break
+        except NotLeaderError:
+            self.step_down("a dispatch was refused: the lease is no longer ours")
+        return enqueued
+
+    def _steps(self, names: list[str], now: datetime) -> list[Step]:
+        states = self.store.states(names)
+        steps = []
+        for name in names:
+            schedule, state = self.schedules.get(name), states.get(name)
+            if schedule is None or state is None or state.next_ms is None:
+                continue  # stale: the next sync removes it
+            fire_at = from_ms(state.next_ms)
+            plan = plan_due(schedule, fire_at, now)
+            runs = [self._run(schedule, f, now) for f in plan.run]
+            events = [event("enqueued", now, run_id=r.run_id, fire_at=_iso(f))
+                      for r, f in zip(runs, plan.run, strict=True)]  # fmt: skip
+            if plan.missed:
+                events.append(event("missed", now, count=plan.missed,
+                                    last_missed=_iso(plan.last_missed)))  # fmt: skip
+            next_ms = to_ms(plan.next_fire) if plan.next_fire else None
+            steps.append(
+                Step(
+                    name=name,
+                    queue=schedule.queue,
+                    expected_next_ms=state.next_ms,
+                    new_next_ms=next_ms,
+                    new_due_ms=next_ms + jitter_ms(schedule, next_ms) if next_ms else None,
+                    runs=runs,
+                    fired_ms=to_ms(plan.run[-1]) if plan.run else None,
+                    missed=plan.missed,
+                    last_missed_ms=to_ms(plan.last_missed) if plan.last_missed else None,
+                    events=events,
+                )
+            )
+        return steps
+
+    def _run(self, schedule: Schedule, fire_at: datetime, now: datetime) -> Run:
+        run_id = run_id_for(schedule.name, to_ms(fire_at))
+        message = run_message(schedule, run_id, fire_at, now, "schedule", self.epoch)
+        return Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(now)), message)
+
+    def seconds_until_due(self, now: datetime) -> float:
+        due_ms = self.store.next_due_ms()
+        if due_ms is None:
+            return IDLE_WAIT_S
+        return max(0.0, min(IDLE_WAIT_S, (due_ms - to_ms(now)) / 1000))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, poll: Callable[[], None] | None = None) -> None:
+        """Lead or stand by until ``stop`` is set; release the lease on the way out.
+
+        ``poll`` is called between ticks (the CLI uses it to reload changed files).
+        """
+        keeper = threading.Thread(target=self._keep_lease, args=(stop,), daemon=True)
+        keeper.start()
+        outage = _Outage()
+        while not stop.is_set():
+            try:
+                if poll is not None:
+                    poll()
+                if self.is_leader:
+                    self.tick(clock.utc_now())
+                    wait_s = self.seconds_until_due(clock.utc_now())
+                else:
+                    wait_s = RENEW_EVERY_MS / 1000
+                outage.over()
+            except StoreError as exc:
+                wait_s = outage.failed(exc)
+                self.step_down("Redis is unreachable")
+            stop.wait(wait_s)
+        keeper.join(timeout=2)
+        try:
+            self.release()
+        except StoreError:
+            log.warning("could not release the lease (Redis unreachable); it expires by itself")
+
+    def _keep_lease(self, stop: threading.Event) -> None:
+        # Renewal runs on its own timer so a slow dispatch never lets the lease lapse.
+        outage = _Outage()
+        while not stop.is_set():
+            try:
+                self.elect(clock.utc_now())
+                outage.over()
+                wait_s = RENEW_EVERY_MS / 1000
+            except StoreError as exc:
+                self.step_down("Redis is unreachable")
+                wait_s = outage.failed(exc)
+            stop.wait(wait_s)
+
+
+class _Outage:
+    """Backoff and log-once bookkeeping for a stretch of time with Redis unreachable."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def failed(self, exc: Exception) -> float:
+        if self.failures == 0:
+            log.error("Redis unreachable, retrying with backoff: %s", exc)
+        self.failures += 1
+        return float(min(5.0, 0.1 * 2 ** min(self.failures, 6)))
+
+    def over(self) -> None:
+        if self.failures:
+            log.info("Redis reachable again after %d failed attempts", self.failures)
+        self.failures = 0
+
+
+def _trigger_key(schedule: Schedule) -> str:
+    return f"{schedule.trigger_key()}|enabled={schedule.enabled}"
+
+
+def _definition_json(definition: dict[str, object], digest: str) -> str:
+    return dumps("definition", {"digest": digest, "schedule": definition})
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else utc_text(instant)

@@ -1,0 +1,25 @@
+-- Sync one schedule definition from the files into Redis (leader only).
+-- KEYS[1] lease, KEYS[2] defs (hash name -> definition JSON), KEYS[3] due (zset name -> ms),
+-- KEYS[4] state:<name> (hash: next_ms, due_ms, trigger_key, paused, runs, missed, ...)
+-- ARGV[1] token, ARGV[2] name, ARGV[3] definition JSON, ARGV[4] trigger_key,
+-- ARGV[5] next_ms ('' = never fires again), ARGV[6] due_ms (next_ms plus jitter)
+-- An unchanged trigger keeps its stored next fire time: a restart or redeploy never moves it.
+-- Returns 'added', 'changed' (trigger changed: next fire recomputed) or 'updated'.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER')
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local old = redis.call('HGET', KEYS[4], 'trigger_key')
+if old == ARGV[4] then
+  return 'updated'
+end
+redis.call('HSET', KEYS[4], 'trigger_key', ARGV[4], 'next_ms', ARGV[5], 'due_ms', ARGV[6])
+if ARGV[5] == '' or redis.call('HGET', KEYS[4], 'paused') == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+else
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+end
+if old then
+  return 'changed'
+end
+return 'added'

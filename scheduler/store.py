@@ -1,0 +1,367 @@
+"""Every Redis command and key name sched uses. The rest of sched speaks plain values.
+
+All keys live under one namespace (default ``sched``) inside a hash tag, ``{sched}:...``,
+so every multi-key script runs on one Redis Cluster slot.
+
+| key | type | holds |
+| --- | --- | --- |
+| ``{ns}:lease`` | string, TTL | the leader's random token; expires unless renewed |
+| ``{ns}:epoch`` | integer | incremented on every new lease (fencing epoch) |
+| ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
+| ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
+| ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
+| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, paused, runs, last_fire_ms, missed, last_missed_ms |
+| ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
+| ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
+| ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
+| ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time |
+| ``{ns}:queues`` | set | names of queues that have been used |
+
+Definitions (what the files say) are kept apart from state (what has happened), so a
+redeploy that changes nothing about a schedule's trigger keeps its next fire time.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from scheduler.errors import SchedError
+
+STATE_VERSION = 1
+HISTORY_LEN = 100
+_PRIORITY_SLOT = 10**13  # ms since the epoch stay below this until the year 2286
+
+
+class StoreError(SchedError):
+    """Redis could not be reached or answered with an error."""
+
+
+class NotLeaderError(SchedError):
+    """A state change was refused because this process no longer holds the lease."""
+
+
+class StateVersionError(SchedError):
+    """Stored state written by a newer (or unknown) version of sched."""
+
+
+def dumps(kind: str, payload: dict[str, Any]) -> str:
+    """Versioned JSON for everything sched stores: never pickle."""
+    return json.dumps({"v": STATE_VERSION, "kind": kind, **payload}, separators=(",", ":"))
+
+
+def loads(kind: str, text: str | bytes) -> dict[str, Any]:
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("v") != STATE_VERSION or data.get("kind") != kind:
+        version = data.get("v") if isinstance(data, dict) else None
+        raise StateVersionError(
+            f"stored {kind} has version {version!r}; this sched reads version {STATE_VERSION}. "
+            "Upgrade sched, or use a fresh namespace (--namespace)"
+        )
+    return data
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (certificates verified) or ``unix://`` URLs."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise StoreError(
+            f"unsupported Redis URL {redact(url)!r}; use redis://, rediss:// or unix://"
+        )
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise StoreError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+
+
+def priority_score(priority: int, enqueued_ms: int) -> int:
+    """Higher priority first, then first in, first out."""
+    return (9 - priority) * _PRIORITY_SLOT + enqueued_ms
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str = "sched"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join([f"{{{self.namespace}}}", *parts])
+
+    @property
+    def lease(self) -> str:
+        return self._k("lease")
+
+    @property
+    def epoch(self) -> str:
+        return self._k("epoch")
+
+    @property
+    def leader(self) -> str:
+        return self._k("leader")
+
+    @property
+    def defs(self) -> str:
+        return self._k("defs")
+
+    @property
+    def due(self) -> str:
+        return self._k("due")
+
+    @property
+    def runs(self) -> str:
+        return self._k("runs")
+
+    @property
+    def queues(self) -> str:
+        return self._k("queues")
+
+    def state(self, name: str) -> str:
+        return self._k("state", name)
+
+    def history(self, name: str) -> str:
+        return self._k("history", name)
+
+    def backfilled(self, name: str) -> str:
+        return self._k("backfilled", name)
+
+    def queue(self, queue: str) -> str:
+        return self._k("queue", queue)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    next_ms: int | None
+    due_ms: int | None
+    trigger_key: str | None
+    paused: bool
+    runs: int
+    last_fire_ms: int | None
+    missed: int
+    last_missed_ms: int | None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run to enqueue: its id, queue, priority score and message."""
+
+    run_id: str
+    queue: str
+    score: int
+    message: str
+
+
+@dataclass
+class Step:
+    """What one dispatch does to one schedule: compare-and-set its next fire time."""
+
+    name: str
+    queue: str
+    expected_next_ms: int
+    new_next_ms: int | None
+    new_due_ms: int | None
+    runs: list[Run] = field(default_factory=list)
+    fired_ms: int | None = None
+    missed: int = 0
+    last_missed_ms: int | None = None
+    events: list[str] = field(default_factory=list)
+
+
+def _int(value: bytes | None) -> int | None:
+    return None if value is None or value == b"" else int(value)
+
+
+class Store:
+    def __init__(self, client: redis.Redis, namespace: str = "sched") -> None:
+        self.client = client
+        self.keys = Keys(namespace)
+        self._scripts = {
+            name: client.register_script(
+                resources.files("scheduler").joinpath(f"lua/{name}.lua").read_text()
+            )
+            for name in ("acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue")
+        }
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            return self._scripts[script](keys=list(keys), args=list(args))
+        except redis.ResponseError as exc:
+            if "NOTLEADER" in str(exc):
+                raise NotLeaderError("the leader lease is no longer ours") from None
+            raise StoreError(f"Redis refused {script}: {exc}") from None
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.client, method)(*args)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
+
+    # -- leadership -------------------------------------------------------------------
+
+    def acquire(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> int:
+        """Take or renew the lease; the lease's epoch, or 0 if someone else holds it."""
+        keys = [self.keys.lease, self.keys.epoch, self.keys.leader]
+        return int(self._run("acquire", keys, [token, ttl_ms, identity, now_ms]))
+
+    def release(self, token: str) -> bool:
+        return bool(self._run("release", [self.keys.lease, self.keys.leader], [token]))
+
+    def leader(self) -> dict[str, Any]:
+        """Who leads: identity, epoch, since_ms and the lease's remaining ttl_ms (-2 if none)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.leader)
+        pipe.pttl(self.keys.lease)
+        pipe.get(self.keys.lease)
+        try:
+            info, ttl_ms, token = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {exc}") from None
+        info = {k.decode(): v.decode() for k, v in info.items()}
+        held = token is not None and info.get("token") == token.decode()
+        return {
+            "identity": info.get("identity") if held else None,
+            "epoch": int(info.get("epoch", 0)),
+            "since_ms": int(info["since_ms"]) if held and "since_ms" in info else None,
+            "ttl_ms": int(ttl_ms) if held else None,
+        }
+
+    # -- definitions and state --------------------------------------------------------
+
+    def definitions(self) -> dict[str, dict[str, Any]]:
+        raw = self._call("hgetall", self.keys.defs)
+        return {k.decode(): loads("definition", v) for k, v in raw.items()}
+
+    def states(self, names: Sequence[str]) -> dict[str, ScheduleState]:
+        if not names:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.keys.state(name))
+        try:
+            rows = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {exc}") from None
+        out = {}
+        for name, row in zip(names, rows, strict=True):
+            if not row:
+                continue
+            trigger_key = row.get(b"trigger_key")
+            out[name] = ScheduleState(
+                next_ms=_int(row.get(b"next_ms")),
+                due_ms=_int(row.get(b"due_ms")),
+                trigger_key=trigger_key.decode() if trigger_key is not None else None,
+                paused=row.get(b"paused") == b"1",
+                runs=_int(row.get(b"runs")) or 0,
+                last_fire_ms=_int(row.get(b"last_fire_ms")),
+                missed=_int(row.get(b"missed")) or 0,
+                last_missed_ms=_int(row.get(b"last_missed_ms")),
+            )
+        return out
+
+    def upsert(
+        self, token: str, name: str, definition: str, trigger_key: str,
+        next_ms: int | None, due_ms: int | None,
+    ) -> str:  # fmt: skip
+        keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
+        args = [token, name, definition, trigger_key, _ms(next_ms), _ms(due_ms)]
+        result = self._run("upsert", keys, args)
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def remove(self, token: str, name: str) -> None:
+        keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
+        self._run("remove", [*keys, self.keys.history(name)], [token, name])
+
+    def due(self, now_ms: int, limit: int) -> list[str]:
+        names = self._call("zrangebyscore", self.keys.due, "-inf", now_ms, 0, limit)
+        return [n.decode() for n in names]
+
+    def next_due_ms(self) -> int | None:
+        first = self._call("zrange", self.keys.due, 0, 0, False, True)
+        return int(first[0][1]) if first else None
+
+    def dispatch(self, token: str, steps: Sequence[Step]) -> list[int]:
+        """Apply a batch of steps atomically; per step, runs enqueued or -1 if stale."""
+        keys = [self.keys.lease, self.keys.due, self.keys.runs, self.keys.queues]
+        args: list[str | int] = [token, HISTORY_LEN, json.dumps([s.queue for s in steps])]
+        for step in steps:
+            keys += [
+                self.keys.state(step.name),
+                self.keys.queue(step.queue),
+                self.keys.history(step.name),
+            ]
+            body = {
+                "runs": [[r.run_id, r.score, r.message] for r in step.runs],
+                "missed": step.missed,
+                "last_missed_ms": step.last_missed_ms,
+                "fired_ms": step.fired_ms,
+                "events": step.events,
+            }
+            args += [step.name, step.expected_next_ms, _ms(step.new_next_ms), _ms(step.new_due_ms)]
+            args.append(json.dumps(body))
+        return [int(x) for x in self._run("dispatch", keys, args)]
+
+    def set_paused(
+        self, name: str, paused: bool, event: str, next_ms: int | None = None,
+        due_ms: int | None = None, missed: int = 0, last_missed_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        keys = [self.keys.due, self.keys.state(name), self.keys.history(name)]
+        args = [name, "1" if paused else "0", _ms(next_ms), _ms(due_ms), missed,
+                _ms(last_missed_ms), event, HISTORY_LEN]  # fmt: skip
+        return bool(self._run("pause", keys, args))
+
+    def enqueue(self, name: str, run: Run, event: str, backfill_ms: int | None = None) -> bool:
+        keys = [self.keys.runs, self.keys.queue(run.queue), self.keys.queues,
+                self.keys.backfilled(name), self.keys.history(name)]  # fmt: skip
+        args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
+        args += [_ms(backfill_ms), event, HISTORY_LEN]
+        return bool(self._run("enqueue", keys, args))
+
+    # -- queues and history -----------------------------------------------------------
+
+    def queue_depths(self) -> dict[str, int]:
+        names = sorted(n.decode() for n in self._call("smembers", self.keys.queues))
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(self.keys.queue(name))
+        try:
+            return dict(zip(names, (int(x) for x in pipe.execute()), strict=True))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {exc}") from None
+
+    def queued_runs(self, queue: str) -> list[dict[str, Any]]:
+        """Every message waiting on a queue, in the order workers will take them."""
+        ids = self._call("zrange", self.keys.queue(queue), 0, -1)
+        if not ids:
+            return []
+        bodies = self._call("hmget", self.keys.runs, ids)
+        return [loads("run", body) for body in bodies if body is not None]
+
+    def history(self, name: str, limit: int = HISTORY_LEN) -> list[dict[str, Any]]:
+        rows = self._call("lrange", self.keys.history(name), 0, limit - 1)
+        return [loads("event", row) for row in rows]
+
+
+def _ms(value: int | None) -> str:
+    return "" if value is None else str(value)

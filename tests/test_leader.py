@@ -1,0 +1,244 @@
+"""The leader-elected scheduler against a real Redis, driven by explicit instants."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from scheduler.dispatch import MISFIRE_ALL_CAP, jitter_ms, to_ms
+from scheduler.leader import Scheduler
+from scheduler.model import Misfire, Schedule
+from scheduler.store import Store
+
+T0 = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # the night Berlin springs forward
+
+
+def store(url: str) -> Store:
+    return Store(redis.Redis.from_url(url))
+
+
+def every(name: str, seconds: int, **fields: object) -> Schedule:
+    return Schedule(name=name, task="scheduler.tasks:heartbeat", timezone="UTC",
+                    every_s=seconds, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def cron(name: str, expression: str, zone: str = "UTC", **fields: object) -> Schedule:
+    return Schedule(name=name, task="scheduler.tasks:heartbeat", timezone=zone,
+                    cron=expression, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def enqueued(s: Store, queue: str = "default") -> list[tuple[str, str]]:
+    """(schedule, fire_at) of every run on a queue."""
+    return [(m["schedule"], m["fire_at"]) for m in s.queued_runs(queue)]
+
+
+def expire_lease(url: str) -> None:
+    """What a crashed leader's lease does after its TTL: disappear."""
+    redis.Redis.from_url(url).delete("{sched}:lease")
+
+
+SCHEDULES = {
+    s.name: s
+    for s in [
+        every("tick", 60),
+        every("slow", 7 * 60),
+        cron("quarter", "*/15 * * * *", "Europe/Berlin"),
+        cron("nightly", "30 2 * * *", "Europe/Berlin"),
+        cron("hourly", "0 * * * *", "Europe/Berlin"),
+    ]
+}
+
+
+def test_three_replicas_over_six_hours_enqueue_every_fire_time_exactly_once(redis_url: str) -> None:
+    replicas = [Scheduler(store(redis_url), SCHEDULES, identity=f"r{i}") for i in range(3)]
+    now = T0
+    end = T0 + timedelta(hours=6)
+    leaders = []
+    step = 0
+    while now <= end:
+        # Replicas wake in a different order each step, as real ones do.
+        for replica in replicas[step % 3 :] + replicas[: step % 3]:
+            replica.elect(now)
+            replica.tick(now)
+        leaders.append(next(r.identity for r in replicas if r.is_leader))
+        step += 1
+        if step % 37 == 0:  # the leader "crashes": its lease expires, another takes over
+            leader = next(r for r in replicas if r.is_leader)
+            expire_lease(redis_url)
+            leader.epoch = 0
+        now += timedelta(seconds=20)
+    s = store(redis_url)
+    got = Counter(enqueued(s))
+    assert max(got.values()) == 1
+    expected = Counter(
+        (name, f.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+        for name, schedule in SCHEDULES.items()
+        for f in schedule.fire_times(T0, end)
+    )
+    # Nothing is due before the first sync, so the first fire after T0 is the first run.
+    assert got == expected
+    assert len(set(leaders)) >= 2  # leadership really moved
+    assert sum(1 for n, _ in got if n == "nightly") == 1
+    assert ("nightly", "2026-03-29T01:00:00.000Z") in got  # 02:30 fell in the gap: 03:00 CEST
+
+
+def test_a_leader_paused_between_computing_and_dispatching_is_refused(redis_url: str) -> None:
+    old = Scheduler(store(redis_url), {"tick": every("tick", 60)}, identity="old")
+    new = Scheduler(store(redis_url), {"tick": every("tick", 60)}, identity="new")
+    assert old.elect(T0)
+    old.tick(T0)
+
+    def freeze_past_the_lease() -> None:
+        # `old` has computed its batch and now stalls (GC pause, SIGSTOP) past its lease;
+        # `new` takes over and dispatches the same fire time first.
+        expire_lease(redis_url)
+        assert new.elect(T0 + timedelta(seconds=61))
+        assert new.tick(T0 + timedelta(seconds=61)) == 1
+
+    old.before_dispatch = freeze_past_the_lease
+    assert old.tick(T0 + timedelta(seconds=61)) == 0
+    assert not old.is_leader
+    assert enqueued(store(redis_url)) == [("tick", "2026-03-28T22:01:00.000Z")]
+    assert new.epoch == 2
+
+
+def test_only_one_replica_leads_and_the_epoch_grows_with_each_lease(redis_url: str) -> None:
+    a = Scheduler(store(redis_url), {}, identity="a")
+    b = Scheduler(store(redis_url), {}, identity="b")
+    assert a.elect(T0) and not b.elect(T0)
+    assert a.epoch == 1
+    a.release()
+    assert b.elect(T0) and b.epoch == 2
+    assert not a.elect(T0)
+
+
+NOON_29 = datetime(2026, 3, 29, 12, tzinfo=UTC)
+
+
+def test_a_restart_with_unchanged_schedules_keeps_the_next_fire_time(redis_url: str) -> None:
+    daily = {"d": every("d", 86400, start=datetime(2026, 1, 1, 12, tzinfo=UTC))}
+    first = Scheduler(store(redis_url), daily)
+    first.elect(T0)
+    first.tick(T0)
+    assert store(redis_url).states(["d"])["d"].next_ms == to_ms(NOON_29)
+    first.release()
+    # Redeployed three hours later: the countdown is not reset (django-celery-beat#634).
+    second = Scheduler(store(redis_url), daily)
+    second.elect(T0 + timedelta(hours=3))
+    assert second.sync(T0 + timedelta(hours=3)) == {}
+    assert store(redis_url).states(["d"])["d"].next_ms == to_ms(NOON_29)
+
+
+def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_cleaned_up(redis_url: str) -> None:
+    leader = Scheduler(store(redis_url), {"a": every("a", 3600), "b": every("b", 60)})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.replace_schedules({"a": every("a", 600), "c": every("c", 60)})
+    assert leader.sync(T0 + timedelta(minutes=1)) == {"a": "changed", "b": "removed", "c": "added"}
+    s = store(redis_url)
+    assert s.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=10))
+    assert s.states(["b"]) == {}
+    assert sorted(s.definitions()) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "grace_s", "runs", "missed"),
+    [
+        (Misfire.COALESCE, None, ["2026-03-29T01:00:00.000Z"], 179),
+        (Misfire.SKIP, None, [], 180),
+        (Misfire.COALESCE, 10, [], 180),  # the latest is 30 s late: outside the grace
+        (Misfire.ALL, 5 * 60, [f"2026-03-29T00:{m:02d}:00.000Z" for m in range(56, 60)]
+         + ["2026-03-29T01:00:00.000Z"], 175),
+    ],
+)  # fmt: skip
+def test_fire_times_missed_while_no_scheduler_ran_follow_the_policy(
+    redis_url: str, policy: Misfire, grace_s: int | None, runs: list[str], missed: int
+) -> None:
+    schedule = every("m", 60, misfire=policy, misfire_grace_s=grace_s)
+    leader = Scheduler(store(redis_url), {"m": schedule})
+    leader.elect(T0)
+    leader.tick(T0)  # next fire: 22:01
+    # Every scheduler is down for three hours; one comes back at 01:00:30.
+    back = T0 + timedelta(hours=3, seconds=30)
+    leader.tick(back)
+    s = store(redis_url)
+    assert [f for _, f in enqueued(s)] == runs
+    state = s.states(["m"])["m"]
+    assert state.missed == missed
+    assert state.next_ms == to_ms(T0 + timedelta(hours=3, minutes=1))
+    assert s.history("m")[0]["event"] == "missed"
+
+
+def test_misfire_all_enqueues_at_most_the_cap_most_recent(redis_url: str) -> None:
+    leader = Scheduler(store(redis_url), {"m": every("m", 60, misfire=Misfire.ALL)})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(hours=3, seconds=30))
+    fires = [f for _, f in enqueued(store(redis_url))]
+    assert len(fires) == MISFIRE_ALL_CAP
+    assert fires[-1] == "2026-03-29T01:00:00.000Z"
+    assert store(redis_url).states(["m"])["m"].missed == 180 - MISFIRE_ALL_CAP
+
+
+def test_jitter_delays_dispatch_by_a_deterministic_offset(redis_url: str) -> None:
+    schedule = every("j", 3600, jitter_s=600)
+    leader = Scheduler(store(redis_url), {"j": schedule})
+    leader.elect(T0)
+    leader.tick(T0)
+    fire = T0 + timedelta(hours=1)
+    offset_ms = jitter_ms(schedule, to_ms(fire))
+    assert 0 < offset_ms < 600_000
+    assert leader.tick(fire + timedelta(milliseconds=offset_ms - 1)) == 0
+    assert leader.tick(fire + timedelta(milliseconds=offset_ms)) == 1
+    [message] = store(redis_url).queued_runs("default")
+    assert message["fire_at"] == "2026-03-28T23:00:00.000Z"
+    assert message["run_id"] == f"j@{to_ms(fire)}"
+
+
+def test_the_run_message_carries_the_documented_fields(redis_url: str) -> None:
+    schedule = cron("r", "0 * * * *", queue="reports", priority=7, timeout_s=30, expires_s=600,
+                    args=(1, "a"), kwargs={"k": [1]})  # fmt: skip
+    leader = Scheduler(store(redis_url), {"r": schedule})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(hours=1, milliseconds=3))
+    [message] = store(redis_url).queued_runs("reports")
+    assert message == {
+        "v": 1, "kind": "run", "run_id": f"r@{to_ms(T0 + timedelta(hours=1))}", "schedule": "r",
+        "task": "scheduler.tasks:heartbeat", "args": [1, "a"], "kwargs": {"k": [1]},
+        "queue": "reports", "priority": 7, "fire_at": "2026-03-28T23:00:00.000Z",
+        "fire_at_ms": to_ms(T0 + timedelta(hours=1)), "enqueued_at": "2026-03-28T23:00:00.003Z",
+        "attempt": 1, "retry": schedule.retry.to_json(), "timeout_s": 30,
+        "expires_at": "2026-03-28T23:10:00.000Z", "overlap": "allow", "origin": "schedule",
+        "epoch": 1,
+    }  # fmt: skip
+    assert json.loads(json.dumps(message)) == message
+
+
+def test_a_disabled_schedule_never_fires_and_one_past_its_end_stops(redis_url: str) -> None:
+    schedules = {
+        "off": every("off", 60, enabled=False),
+        "ends": every("ends", 60, end=T0 + timedelta(minutes=2)),
+    }
+    leader = Scheduler(store(redis_url), schedules)
+    leader.elect(T0)
+    for minute in range(10):
+        leader.tick(T0 + timedelta(minutes=minute))
+    assert enqueued(store(redis_url)) == [
+        ("ends", "2026-03-28T22:01:00.000Z"), ("ends", "2026-03-28T22:02:00.000Z"),
+    ]  # fmt: skip
+    assert store(redis_url).next_due_ms() is None
+
+
+def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: str) -> None:
+    many = {f"s{i}": every(f"s{i}", 60) for i in range(10_000)}
+    leader = Scheduler(store(redis_url), many)
+    leader.elect(T0)
+    leader.tick(T0)
+    assert leader.tick(T0 + timedelta(minutes=1)) == 10_000
+    assert leader.tick(T0 + timedelta(minutes=1)) == 0
+    assert store(redis_url).queue_depths() == {"default": 10_000}
