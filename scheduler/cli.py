@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +17,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from scheduler import clock
-from scheduler.config import PathError, check_imports, load
+from scheduler.config import PathError, check_imports, load, schedule_files
 from scheduler.errors import ConfigError, SchedError
+from scheduler.leader import Scheduler
 from scheduler.model import Schedule
+from scheduler.store import Store, connect, redact
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 DEFAULT_PATHS = [Path("schedules")]
@@ -196,6 +201,136 @@ def _print_table(
         )
     if len(table) == 1:
         typer.echo("(no fire times in this window)")
+
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="SCHED_REDIS_URL",
+        help="redis://[user:password@]host:port/db, rediss://... (TLS) or unix:///path.sock",
+        show_default=False,
+    ),
+]
+Namespace = Annotated[
+    str, typer.Option("--namespace", envvar="SCHED_NAMESPACE", help="Prefix of every Redis key.")
+]
+
+
+def _store(redis_url: str | None, namespace: str) -> Store:
+    if not redis_url:
+        raise _fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
+    return Store(connect(redis_url), namespace)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+class _Reloader:
+    """Re-reads the schedule files on SIGHUP or when they change; keeps the last good set."""
+
+    def __init__(self, paths: list[Path], replica: Scheduler) -> None:
+        self.paths = paths
+        self.replica = replica
+        self.requested = threading.Event()
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        try:
+            files = schedule_files(self.paths)
+        except PathError:
+            return ()
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+    def poll(self) -> None:
+        stamp = self._stamp()
+        if stamp == self.stamp and not self.requested.is_set():
+            return
+        self.stamp = stamp
+        self.requested.clear()
+        log = logging.getLogger("sched.reload")
+        try:
+            loaded = load(self.paths)
+        except (ConfigError, PathError) as exc:
+            for line in str(exc).splitlines():
+                log.error("%s", line)
+            log.error("reload rejected; the last good schedules keep running")
+            return
+        self.replica.replace_schedules(loaded.schedules)
+        log.info("reloaded %d schedules", len(loaded.schedules))
+
+
+@app.command("scheduler")
+def scheduler_command(
+    paths: PathsArg = None,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
+    _setup_logging()
+    schedules, _ = _load(paths)
+    store = _store(redis_url, namespace)
+    replica = Scheduler(store, schedules)
+    reloader = _Reloader(list(paths or DEFAULT_PATHS), replica)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reloader.requested.set())
+    logging.getLogger("sched.scheduler").info(
+        "scheduler %s started with %d schedules on %s",
+        replica.identity, len(schedules), redact(redis_url or ""),
+    )  # fmt: skip
+    replica.run(stop, reloader.poll)
+
+
+@app.command()
+def status(
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Leader, epoch, lease, schedules with next due and missed counts, queue depths."""
+    store = _store(redis_url, namespace)
+    leader = store.leader()
+    definitions = store.definitions()
+    states = store.states(sorted(definitions))
+    rows = []
+    for name in sorted(definitions):
+        state = states.get(name)
+        rows.append({
+            "schedule": name,
+            "paused": bool(state and state.paused),
+            "next_fire_at": _ms_text(state.next_ms if state else None),
+            "last_fire_at": _ms_text(state.last_fire_ms if state else None),
+            "runs": state.runs if state else 0,
+            "missed": state.missed if state else 0,
+            "last_missed_at": _ms_text(state.last_missed_ms if state else None),
+        })  # fmt: skip
+    queues = store.queue_depths()
+    payload = {"leader": leader, "schedules": rows, "queues": queues}
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    who = leader["identity"] or "none"
+    ttl = f"{leader['ttl_ms'] / 1000:.1f}s" if leader["ttl_ms"] is not None else "-"
+    typer.echo(f"leader: {who}  epoch: {leader['epoch']}  lease left: {ttl}")
+    for row in rows:
+        flag = " (paused)" if row["paused"] else ""
+        typer.echo(
+            f"{row['schedule']}{flag}: next {row['next_fire_at'] or '-'}, runs {row['runs']}, "
+            f"missed {row['missed']}"
+        )
+    for queue, depth in queues.items():
+        typer.echo(f"queue {queue}: {depth} waiting")
+
+
+def _ms_text(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return _utc_text(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 T = TypeVar("T")

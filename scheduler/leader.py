@@ -39,7 +39,7 @@ from scheduler.store import (
 log = logging.getLogger("sched.scheduler")
 
 LEASE_TTL_MS = 5000
-RENEW_EVERY_MS = 1000  # also how often a standby tries to take an expired lease
+RENEW_EVERY_MS = 500  # also how often a standby tries to take an expired lease
 BATCH_SIZE = 500
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 

@@ -242,3 +242,43 @@ def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: st
     assert leader.tick(T0 + timedelta(minutes=1)) == 10_000
     assert leader.tick(T0 + timedelta(minutes=1)) == 0
     assert store(redis_url).queue_depths() == {"default": 10_000}
+
+
+def test_status_shows_leader_schedules_and_queues(redis_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from scheduler.cli import app
+
+    leader = Scheduler(store(redis_url), {"tick": every("tick", 60)}, identity="host:1")
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(minutes=1))
+    result = CliRunner().invoke(app, ["status", "--redis-url", redis_url, "--json"])
+    assert result.exit_code == 0, result.stdout
+    payload = json.loads(result.stdout)
+    assert payload["leader"]["identity"] == "host:1"
+    assert payload["leader"]["epoch"] == 1
+    assert payload["schedules"] == [{
+        "schedule": "tick", "paused": False, "next_fire_at": "2026-03-28T22:02:00Z",
+        "last_fire_at": "2026-03-28T22:01:00Z", "runs": 1, "missed": 0, "last_missed_at": None,
+    }]  # fmt: skip
+    assert payload["queues"] == {"default": 1}
+
+
+def test_commands_that_need_redis_say_so_without_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from scheduler.cli import app
+
+    monkeypatch.delenv("SCHED_REDIS_URL", raising=False)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: no Redis: pass --redis-url or set SCHED_REDIS_URL\n"
+
+
+def test_passwords_never_appear_in_a_redacted_url() -> None:
+    from scheduler.store import redact
+
+    assert redact("redis://app:s3cret@db.internal:6380/2") == "redis://app:***@db.internal:6380/2"
+    assert redact("rediss://:s3cret@db/0") == "rediss://:***@db/0"
+    assert redact("unix:///run/redis.sock") == "unix:///run/redis.sock"

@@ -1,0 +1,105 @@
+"""Real `sched scheduler` processes: the leader killed with SIGKILL, and graceful handover."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from scheduler.leader import LEASE_TTL_MS
+from scheduler.store import Store
+
+SCHEDULE = """
+schedules:
+  every-second:
+    task: scheduler.tasks:heartbeat
+    every: 1s
+    misfire: all
+"""
+
+
+def start(schedule_file: Path, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "scheduler", str(schedule_file), "--redis-url", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_for(condition: object, timeout_s: float) -> float:
+    """Poll ``condition`` until true; return the seconds it took, or fail at the bound."""
+    assert callable(condition)
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        if condition():
+            return time.monotonic() - began
+        time.sleep(0.05)
+    pytest.fail(f"condition not met within {timeout_s} s")
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCHEDULE, encoding="utf-8")
+    procs = [start(path, redis_url) for _ in range(3)]
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=10)
+
+
+def leader_pid(store: Store) -> int | None:
+    identity = store.leader()["identity"]
+    return int(identity.rsplit(":", 1)[1]) if identity else None
+
+
+def test_killing_the_leader_twice_loses_and_repeats_no_fire_time(
+    replicas: list[subprocess.Popen[bytes]], redis_url: str
+) -> None:
+    store = Store(redis.Redis.from_url(redis_url))
+    wait_for(lambda: leader_pid(store) is not None, 15)
+    wait_for(lambda: store.queue_depths().get("default", 0) >= 2, 10)
+    gaps = []
+    for _ in range(2):
+        victim = leader_pid(store)
+        assert victim is not None
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda v=victim: leader_pid(store) not in (None, v), LEASE_TTL_MS / 1000 + 5)
+        depth = store.queue_depths()["default"]
+        wait_for(lambda d=depth: store.queue_depths()["default"] > d, 5)
+        gaps.append(time.monotonic() - killed_at)
+        time.sleep(1)
+    for proc in replicas:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in replicas:
+        assert proc.wait(timeout=10) in (0, -signal.SIGKILL)
+    fires = sorted(m["fire_at_ms"] for m in store.queued_runs("default"))
+    # Every second from the first fire to the last is there exactly once.
+    assert fires == list(range(fires[0], fires[-1] + 1000, 1000))
+    assert store.states(["every-second"])["every-second"].runs == len(fires)
+    # A standby takes over within the lease TTL plus one renew interval (and polling slack).
+    assert all(gap <= LEASE_TTL_MS / 1000 + 2.0 for gap in gaps), gaps
+
+
+def test_a_graceful_stop_hands_over_within_a_second(
+    replicas: list[subprocess.Popen[bytes]], redis_url: str
+) -> None:
+    store = Store(redis.Redis.from_url(redis_url))
+    wait_for(lambda: leader_pid(store) is not None, 15)
+    victim = leader_pid(store)
+    assert victim is not None
+    os.kill(victim, signal.SIGTERM)
+    took_s = wait_for(lambda: leader_pid(store) not in (None, victim), 5)
+    assert took_s <= 1.0
+    proc = next(p for p in replicas if p.pid == victim)
+    assert proc.wait(timeout=10) == 0
