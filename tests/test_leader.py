@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -282,3 +283,24 @@ def test_passwords_never_appear_in_a_redacted_url() -> None:
     assert redact("redis://app:s3cret@db.internal:6380/2") == "redis://app:***@db.internal:6380/2"
     assert redact("rediss://:s3cret@db/0") == "rediss://:***@db/0"
     assert redact("unix:///run/redis.sock") == "unix:///run/redis.sock"
+
+
+def test_an_invalid_reload_keeps_the_last_good_schedules(
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from scheduler.cli import _Reloader
+
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  a: {task: m:f, every: 60}\n", encoding="utf-8")
+    leader = Scheduler(store(redis_url), {"a": every("a", 60)})
+    reloader = _Reloader([path], leader)
+    path.write_text("schedules:\n  a: {task: m:f, every: 0}\n  b: {task: m:f, every: 5}\n")
+    reloader.requested.set()
+    reloader.poll()
+    assert sorted(leader.schedules) == ["a"]
+    assert f"{path}:2:25: schedules.a.every: must be at least 1s, got '0'" in caplog.text
+    assert "reload rejected; the last good schedules keep running" in caplog.text
+    path.write_text("schedules:\n  a: {task: m:f, every: 60}\n  b: {task: m:f, every: 5}\n")
+    reloader.requested.set()
+    reloader.poll()
+    assert sorted(leader.schedules) == ["a", "b"]
