@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scheduler import clock
+from scheduler import clock, ops
 from scheduler.config import PathError, check_imports, load, schedule_files
 from scheduler.errors import ConfigError, SchedError
 from scheduler.leader import Scheduler
@@ -25,7 +25,8 @@ from scheduler.store import Store, connect, redact
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 DEFAULT_PATHS = [Path("schedules")]
-UNTIL_CAP = 10_000  # fire times per schedule when only --until bounds the listing
+UNTIL_CAP = 10_000
+T = TypeVar("T")  # fire times per schedule when only --until bounds the listing
 
 app = typer.Typer(
     name="sched",
@@ -39,6 +40,26 @@ PathsArg = Annotated[
     list[Path] | None,
     typer.Argument(help="Schedule files or directories (default: schedules/).", show_default=False),
 ]
+
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="SCHED_REDIS_URL",
+        help="redis://[user:password@]host:port/db, rediss://... (TLS) or unix:///path.sock",
+        show_default=False,
+    ),
+]
+Namespace = Annotated[
+    str, typer.Option("--namespace", envvar="SCHED_NAMESPACE", help="Prefix of every Redis key.")
+]
+
+
+def _store(redis_url: str | None, namespace: str) -> Store:
+    if not redis_url:
+        raise _fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
+    return Store(connect(redis_url), namespace)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -143,27 +164,44 @@ def upcoming(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON array (a stable contract).")
     ] = False,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Read the files even when a Redis URL is set.")
+    ] = False,
 ) -> None:
-    """List the next fire times of each schedule, sorted by time."""
+    """List the next fire times of each schedule, sorted by time.
+
+    With a Redis URL (--redis-url or SCHED_REDIS_URL) the next fire times come from the
+    running system's state, and paused schedules are marked; otherwise from the files.
+    """
     now = clock.utc_now()
     start = _instant("--from", from_) or now
     end = _instant("--until", until)
     if end is not None and end < start:
         raise _fail("--until is earlier than --from", EXIT_USAGE)
-    schedules, _ = _load(paths)
-    chosen = _pick(schedules, schedule or [])
     limit = count if count is not None else (UNTIL_CAP if end is not None else 5)
-    rows: list[tuple[datetime, Schedule]] = []
-    for item in chosen:
-        if not item.enabled:
-            continue
-        fire_at = item.next_fire(start - timedelta(microseconds=1))
-        for _ in range(limit):
-            if fire_at is None or (end is not None and fire_at > end):
-                break
-            rows.append((fire_at, item))
-            fire_at = item.next_fire(fire_at)
-    rows.sort(key=lambda row: (row[0], row[1].name))
+    if redis_url and not offline:
+        if paths:
+            raise _fail("give schedule files or a Redis URL, not both (see --offline)", EXIT_USAGE)
+        try:
+            found = ops.upcoming_online(
+                _store(redis_url, namespace), schedule or [], limit, start, end
+            )
+        except ops.UnknownScheduleError as exc:
+            raise _fail(f"--schedule: {exc}", EXIT_USAGE) from None
+        listed = [(u.schedule, u.fires) for u in found if not u.paused and u.schedule.enabled]
+        quiet = [(u.schedule, "paused" if u.paused else "disabled") for u in found
+                 if u.paused or not u.schedule.enabled]  # fmt: skip
+    else:
+        schedules, _ = _load(paths)
+        chosen = _pick(schedules, schedule or [])
+        listed = [(s, _fires(s, start, end, limit)) for s in chosen if s.enabled]
+        quiet = [(s, "disabled") for s in chosen if not s.enabled]
+    rows = sorted(
+        ((fire_at, item) for item, fires in listed for fire_at in fires),
+        key=lambda row: (row[0], row[1].name),
+    )
     if as_json:
         payload = [
             {
@@ -175,11 +213,20 @@ def upcoming(
         ]
         typer.echo(json.dumps(payload, indent=2))
         return
-    _print_table(rows, [s for s in chosen if not s.enabled], now)
+    _print_table(rows, quiet, now)
+
+
+def _fires(item: Schedule, start: datetime, end: datetime | None, limit: int) -> list[datetime]:
+    fires: list[datetime] = []
+    fire_at = item.next_fire(start - timedelta(microseconds=1))
+    while fire_at is not None and len(fires) < limit and (end is None or fire_at <= end):
+        fires.append(fire_at)
+        fire_at = item.next_fire(fire_at)
+    return fires
 
 
 def _print_table(
-    rows: list[tuple[datetime, Schedule]], disabled: list[Schedule], now: datetime
+    rows: list[tuple[datetime, Schedule]], quiet: list[tuple[Schedule, str]], now: datetime
 ) -> None:
     table = [("SCHEDULE", "FIRE AT (LOCAL)", "UTC", "WHEN")]
     for fire_at, item in rows:
@@ -192,8 +239,8 @@ def _print_table(
                 _relative(fire_at - now),
             )
         )
-    for item in disabled:
-        table.append((item.name, "disabled", "-", "-"))
+    for item, why in quiet:
+        table.append((item.name, why, "-", "-"))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         typer.echo(
@@ -201,26 +248,6 @@ def _print_table(
         )
     if len(table) == 1:
         typer.echo("(no fire times in this window)")
-
-
-RedisUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--redis-url",
-        envvar="SCHED_REDIS_URL",
-        help="redis://[user:password@]host:port/db, rediss://... (TLS) or unix:///path.sock",
-        show_default=False,
-    ),
-]
-Namespace = Annotated[
-    str, typer.Option("--namespace", envvar="SCHED_NAMESPACE", help="Prefix of every Redis key.")
-]
-
-
-def _store(redis_url: str | None, namespace: str) -> Store:
-    if not redis_url:
-        raise _fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
-    return Store(connect(redis_url), namespace)
 
 
 def _setup_logging() -> None:
@@ -327,13 +354,89 @@ def status(
         typer.echo(f"queue {queue}: {depth} waiting")
 
 
+NameArg = Annotated[str, typer.Argument(help="The schedule's name.", show_default=False)]
+
+
+def _operate(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except ops.UnknownScheduleError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+
+
+@app.command()
+def pause(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Stop dispatching a schedule until `sched resume`."""
+    store = _store(redis_url, namespace)
+    changed = _operate(lambda: ops.pause(store, name, clock.utc_now()))
+    typer.echo(f"{name}: paused" if changed else f"{name}: already paused")
+
+
+@app.command()
+def resume(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Resume a paused schedule from its next future fire time (passed ones count as missed)."""
+    store = _store(redis_url, namespace)
+    done = _operate(lambda: ops.resume(store, name, clock.utc_now()))
+    if not done.changed:
+        typer.echo(f"{name}: not paused")
+        return
+    next_text = _utc_text(done.next_fire) if done.next_fire else "never"
+    typer.echo(f"{name}: resumed; next fire {next_text}; {done.missed} missed while paused")
+
+
+@app.command()
+def trigger(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Enqueue one run of a schedule now; its own timeline is unaffected."""
+    store = _store(redis_url, namespace)
+    run_id = _operate(lambda: ops.trigger(store, name, clock.utc_now()))
+    typer.echo(f"{name}: enqueued {run_id}")
+
+
+@app.command()
+def backfill(
+    name: NameArg,
+    from_: Annotated[str, typer.Option("--from", help="ISO 8601 start, inclusive.")],
+    until: Annotated[str, typer.Option(help="ISO 8601 end, inclusive; in the past.")],
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Enqueue every fire time of a past range, each once however often this is repeated."""
+    start, end = _instant("--from", from_), _instant("--until", until)
+    assert start is not None and end is not None
+    store = _store(redis_url, namespace)
+    try:
+        done = _operate(lambda: ops.backfill(store, name, start, end, clock.utc_now()))
+    except ops.BackfillError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    typer.echo(f"{name}: enqueued {len(done.enqueued)} runs; {done.already} already backfilled")
+
+
+EXIT_PLAN_CHANGES = 3
+
+
+@app.command()
+def plan(
+    paths: PathsArg = None, redis_url: RedisUrl = None, namespace: Namespace = "sched"
+) -> None:
+    """Show what syncing these files into Redis would change; exit 3 if anything would."""
+    schedules, _ = _load(paths)
+    changes = ops.plan(_store(redis_url, namespace), schedules, clock.utc_now())
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    for change in changes:
+        next_text = _utc_text(change.next_fire) if change.next_fire else "-"
+        typer.echo(f"{marks[change.kind]} {change.name}: {change.detail}; next fire {next_text}")
+    if not changes:
+        typer.echo("no changes")
+        return
+    counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in marks}
+    typer.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    raise typer.Exit(EXIT_PLAN_CHANGES)
+
+
 def _ms_text(ms: int | None) -> str | None:
     if ms is None:
         return None
     return _utc_text(datetime.fromtimestamp(ms / 1000, UTC))
-
-
-T = TypeVar("T")
 
 
 def _guarded(command: Callable[[], T]) -> T:

@@ -144,3 +144,15 @@ def _last_not_in(
             last = fire_at
         fire_at = schedule.next_fire(fire_at)
     return last
+
+
+def count_fires(
+    schedule: Schedule, first: datetime, until: datetime
+) -> tuple[int, datetime | None]:
+    """How many fire times lie in ``[first, until]`` (``first`` being one), and the last."""
+    count, last = 0, None
+    fire_at: datetime | None = first
+    while fire_at is not None and fire_at <= until:
+        count, last = count + 1, fire_at
+        fire_at = schedule.next_fire(fire_at)
+    return count, last

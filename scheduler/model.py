@@ -146,6 +146,40 @@ class Schedule:
             "overlap": self.overlap.value,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSONValue]) -> Schedule:
+        """The inverse of ``to_json``: a schedule as stored in Redis."""
+        retry = dict(data["retry"])
+        return cls(
+            name=data["name"],
+            task=data["task"],
+            timezone=data["timezone"],
+            cron=data["cron"],
+            every_s=data["every_s"],
+            args=tuple(data["args"]),
+            kwargs=dict(data["kwargs"]),
+            queue=data["queue"],
+            priority=data["priority"],
+            retry=RetryPolicy(
+                max_attempts=retry["max_attempts"],
+                backoff=Backoff(retry["backoff"]),
+                initial_s=retry["initial_s"],
+                max_s=retry["max_s"],
+                jitter=retry["jitter"],
+                retry_on=tuple(retry["retry_on"]),
+            ),
+            timeout_s=data["timeout_s"],
+            expires_s=data["expires_s"],
+            jitter_s=data["jitter_s"],
+            start=_parse_iso(data["start"]),
+            end=_parse_iso(data["end"]),
+            enabled=data["enabled"],
+            description=data["description"],
+            misfire=Misfire(data["misfire"]),
+            misfire_grace_s=data["misfire_grace_s"],
+            overlap=Overlap(data["overlap"]),
+        )
+
     def trigger_key(self) -> str:
         """Identifies when the schedule fires; a change of it recomputes the next fire time."""
         return json.dumps(
@@ -159,6 +193,10 @@ class Schedule:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 _TRIGGERS: dict[tuple[str, str], CronTrigger] = {}

@@ -36,6 +36,7 @@ from scheduler.errors import SchedError
 
 STATE_VERSION = 1
 HISTORY_LEN = 100
+BACKFILL_MEMORY = 100_000  # backfilled fire times remembered per schedule (oldest dropped)
 _PRIORITY_SLOT = 10**13  # ms since the epoch stay below this until the year 2286
 
 
@@ -335,7 +336,7 @@ class Store:
         keys = [self.keys.runs, self.keys.queue(run.queue), self.keys.queues,
                 self.keys.backfilled(name), self.keys.history(name)]  # fmt: skip
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
-        args += [_ms(backfill_ms), event, HISTORY_LEN]
+        args += [_ms(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
         return bool(self._run("enqueue", keys, args))
 
     # -- queues and history -----------------------------------------------------------

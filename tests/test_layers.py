@@ -14,7 +14,7 @@ LAYERS = [
     {"model"},
     {"config"},
     {"store"},
-    {"dispatch", "leader", "worker", "runner", "embedded"},
+    {"dispatch", "leader", "ops", "worker", "runner", "embedded"},
     {"cli", "__main__"},
 ]
 

@@ -3,10 +3,13 @@
 -- KEYS[4] backfilled:<name> (zset of fire ms already backfilled), KEYS[5] history:<name>
 -- ARGV[1] run_id, ARGV[2] score, ARGV[3] message JSON, ARGV[4] queue name,
 -- ARGV[5] fire ms to remember for backfill ('' for a trigger), ARGV[6] event JSON,
--- ARGV[7] history_len
+-- ARGV[7] history_len, ARGV[8] how many backfilled fire times to remember per schedule
 -- Returns 1 if enqueued, 0 if this run was enqueued before (a repeated backfill).
-if ARGV[5] ~= '' and redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[5]) == 0 then
-  return 0
+if ARGV[5] ~= '' then
+  if redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[5]) == 0 then
+    return 0
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[8]) - 1)
 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then
   return 0

@@ -1,0 +1,187 @@
+"""Operator actions on a running system: pause, resume, trigger, backfill, plan, and the
+next fire times as Redis holds them. The CLI is a thin layer over these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scheduler.dispatch import count_fires, event, from_ms, jitter_ms, run_message, to_ms, utc_text
+from scheduler.errors import SchedError
+from scheduler.model import Schedule
+from scheduler.store import Run, ScheduleState, Store, priority_score
+
+MAX_BACKFILL_RUNS = 10_000
+
+
+class UnknownScheduleError(SchedError):
+    """An operator command named a schedule that Redis does not hold."""
+
+
+class BackfillError(SchedError):
+    """A backfill range that is not in the past, or too large."""
+
+
+def stored_schedules(store: Store) -> dict[str, Schedule]:
+    return {
+        name: Schedule.from_json(body["schedule"]) for name, body in store.definitions().items()
+    }
+
+
+def stored_schedule(store: Store, name: str) -> tuple[Schedule, ScheduleState | None]:
+    schedules = stored_schedules(store)
+    if name not in schedules:
+        close = difflib.get_close_matches(name, list(schedules), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownScheduleError(f"no schedule named {name!r} in Redis{hint}")
+    return schedules[name], store.states([name]).get(name)
+
+
+def pause(store: Store, name: str, now: datetime) -> bool:
+    """Stop dispatching a schedule; False if it was already paused."""
+    stored_schedule(store, name)
+    return store.set_paused(name, True, event("paused", now))
+
+
+@dataclass(frozen=True)
+class Resumed:
+    changed: bool
+    next_fire: datetime | None
+    missed: int
+
+
+def resume(store: Store, name: str, now: datetime) -> Resumed:
+    """Continue from the next future fire time; the ones passed while paused are missed."""
+    schedule, state = stored_schedule(store, name)
+    if state is None or not state.paused:
+        return Resumed(False, from_ms(state.next_ms) if state and state.next_ms else None, 0)
+    missed, last_missed = 0, None
+    if state.next_ms is not None:
+        missed, last_missed = count_fires(schedule, from_ms(state.next_ms), now)
+    next_fire = schedule.next_fire(now) if schedule.enabled else None
+    next_ms = to_ms(next_fire) if next_fire else None
+    due_ms = next_ms + jitter_ms(schedule, next_ms) if next_ms is not None else None
+    note = event("resumed", now, missed=missed)
+    changed = store.set_paused(
+        name, False, note, next_ms, due_ms, missed, to_ms(last_missed) if last_missed else None
+    )
+    return Resumed(changed, next_fire, missed)
+
+
+def _run(schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str) -> Run:
+    message = run_message(schedule, run_id, fire_at, now, origin, epoch=0)
+    return Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(now)), message)
+
+
+def trigger(store: Store, name: str, now: datetime) -> str:
+    """Enqueue one run now, with a run id of its own; the schedule's timeline is untouched."""
+    schedule, _ = stored_schedule(store, name)
+    run_id = f"{name}@trigger-{to_ms(now)}-{secrets.token_hex(4)}"
+    run = _run(schedule, run_id, now, now, "trigger")
+    store.enqueue(name, run, event("triggered", now, run_id=run_id, fire_at=utc_text(now)))
+    return run_id
+
+
+@dataclass(frozen=True)
+class Backfilled:
+    enqueued: list[str]
+    already: int
+
+
+def backfill(
+    store: Store, name: str, start: datetime, until: datetime, now: datetime
+) -> Backfilled:
+    """Enqueue every fire time in ``[start, until]``, each once however often this is repeated."""
+    if until > now:
+        raise BackfillError(f"--until {utc_text(until)} is in the future; backfill is for the past")
+    if until < start:
+        raise BackfillError("--until is earlier than --from")
+    schedule, _ = stored_schedule(store, name)
+    fires = schedule.fire_times(start - timedelta(microseconds=1), until)
+    if len(fires) > MAX_BACKFILL_RUNS:
+        raise BackfillError(
+            f"the range holds {len(fires)} fire times; backfill at most {MAX_BACKFILL_RUNS} "
+            "at a time (narrow --from/--until)"
+        )
+    enqueued, already = [], 0
+    for fire_at in fires:
+        fire_ms = to_ms(fire_at)
+        run_id = f"{name}@backfill-{fire_ms}"
+        note = event("backfilled", now, run_id=run_id, fire_at=utc_text(fire_at))
+        run = _run(schedule, run_id, fire_at, now, "backfill")
+        if store.enqueue(name, run, note, backfill_ms=fire_ms):
+            enqueued.append(run_id)
+        else:
+            already += 1
+    return Backfilled(enqueued, already)
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "added", "removed", "changed"
+    name: str
+    detail: str
+    next_fire: datetime | None
+
+
+def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Change]:
+    """What syncing ``schedules`` into Redis would change, without changing anything."""
+    stored = store.definitions()
+    states = store.states(sorted(set(stored) & set(schedules)))
+    changes = []
+    for name in sorted(set(schedules) | set(stored)):
+        local = schedules.get(name)
+        if local is None:
+            changes.append(Change("removed", name, "no longer in the files", None))
+            continue
+        if name not in stored:
+            changes.append(Change("added", name, local.describe_trigger(), local.next_fire(now)))
+            continue
+        if stored[name].get("digest") == local.digest():
+            continue
+        before = Schedule.from_json(stored[name]["schedule"])
+        fields = sorted(k for k, v in local.to_json().items() if before.to_json()[k] != v)
+        state = states.get(name)
+        if before.trigger_key() != local.trigger_key() or before.enabled != local.enabled:
+            next_fire = local.next_fire(now) if local.enabled else None
+            detail = f"{', '.join(fields)} (trigger changed: next fire recomputed)"
+        else:
+            next_fire = from_ms(state.next_ms) if state and state.next_ms else None
+            detail = f"{', '.join(fields)} (next fire kept)"
+        changes.append(Change("changed", name, detail, next_fire))
+    return changes
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    schedule: Schedule
+    fires: list[datetime]
+    paused: bool
+
+
+def upcoming_online(
+    store: Store, names: list[str], count: int, start: datetime, until: datetime | None
+) -> list[Upcoming]:
+    """Next fire times from Redis state: the stored next fire time, then the trigger's."""
+    schedules = stored_schedules(store)
+    for name in names:
+        if name not in schedules:
+            stored_schedule(store, name)  # raises with a suggestion
+    chosen = [schedules[n] for n in (names or sorted(schedules))]
+    states = store.states([s.name for s in chosen])
+    out = []
+    for schedule in chosen:
+        state = states.get(schedule.name)
+        paused = bool(state and state.paused)
+        fires: list[datetime] = []
+        fire_at = from_ms(state.next_ms) if state and state.next_ms is not None else None
+        while fire_at is not None and fire_at < start:
+            fire_at = schedule.next_fire(fire_at)
+        while fire_at is not None and len(fires) < count and (until is None or fire_at <= until):
+            fires.append(fire_at)
+            fire_at = schedule.next_fire(fire_at)
+        out.append(Upcoming(schedule, fires, paused))
+    return out
