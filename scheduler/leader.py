@@ -170,8 +170,7 @@ class Scheduler:
             fire_at = from_ms(state.next_ms)
             plan = plan_due(schedule, fire_at, now)
             runs = [self._run(schedule, f, now) for f in plan.run]
-            events = [event("enqueued", now, run_id=r.run_id, fire_at=_iso(f))
-                      for r, f in zip(runs, plan.run, strict=True)]  # fmt: skip
+            events = []
             if plan.missed:
                 events.append(event("missed", now, count=plan.missed,
                                     last_missed=_iso(plan.last_missed)))  # fmt: skip
@@ -183,6 +182,8 @@ class Scheduler:
                     expected_next_ms=state.next_ms,
                     new_next_ms=next_ms,
                     new_due_ms=next_ms + jitter_ms(schedule, next_ms) if next_ms else None,
+                    overlap=schedule.overlap.value,
+                    at=utc_text(now),
                     runs=runs,
                     fired_ms=to_ms(plan.run[-1]) if plan.run else None,
                     missed=plan.missed,
@@ -195,7 +196,8 @@ class Scheduler:
     def _run(self, schedule: Schedule, fire_at: datetime, now: datetime) -> Run:
         run_id = run_id_for(schedule.name, to_ms(fire_at))
         message = run_message(schedule, run_id, fire_at, now, "schedule", self.epoch)
-        return Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(now)), message)
+        score = priority_score(schedule.priority, to_ms(now))
+        return Run(run_id, schedule.queue, score, message, utc_text(fire_at))
 
     def seconds_until_due(self, now: datetime) -> float:
         due_ms = self.store.next_due_ms()

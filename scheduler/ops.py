@@ -5,9 +5,11 @@ next fire times as Redis holds them. The CLI is a thin layer over these.
 from __future__ import annotations
 
 import difflib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from scheduler.dispatch import count_fires, event, from_ms, jitter_ms, run_message, to_ms, utc_text
 from scheduler.errors import SchedError
@@ -117,6 +119,22 @@ def backfill(
         else:
             already += 1
     return Backfilled(enqueued, already)
+
+
+def dead_letters(store: Store, limit: int = 1000) -> list[dict[str, Any]]:
+    return store.dead_letters(limit)
+
+
+def dead_retry(store: Store, run_id: str, now: datetime) -> bool:
+    """Put a dead-lettered run back on its queue as attempt 1; False if it is not dead."""
+    letter = store.dead_letter(run_id)
+    if letter is None:
+        return False
+    run = {**letter["run"], "attempt": 1, "enqueued_at": utc_text(now)}
+    score = priority_score(run["priority"], to_ms(now))
+    message = json.dumps(run, separators=(",", ":"))
+    note = event("revived", now, run_id=run_id, fire_at=run["fire_at"])
+    return store.revive(Run(run_id, run["queue"], score, message), run["schedule"], note)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,19 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
 | ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
 | ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
-| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, paused, runs, last_fire_ms, missed, last_missed_ms |
+| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started) |
 | ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
 | ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
 | ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
 | ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time |
 | ``{ns}:queues`` | set | names of queues that have been used |
+| ``{ns}:claims`` | hash | run id -> worker id, while a worker holds the run |
+| ``{ns}:deliveries`` | hash | run id -> times delivered without an outcome (poison detection) |
+| ``{ns}:workers`` | sorted set | worker id -> last heartbeat ms |
+| ``{ns}:worker:<id>`` | set | run ids the worker holds (delivered again if it dies) |
+| ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
+| ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
+| ``{ns}:dead_index`` | sorted set | run id -> ms it was dead-lettered |
 
 Definitions (what the files say) are kept apart from state (what has happened), so a
 redeploy that changes nothing about a schedule's trigger keeps its next fire time.
@@ -149,6 +156,37 @@ class Keys:
     def queue(self, queue: str) -> str:
         return self._k("queue", queue)
 
+    @property
+    def prefix(self) -> str:
+        return f"{{{self.namespace}}}:"
+
+    @property
+    def claims(self) -> str:
+        return self._k("claims")
+
+    @property
+    def deliveries(self) -> str:
+        return self._k("deliveries")
+
+    @property
+    def workers(self) -> str:
+        return self._k("workers")
+
+    def worker(self, worker_id: str) -> str:
+        return self._k("worker", worker_id)
+
+    @property
+    def retries(self) -> str:
+        return self._k("retries")
+
+    @property
+    def dead(self) -> str:
+        return self._k("dead")
+
+    @property
+    def dead_index(self) -> str:
+        return self._k("dead_index")
+
 
 @dataclass(frozen=True)
 class ScheduleState:
@@ -160,6 +198,9 @@ class ScheduleState:
     last_fire_ms: int | None
     missed: int
     last_missed_ms: int | None
+    skipped: int = 0
+    active: int = 0  # runs queued, running or waiting to retry
+    waiting: int = 0  # runs not yet started
 
 
 @dataclass(frozen=True)
@@ -170,6 +211,7 @@ class Run:
     queue: str
     score: int
     message: str
+    fire_at: str = ""
 
 
 @dataclass
@@ -181,6 +223,8 @@ class Step:
     expected_next_ms: int
     new_next_ms: int | None
     new_due_ms: int | None
+    overlap: str = "allow"
+    at: str = ""
     runs: list[Run] = field(default_factory=list)
     fired_ms: int | None = None
     missed: int = 0
@@ -192,6 +236,12 @@ def _int(value: bytes | None) -> int | None:
     return None if value is None or value == b"" else int(value)
 
 
+_SCRIPTS = (
+    "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
+    "claim", "finish", "promote", "reap", "revive",
+)  # fmt: skip
+
+
 class Store:
     def __init__(self, client: redis.Redis, namespace: str = "sched") -> None:
         self.client = client
@@ -200,7 +250,7 @@ class Store:
             name: client.register_script(
                 resources.files("scheduler").joinpath(f"lua/{name}.lua").read_text()
             )
-            for name in ("acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue")
+            for name in _SCRIPTS
         }
 
     def _run(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
@@ -278,6 +328,9 @@ class Store:
                 last_fire_ms=_int(row.get(b"last_fire_ms")),
                 missed=_int(row.get(b"missed")) or 0,
                 last_missed_ms=_int(row.get(b"last_missed_ms")),
+                skipped=_int(row.get(b"skipped")) or 0,
+                active=_int(row.get(b"active")) or 0,
+                waiting=_int(row.get(b"waiting")) or 0,
             )
         return out
 
@@ -313,7 +366,9 @@ class Store:
                 self.keys.history(step.name),
             ]
             body = {
-                "runs": [[r.run_id, r.score, r.message] for r in step.runs],
+                "runs": [[r.run_id, r.score, r.message, r.fire_at] for r in step.runs],
+                "overlap": step.overlap,
+                "at": step.at,
                 "missed": step.missed,
                 "last_missed_ms": step.last_missed_ms,
                 "fired_ms": step.fired_ms,
@@ -334,7 +389,8 @@ class Store:
 
     def enqueue(self, name: str, run: Run, event: str, backfill_ms: int | None = None) -> bool:
         keys = [self.keys.runs, self.keys.queue(run.queue), self.keys.queues,
-                self.keys.backfilled(name), self.keys.history(name)]  # fmt: skip
+                self.keys.backfilled(name), self.keys.history(name),
+                self.keys.state(name)]  # fmt: skip
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
         args += [_ms(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
         return bool(self._run("enqueue", keys, args))
@@ -359,9 +415,109 @@ class Store:
         bodies = self._call("hmget", self.keys.runs, ids)
         return [loads("run", body) for body in bodies if body is not None]
 
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first."""
+        ids = self._call("zrevrange", self.keys.dead_index, 0, limit - 1)
+        if not ids:
+            return []
+        bodies = self._call("hmget", self.keys.dead, ids)
+        return [loads("dead", body) for body in bodies if body is not None]
+
+    def dead_letter(self, run_id: str) -> dict[str, Any] | None:
+        body = self._call("hget", self.keys.dead, run_id)
+        return None if body is None else loads("dead", body)
+
+    def revive(self, run: Run, schedule: str, event: str) -> bool:
+        k = self.keys
+        keys = [k.dead, k.dead_index, k.runs, k.queue(run.queue), k.queues, k.state(schedule),
+                k.history(schedule)]  # fmt: skip
+        args: list[str | int] = [run.run_id, run.score, run.message, run.queue, event, HISTORY_LEN]
+        return bool(self._run("revive", keys, args))
+
+    def purge_dead(self) -> int:
+        count = int(self._call("zcard", self.keys.dead_index))
+        self._call("delete", self.keys.dead, self.keys.dead_index)
+        return count
+
     def history(self, name: str, limit: int = HISTORY_LEN) -> list[dict[str, Any]]:
         rows = self._call("lrange", self.keys.history(name), 0, limit - 1)
         return [loads("event", row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    run_id: str
+    message: dict[str, Any]
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker reports for one run it holds."""
+
+    run_id: str
+    schedule: str
+    queue: str
+    kind: str  # succeeded | failed | expired | retry | dead | handback
+    event: str = ""  # history entry JSON
+    new_message: str = ""  # retry: the message of the next attempt
+    due_ms: int = 0  # retry: when the next attempt is due; handback: the queue score
+    dead_letter: str = ""  # dead: the dead letter JSON
+
+
+class WorkerStore:
+    """The worker's side of the store: claim, acknowledge, retry, dead-letter, reap."""
+
+    def __init__(self, store: Store, worker_id: str) -> None:
+        self.store = store
+        self.keys = store.keys
+        self.worker_id = worker_id
+
+    def claim(self, queue: str, count: int, now_ms: int, max_deliveries: int) -> list[Claimed]:
+        k = self.keys
+        keys = [k.queue(queue), k.runs, k.claims, k.deliveries, k.workers,
+                k.worker(self.worker_id), k.dead, k.dead_index]  # fmt: skip
+        args: list[str | int] = [k.prefix, self.worker_id, now_ms, count, max_deliveries]
+        flat = self.store._run("claim", keys, [*args, HISTORY_LEN])
+        return [
+            Claimed(flat[i].decode(), loads("run", flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+
+    def finish(self, outcomes: Sequence[Outcome], now_ms: int) -> list[bool]:
+        """Acknowledge a batch in one round trip; False where the run was no longer ours."""
+        k = self.keys
+        script = self.store._scripts["finish"]
+        pipe = self.store.client.pipeline(transaction=False)
+        for o in outcomes:
+            keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
+            keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
+            keys.append(k.queue(o.queue))
+            args: list[str | int] = [self.worker_id, o.run_id, o.kind, o.new_message, o.due_ms]
+            args += [o.dead_letter, o.event, HISTORY_LEN, now_ms]
+            script(keys=keys, args=args, client=pipe)
+        try:
+            return [bool(x) for x in pipe.execute()]
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
+
+    def heartbeat(self, now_ms: int) -> None:
+        self.store._call("zadd", self.keys.workers, {self.worker_id: now_ms})
+
+    def promote(self, now_ms: int, limit: int = 1000) -> int:
+        keys = [self.keys.retries, self.keys.runs, self.keys.queues]
+        return int(
+            self.store._run("promote", keys, [self.keys.prefix, now_ms, limit, _PRIORITY_SLOT])
+        )
+
+    def reap(self, now_ms: int, timeout_ms: int) -> int:
+        keys = [self.keys.workers, self.keys.claims, self.keys.runs]
+        args: list[str | int] = [self.keys.prefix, now_ms, timeout_ms, _PRIORITY_SLOT]
+        return int(self.store._run("reap", keys, args))
+
+    def leave(self) -> None:
+        """Forget this worker's heartbeat (after a graceful stop handed its runs back)."""
+        self.store._call("zrem", self.keys.workers, self.worker_id)
 
 
 def _ms(value: int | None) -> str:

@@ -8,10 +8,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "scheduler"
 # Each module may import only modules of a lower (or equal, listed earlier) layer.
 LAYERS = [
-    {"errors", "clock", "durations", "tasks"},
+    {"errors", "clock", "durations", "tasks", "context"},
     {"zones", "cron"},
     {"triggers"},
     {"model"},
+    {"retries"},
     {"config"},
     {"store"},
     {"dispatch", "leader", "ops", "worker", "runner", "embedded"},

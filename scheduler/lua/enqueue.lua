@@ -1,6 +1,7 @@
 -- Enqueue one run outside the schedule's own timeline: `sched trigger` and `sched backfill`.
 -- KEYS[1] runs (hash), KEYS[2] queue:<queue> (zset), KEYS[3] queues (set),
--- KEYS[4] backfilled:<name> (zset of fire ms already backfilled), KEYS[5] history:<name>
+-- KEYS[4] backfilled:<name> (zset of fire ms already backfilled), KEYS[5] history:<name>,
+-- KEYS[6] state:<name> (counts of active and waiting runs)
 -- ARGV[1] run_id, ARGV[2] score, ARGV[3] message JSON, ARGV[4] queue name,
 -- ARGV[5] fire ms to remember for backfill ('' for a trigger), ARGV[6] event JSON,
 -- ARGV[7] history_len, ARGV[8] how many backfilled fire times to remember per schedule
@@ -16,6 +17,8 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('HINCRBY', KEYS[6], 'active', 1)
+redis.call('HINCRBY', KEYS[6], 'waiting', 1)
 redis.call('LPUSH', KEYS[5], ARGV[6])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
 return 1

@@ -1,0 +1,39 @@
+-- Record the outcome of one run its worker still holds (acknowledge it).
+-- KEYS[1] runs, KEYS[2] claims, KEYS[3] deliveries, KEYS[4] worker:<id>, KEYS[5] retries (zset
+-- run_id -> due ms), KEYS[6] dead (hash), KEYS[7] dead_index (zset), KEYS[8] state:<name>,
+-- KEYS[9] history:<name>, KEYS[10] queue:<queue> (for a handback)
+-- ARGV[1] worker id, ARGV[2] run id, ARGV[3] outcome: succeeded | failed | expired | retry |
+-- dead | handback, ARGV[4] new message (retry), ARGV[5] retry due ms (or queue score, handback), ARGV[6] dead letter JSON,
+-- ARGV[7] event JSON ('' for none), ARGV[8] history_len, ARGV[9] now_ms
+-- A run no longer claimed by this worker (its worker was presumed dead and the run was
+-- delivered again) is left alone: returns 0. Otherwise 1.
+local id, outcome = ARGV[2], ARGV[3]
+if redis.call('HGET', KEYS[2], id) ~= ARGV[1] then
+  return 0
+end
+redis.call('HDEL', KEYS[2], id)
+redis.call('SREM', KEYS[4], id)
+if outcome == 'retry' then
+  redis.call('HSET', KEYS[1], id, ARGV[4])
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZADD', KEYS[5], ARGV[5], id)
+  redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+elseif outcome == 'handback' then
+  -- A graceful stop: back on its queue, and the delivery does not count towards poison.
+  redis.call('ZADD', KEYS[10], ARGV[5], id)
+  redis.call('HINCRBY', KEYS[3], id, -1)
+  redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+else
+  if outcome == 'dead' then
+    redis.call('HSET', KEYS[6], id, ARGV[6])
+    redis.call('ZADD', KEYS[7], ARGV[9], id)
+  end
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HINCRBY', KEYS[8], 'active', -1)
+end
+if ARGV[7] ~= '' then
+  redis.call('LPUSH', KEYS[9], ARGV[7])
+  redis.call('LTRIM', KEYS[9], 0, tonumber(ARGV[8]) - 1)
+end
+return 1

@@ -1,0 +1,27 @@
+-- Deliver again the runs of workers whose heartbeat stopped (crashed, killed, frozen).
+-- KEYS[1] workers (zset worker -> last heartbeat ms), KEYS[2] claims (hash), KEYS[3] runs
+-- ARGV[1] key prefix, ARGV[2] now_ms, ARGV[3] worker timeout ms, ARGV[4] score offset slot
+-- Visibility follows heartbeats, not a fixed timeout: a long run whose worker is alive is
+-- never delivered twice. Returns the number of runs put back on their queues.
+local cutoff = tonumber(ARGV[2]) - tonumber(ARGV[3])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local moved = 0
+for _, worker in ipairs(dead) do
+  local held = ARGV[1] .. 'worker:' .. worker
+  for _, id in ipairs(redis.call('SMEMBERS', held)) do
+    if redis.call('HGET', KEYS[2], id) == worker then
+      redis.call('HDEL', KEYS[2], id)
+      local body = redis.call('HGET', KEYS[3], id)
+      if body then
+        local run = cjson.decode(body)
+        local score = (9 - run['priority']) * tonumber(ARGV[4]) + tonumber(ARGV[2])
+        redis.call('ZADD', ARGV[1] .. 'queue:' .. run['queue'], score, id)
+        redis.call('HINCRBY', ARGV[1] .. 'state:' .. run['schedule'], 'waiting', 1)
+        moved = moved + 1
+      end
+    end
+  end
+  redis.call('DEL', held)
+  redis.call('ZREM', KEYS[1], worker)
+end
+return moved

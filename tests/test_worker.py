@@ -1,0 +1,256 @@
+"""Workers against a real Redis, in-process: outcomes, retries, timeouts, expiry, overlap.
+The worker's clock is injected; only task execution itself takes real time."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+import worker_tasks
+
+from scheduler import ops
+from scheduler.dispatch import event, run_message, to_ms, utc_text
+from scheduler.leader import Scheduler
+from scheduler.model import Backoff, Overlap, RetryPolicy, Schedule
+from scheduler.store import Run, Store, priority_score
+from scheduler.worker import Worker
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def store(url: str) -> Store:
+    return Store(redis.Redis.from_url(url))
+
+
+def job(name: str, task: str, **fields: Any) -> Schedule:
+    return Schedule(name=name, task=f"worker_tasks:{task}", timezone="UTC", every_s=60, **fields)
+
+
+def enqueue(s: Store, schedule: Schedule, fire_at: datetime = T0) -> str:
+    run_id = f"{schedule.name}@{to_ms(fire_at)}"
+    message = run_message(schedule, run_id, fire_at, fire_at, "schedule", 1)
+    run = Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(fire_at)), message)
+    assert s.enqueue(schedule.name, run, event("enqueued", fire_at, run_id=run_id))
+    return run_id
+
+
+def settle(worker: Worker, timeout_s: float = 10.0) -> None:
+    """Step the worker until it holds nothing and its queues are empty (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        taken = worker.process_once()
+        if not taken and not worker.running:
+            return
+        time.sleep(0.002)
+    pytest.fail(f"the worker did not settle within {timeout_s} s")
+
+
+def outcomes(s: Store, name: str) -> list[str]:
+    return [e["event"] for e in reversed(s.history(name)) if e["event"] != "enqueued"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls() -> None:
+    worker_tasks.CALLS.clear()
+
+
+def test_a_run_executes_with_its_arguments_and_context(redis_url: str) -> None:
+    s = store(redis_url)
+    schedule = job("rec", "record", args=(1, "a"), kwargs={"k": True})
+    run_id = enqueue(s, schedule)
+    worker = Worker(s, now=Clock(T0 + timedelta(seconds=1)), worker_id="w1")
+    settle(worker)
+    assert [
+        {
+            "args": [1, "a"],
+            "kwargs": {"k": True},
+            "schedule": "rec",
+            "run_id": run_id,
+            "fire_at": T0,
+            "attempt": 1,
+        }
+    ] == worker_tasks.CALLS
+    [event] = [e for e in s.history("rec") if e.get("event") == "succeeded"]
+    assert (event["run_id"], event["attempt"], event["worker"]) == (run_id, 1, "w1")
+    assert event["started"] == "2026-06-01T12:00:01.000Z"
+    assert s.client.hlen(s.keys.runs) == 0  # acknowledged: nothing left in flight
+    assert s.states(["rec"])["rec"].runs == 0  # (dispatch counts; this run was enqueued directly)
+
+
+def test_retries_follow_the_backoff_exactly_then_dead_letter(redis_url: str) -> None:
+    s = store(redis_url)
+    policy = RetryPolicy(
+        max_attempts=3, backoff=Backoff.EXPONENTIAL, initial_s=10, max_s=15, jitter=False
+    )
+    run_id = enqueue(s, job("flaky", "fail", retry=policy))
+    clock = Clock(T0)
+    worker = Worker(s, now=clock)
+    # Attempt 1 at 12:00:00; attempt 2 ten seconds later; attempt 3 min(20, 15) s after that.
+    for offset_ms in (0, 9_999, 10_000, 24_999, 25_000):
+        clock.at = T0 + timedelta(milliseconds=offset_ms)
+        worker.upkeep()
+        settle(worker)
+    starts = [e["started"] for e in reversed(s.history("flaky")) if "started" in e]
+    assert starts == [
+        "2026-06-01T12:00:00.000Z",
+        "2026-06-01T12:00:10.000Z",
+        "2026-06-01T12:00:25.000Z",
+    ]
+    assert outcomes(s, "flaky") == ["retrying", "retrying", "dead"]
+    [letter] = ops.dead_letters(s)
+    assert (letter["run"]["run_id"], letter["attempts"]) == (run_id, 3)
+    assert letter["error"]["type"] == "ConnectionError"
+    assert letter["error"]["message"] == "boom"
+    assert "Traceback (most recent call last)" in letter["error"]["traceback"]
+    assert letter["run"]["previous_error"] == "ConnectionError: boom"
+
+
+def test_an_exception_not_in_retry_on_fails_at_once(redis_url: str) -> None:
+    s = store(redis_url)
+    policy = RetryPolicy(max_attempts=5, retry_on=("ConnectionError",))
+    enqueue(s, job("strict", "fail", kwargs={"kind": "ValueError"}, retry=policy))
+    settle(Worker(s, now=Clock(T0)))
+    assert outcomes(s, "strict") == ["failed"]
+    [letter] = ops.dead_letters(s)
+    assert letter["why"] == "ValueError is not in retry_on"
+
+
+def test_retry_on_matches_base_classes(redis_url: str) -> None:
+    s = store(redis_url)
+    policy = RetryPolicy(max_attempts=2, retry_on=("OSError",), jitter=False, initial_s=1)
+    enqueue(s, job("base", "fail", retry=policy))  # ConnectionError is an OSError
+    settle(Worker(s, now=Clock(T0)))
+    assert outcomes(s, "base") == ["retrying"]
+
+
+def test_a_task_can_ask_for_a_retry_with_its_own_delay(redis_url: str) -> None:
+    s = store(redis_url)
+    enqueue(s, job("asks", "ask_retry", args=(7,), retry=RetryPolicy(max_attempts=5)))
+    clock = Clock(T0)
+    worker = Worker(s, now=clock)
+    settle(worker)
+    assert s.client.zscore(s.keys.retries, "asks@" + str(to_ms(T0))) == to_ms(
+        T0 + timedelta(seconds=7)
+    )
+    for seconds in (7, 14):
+        clock.at = T0 + timedelta(seconds=seconds)
+        worker.upkeep()
+        settle(worker)
+    assert outcomes(s, "asks") == ["retrying", "retrying", "succeeded"]
+
+
+def test_dead_retry_brings_a_dead_letter_back_to_its_queue(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, job("once", "fail", retry=RetryPolicy(max_attempts=1)))
+    worker = Worker(s, now=Clock(T0))
+    settle(worker)
+    assert [d["run"]["run_id"] for d in ops.dead_letters(s)] == [run_id]
+    assert ops.dead_retry(s, run_id, T0 + timedelta(minutes=1))
+    assert ops.dead_letters(s) == []
+    [message] = s.queued_runs("default")
+    assert (message["run_id"], message["attempt"]) == (run_id, 1)
+    assert not ops.dead_retry(s, run_id, T0)  # no longer dead
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_a_hung_task_is_stopped_at_its_timeout_and_its_slot_freed(
+    redis_url: str, pool: str
+) -> None:
+    s = store(redis_url)
+    enqueue(s, job("hung", "hang", timeout_s=1, retry=RetryPolicy(max_attempts=1)))
+    enqueue(s, job("next", "record"), T0 + timedelta(seconds=1))
+    worker = Worker(s, concurrency=1, pool_kind=pool, now=Clock(T0))
+    began = time.monotonic()
+    settle(worker, timeout_s=20)
+    assert time.monotonic() - began < 15
+    assert outcomes(s, "hung") == ["failed"]
+    [letter] = ops.dead_letters(s)
+    assert letter["error"] == {
+        "type": "TimeoutError",
+        "traceback": "",
+        "message": "the run exceeded its timeout of 1s and was stopped",
+    }
+    assert outcomes(s, "next") == ["succeeded"]
+    worker.pool.close()
+
+
+def test_a_run_not_started_within_expires_is_recorded_expired(redis_url: str) -> None:
+    s = store(redis_url)
+    enqueue(s, job("late", "record", expires_s=30))
+    settle(Worker(s, now=Clock(T0 + timedelta(seconds=31))))
+    assert worker_tasks.CALLS == []
+    assert outcomes(s, "late") == ["expired"]
+    assert s.client.hlen(s.keys.runs) == 0
+
+
+def test_the_process_pool_gives_tasks_their_context_and_survives_a_crash(
+    redis_url: str, tmp_path: Any
+) -> None:
+    s = store(redis_url)
+    out = tmp_path / "lines.jsonl"
+    enqueue(s, job("proc", "append_line", args=(str(out),)))
+    enqueue(s, job("crash", "die", retry=RetryPolicy(max_attempts=1)))
+    worker = Worker(s, concurrency=2, pool_kind="process", now=Clock(T0))
+    settle(worker, timeout_s=30)
+    assert out.read_text().count("proc@") == 1
+    assert outcomes(s, "proc") == ["succeeded"]
+    assert outcomes(s, "crash") == ["failed"]
+    assert ops.dead_letters(s)[0]["error"]["type"] == "ProcessDied"
+
+
+def dispatching(url: str, schedule: Schedule) -> Scheduler:
+    leader = Scheduler(store(url), {schedule.name: schedule})
+    assert leader.elect(T0 - timedelta(minutes=1))
+    leader.tick(T0 - timedelta(minutes=1))
+    return leader
+
+
+@pytest.mark.parametrize(
+    ("overlap", "events"),
+    [
+        (Overlap.ALLOW, ["enqueued", "enqueued", "enqueued"]),
+        (Overlap.SKIP, ["enqueued", "skipped", "skipped"]),
+        (Overlap.QUEUE_ONE, ["enqueued", "enqueued", "skipped"]),
+    ],
+)
+def test_overlap_is_decided_in_the_dispatch_step(
+    redis_url: str, overlap: Overlap, events: list[str]
+) -> None:
+    schedule = job("ov", "hang", overlap=overlap)
+    leader = dispatching(redis_url, schedule)
+    s = store(redis_url)
+    worker = Worker(s, concurrency=1, now=Clock(T0))
+    leader.tick(T0)  # fire 1 is enqueued, then started (it hangs: running)
+    assert worker.process_once() == 1
+    leader.tick(T0 + timedelta(minutes=1))  # fire 2: a run is running
+    leader.tick(T0 + timedelta(minutes=2))  # fire 3: a run is running and maybe one waits
+    history = [e["event"] for e in reversed(s.history("ov")) if e["event"] != "missed"]
+    assert history == events
+    state = s.states(["ov"])["ov"]
+    assert state.skipped == events.count("skipped")
+    worker.pool.close()
+
+
+def test_history_and_state_count_queued_and_running_runs(redis_url: str) -> None:
+    schedule = job("cnt", "record")
+    leader = dispatching(redis_url, schedule)
+    s = store(redis_url)
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(minutes=1))
+    state = s.states(["cnt"])["cnt"]
+    assert (state.active, state.waiting) == (2, 2)
+    settle(Worker(s, now=Clock(T0 + timedelta(minutes=1))))
+    state = s.states(["cnt"])["cnt"]
+    assert (state.active, state.waiting) == (0, 0)
+    assert utc_text(T0) in {e.get("fire_at") for e in s.history("cnt")}

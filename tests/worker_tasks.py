@@ -1,0 +1,57 @@
+"""Tasks the worker tests run (imported by workers in threads, child processes and
+`sched worker` subprocesses; the tests put this folder on PYTHONPATH)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from scheduler import Retry, current_run
+
+CALLS: list[dict[str, object]] = []
+
+
+def record(*args: object, **kwargs: object) -> None:
+    run = current_run()
+    CALLS.append(
+        {
+            "args": list(args),
+            "kwargs": kwargs,
+            "schedule": run.schedule,
+            "run_id": run.run_id,
+            "fire_at": run.fire_at,
+            "attempt": run.attempt,
+        }
+    )
+
+
+def fail(kind: str = "ConnectionError", message: str = "boom") -> None:
+    errors: dict[str, type[Exception]] = {
+        "ConnectionError": ConnectionError,
+        "ValueError": ValueError,
+    }
+    raise errors[kind](message)
+
+
+def ask_retry(delay: float) -> None:
+    if current_run().attempt < 3:
+        raise Retry(delay=delay)
+
+
+def hang(seconds: float = 3600) -> None:
+    time.sleep(seconds)
+
+
+def die() -> None:
+    os._exit(13)
+
+
+def append_line(path: str, seconds: float = 0.0) -> None:
+    """Sleeps, then appends one JSON line naming the run: evidence a run finished."""
+    time.sleep(seconds)
+    run = current_run()
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": os.getpid()}))
+        out.write("\n")
