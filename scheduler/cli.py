@@ -16,12 +16,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scheduler import clock, ops
+from scheduler import clock, logs, ops
 from scheduler.config import PathError, check_imports, load, schedule_files
+from scheduler.embedded import EmbeddedRedis
 from scheduler.errors import ConfigError, SchedError
 from scheduler.leader import Scheduler
 from scheduler.model import Schedule
 from scheduler.store import Store, connect, redact
+from scheduler.worker import GRACE_S, MAX_DELIVERIES, WORKER_TIMEOUT_S, Worker
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 DEFAULT_PATHS = [Path("schedules")]
@@ -250,10 +252,20 @@ def _print_table(
         typer.echo("(no fire times in this window)")
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="SCHED_LOG_FORMAT",
+        help="text (readable lines) or json (one object per line, for log shippers).",
+    ),
+]
+
+
+def _setup_logging(log_format: str = "text") -> None:
+    if log_format not in ("text", "json"):
+        raise _fail(f"--log-format: {log_format!r} is not one of text, json", EXIT_USAGE)
+    logs.setup(log_format)
 
 
 class _Reloader:
@@ -295,22 +307,266 @@ def scheduler_command(
     paths: PathsArg = None,
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
-    _setup_logging()
+    _setup_logging(log_format)
     schedules, _ = _load(paths)
     store = _store(redis_url, namespace)
     replica = Scheduler(store, schedules)
     reloader = _Reloader(list(paths or DEFAULT_PATHS), replica)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: reloader.requested.set())
+    _on_signals(stop, reloader)
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",
         replica.identity, len(schedules), redact(redis_url or ""),
     )  # fmt: skip
     replica.run(stop, reloader.poll)
+
+
+def _on_signals(stop: threading.Event, reloader: _Reloader | None) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if reloader is not None:
+        signal.signal(signal.SIGHUP, lambda *_: reloader.requested.set())
+
+
+Queues = Annotated[
+    str, typer.Option("--queues", "-Q", help="Comma-separated queues, taken in turn.")
+]
+Concurrency = Annotated[int, typer.Option(min=1, help="Runs executed at once.")]
+Pool = Annotated[
+    str, typer.Option(help="thread (default; I/O-bound tasks) or process (CPU-bound, may hang).")
+]
+WorkerTimeout = Annotated[
+    float,
+    typer.Option(
+        "--worker-timeout",
+        min=1.0,
+        help="Seconds without a heartbeat before a worker's runs are delivered again.",
+    ),
+]
+MaxDeliveries = Annotated[
+    int,
+    typer.Option(
+        "--max-deliveries",
+        min=1,
+        help="Deliveries without an outcome (the run kills its worker) before dead-lettering.",
+    ),
+]
+Grace = Annotated[
+    float, typer.Option("--grace", min=0.0, help="On SIGTERM, seconds running runs may finish.")
+]
+
+
+def _worker(
+    store: Store,
+    queues: str,
+    concurrency: int,
+    pool: str,
+    worker_timeout: float,
+    max_deliveries: int,
+) -> Worker:
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if not names:
+        raise _fail("--queues: name at least one queue", EXIT_USAGE)
+    if pool not in ("thread", "process"):
+        raise _fail(f"--pool: {pool!r} is not one of thread, process", EXIT_USAGE)
+    return Worker(
+        store,
+        names,
+        concurrency,
+        pool,
+        worker_timeout_s=worker_timeout,
+        max_deliveries=max_deliveries,
+    )
+
+
+@app.command()
+def worker(
+    queues: Queues = "default",
+    concurrency: Concurrency = 4,
+    pool: Pool = "thread",
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
+    max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    grace: Grace = GRACE_S,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
+) -> None:
+    """Execute runs from the queues (no scheduler)."""
+    _setup_logging(log_format)
+    stop = threading.Event()
+    _on_signals(stop, None)
+    executor = _worker(
+        _store(redis_url, namespace), queues, concurrency, pool, worker_timeout, max_deliveries
+    )
+    executor.run(stop, grace)
+
+
+@app.command()
+def run(
+    paths: PathsArg = None,
+    queues: Queues = "default",
+    concurrency: Concurrency = 4,
+    pool: Pool = "thread",
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
+    max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    grace: Grace = GRACE_S,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded Redis keeps its data (no Redis URL).")
+    ] = Path(".sched"),
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
+) -> None:
+    """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
+    _setup_logging(log_format)
+    stop = threading.Event()
+    _on_signals(stop, None)  # first: a SIGTERM during start-up still stops cleanly
+    schedules, _ = _load(paths)
+    embedded = None
+    if not redis_url:
+        embedded = EmbeddedRedis(data_dir).start()
+        redis_url = embedded.url
+        logging.getLogger("sched").info(
+            "started an embedded Redis (data in %s, socket %s); set SCHED_REDIS_URL to use a "
+            "shared Redis with several replicas and workers",
+            data_dir,
+            embedded.socket_path,
+        )
+    try:
+        store = _store(redis_url, namespace)
+        replica = Scheduler(store, schedules)
+        executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries)
+        reloader = _Reloader(list(paths or DEFAULT_PATHS), replica)
+        _on_signals(stop, reloader)
+        leading = threading.Thread(target=replica.run, args=(stop, reloader.poll), daemon=True)
+        leading.start()
+        executor.run(stop, grace)
+        leading.join(timeout=10)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            logging.getLogger("sched").info("stopped the embedded Redis")
+
+
+@app.command()
+def history(
+    name: Annotated[str, typer.Argument(help="The schedule's name.", show_default=False)],
+    limit: Annotated[int, typer.Option(min=1, help="Newest events to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Recent events of a schedule, newest first: runs, outcomes, attempts, errors."""
+    store = _store(redis_url, namespace)
+    events = store.history(name, limit)
+    if not events:
+        _operate(lambda: ops.stored_schedule(store, name))
+    if as_json:
+        typer.echo(json.dumps(events, indent=2))
+        return
+    table = [("AT", "EVENT", "RUN", "FIRE AT", "ATTEMPT", "DURATION", "WORKER", "ERROR")]
+    for e in events:
+        duration = f"{e['duration_ms']} ms" if e.get("duration_ms") is not None else ""
+        table.append(
+            (
+                e["at"],
+                e["event"],
+                e.get("run_id", ""),
+                e.get("fire_at") or "",
+                str(e.get("attempt", "")),
+                duration,
+                e.get("worker", ""),
+                e.get("error", ""),
+            )
+        )
+    _echo_table(table)
+
+
+def _echo_table(table: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+dead_app = typer.Typer(
+    help="The dead-letter queue: runs that failed for good.", no_args_is_help=True
+)
+app.add_typer(dead_app, name="dead")
+
+
+@dead_app.command("list")
+def dead_list(
+    limit: Annotated[int, typer.Option(min=1, help="Newest dead letters to show.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Dead-lettered runs, newest first."""
+    letters = ops.dead_letters(_store(redis_url, namespace), limit)
+    if as_json:
+        typer.echo(json.dumps(letters, indent=2))
+        return
+    table = [("RUN", "SCHEDULE", "DEAD AT", "ATTEMPTS", "ERROR")]
+    for d in letters:
+        error = f"{d['error']['type']}: {d['error']['message']}"[:120]
+        dead_at = _ms_text(d["dead_at_ms"]) or ""
+        table.append((d["run"]["run_id"], d["run"]["schedule"], dead_at, str(d["attempts"]), error))
+    _echo_table(table)
+
+
+def _dead_letter(store: Store, run_id: str) -> dict[str, Any]:
+    letter = store.dead_letter(run_id)
+    if letter is None:
+        raise _fail(f"no dead letter with run id {run_id!r} (see `sched dead list`)", EXIT_USAGE)
+    return letter
+
+
+@dead_app.command("show")
+def dead_show(
+    run_id: Annotated[str, typer.Argument(help="The run id.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """One dead letter: the run, its error and traceback."""
+    letter = _dead_letter(_store(redis_url, namespace), run_id)
+    if as_json:
+        typer.echo(json.dumps(letter, indent=2))
+        return
+    run = letter["run"]
+    typer.echo(f"run:      {run['run_id']}")
+    typer.echo(f"schedule: {run['schedule']}")
+    typer.echo(f"task:     {run['task']}")
+    typer.echo(f"fire at:  {run['fire_at']}")
+    typer.echo(f"attempts: {letter['attempts']}")
+    typer.echo(f"dead at:  {_ms_text(letter['dead_at_ms'])}")
+    typer.echo(f"error:    {letter['error']['type']}: {letter['error']['message']}")
+    if letter["error"].get("traceback"):
+        typer.echo(letter["error"]["traceback"].rstrip())
+
+
+@dead_app.command("retry")
+def dead_retry(
+    run_id: Annotated[str, typer.Argument(help="The run id.", show_default=False)],
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Put a dead-lettered run back on its queue as a first attempt."""
+    store = _store(redis_url, namespace)
+    _dead_letter(store, run_id)
+    if not ops.dead_retry(store, run_id, clock.utc_now()):
+        raise _fail(f"{run_id} is no longer in the dead-letter queue", EXIT_INVALID)
+    typer.echo(f"{run_id}: back on its queue")
+
+
+@dead_app.command("purge")
+def dead_purge(redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Delete every dead letter."""
+    count = _store(redis_url, namespace).purge_dead()
+    typer.echo(f"purged {count} dead letters")
 
 
 @app.command()

@@ -19,6 +19,7 @@ import redis
 from scheduler.errors import SchedError
 
 START_TIMEOUT_S = 10.0
+UNIX_PATH_MAX = 100
 
 
 class EmbeddedRedisError(SchedError):
@@ -59,9 +60,14 @@ class EmbeddedRedis:
     port: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
+    def __post_init__(self) -> None:
+        # A unix socket path may be at most ~107 bytes; from a deep folder use loopback TCP.
+        if self.port is None and len(str(self.socket_path)) > UNIX_PATH_MAX:
+            self.port = free_port()
+
     @property
     def socket_path(self) -> Path:
-        return self.data_dir / "redis.sock"
+        return (self.data_dir / "redis.sock").resolve()
 
     @property
     def url(self) -> str:
@@ -82,7 +88,7 @@ class EmbeddedRedis:
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
         if self.port is None:
-            args += ["--port", "0", "--unixsocket", str(self.socket_path.resolve())]
+            args += ["--port", "0", "--unixsocket", str(self.socket_path)]
             args += ["--unixsocketperm", "700"]
         else:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]

@@ -238,6 +238,22 @@ def _policy(message: dict[str, Any]) -> RetryPolicy:
     )
 
 
+def _fields(
+    message: dict[str, Any], outcome: str, duration_ms: int | None = None, error: str = ""
+) -> dict[str, Any]:
+    """The structured fields of a run's log line (see ``scheduler.logs``)."""
+    fields = {
+        "schedule": message["schedule"],
+        "run_id": message["run_id"],
+        "attempt": message["attempt"],
+        "outcome": outcome,
+        "duration_ms": duration_ms,
+    }
+    if error:
+        fields["error"] = error
+    return fields
+
+
 class _NamedError(Exception):
     """Stands for an error that happened in another process, keeping its class name."""
 
@@ -304,7 +320,12 @@ class Worker:
             if expires_at is not None and now > datetime.fromisoformat(expires_at):
                 note = self._event("expired", message, now)
                 expired.append(self._outcome(message, "expired", note))
-                log.info("run %s %s expired before it started", message["schedule"], item.run_id)
+                log.info(
+                    "run %s %s expired before it started",
+                    message["schedule"],
+                    item.run_id,
+                    extra=_fields(message, "expired"),
+                )
                 continue
             timeout_s = message.get("timeout_s")
             deadline = time.monotonic() + timeout_s if timeout_s else None
@@ -358,6 +379,7 @@ class Worker:
                 message["run_id"],
                 message["attempt"],
                 duration_ms,
+                extra=_fields(message, "succeeded", duration_ms),
             )
             return self._outcome(message, "succeeded", note)
         error = f"{result.error_type}: {result.error_message}"[:500]
@@ -375,6 +397,7 @@ class Worker:
                 message["attempt"],
                 error,
                 utc_text(due),
+                extra=_fields(message, "retrying", duration_ms, error),
             )
             return self._outcome(
                 message, "retry", note, new_message=json.dumps(nxt), due_ms=to_ms(due)
@@ -406,6 +429,7 @@ class Worker:
             kind,
             error,
             decision.why,
+            extra=_fields(message, kind, duration_ms, error),
         )
         return self._outcome(message, "dead", note, dead_letter=letter)
 

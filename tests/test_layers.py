@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "scheduler"
 # Each module may import only modules of a lower (or equal, listed earlier) layer.
 LAYERS = [
-    {"errors", "clock", "durations", "tasks", "context"},
+    {"errors", "clock", "durations", "tasks", "context", "logs"},
     {"zones", "cron"},
     {"triggers"},
     {"model"},
