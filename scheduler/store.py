@@ -16,8 +16,8 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
 | ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time |
 | ``{ns}:queues`` | set | names of queues that have been used |
-| ``{ns}:claims`` | hash | run id -> worker id, while a worker holds the run |
-| ``{ns}:deliveries`` | hash | run id -> times delivered without an outcome (poison detection) |
+| ``{ns}:claims`` | hash | run id -> worker id while a worker holds the run (``|s`` appended once started) |
+| ``{ns}:deliveries`` | hash | run id -> times started without an outcome (poison detection) |
 | ``{ns}:workers`` | sorted set | worker id -> last heartbeat ms |
 | ``{ns}:worker:<id>`` | set | run ids the worker holds (delivered again if it dies) |
 | ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -238,7 +239,7 @@ def _int(value: bytes | None) -> int | None:
 
 _SCRIPTS = (
     "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
-    "claim", "finish", "promote", "reap", "revive",
+    "claim", "start", "finish", "promote", "reap", "revive",
 )  # fmt: skip
 
 
@@ -478,17 +479,32 @@ class WorkerStore:
         keys = [k.queue(queue), k.runs, k.claims, k.deliveries, k.workers,
                 k.worker(self.worker_id), k.dead, k.dead_index]  # fmt: skip
         args: list[str | int] = [k.prefix, self.worker_id, now_ms, count, max_deliveries]
-        flat = self.store._run("claim", keys, [*args, HISTORY_LEN])
+        at = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds")
+        flat = self.store._run("claim", keys, [*args, HISTORY_LEN, at.replace("+00:00", "Z")])
         return [
             Claimed(flat[i].decode(), loads("run", flat[i + 1]), int(flat[i + 2]))
             for i in range(0, len(flat), 3)
         ]
 
-    def finish(self, outcomes: Sequence[Outcome], now_ms: int) -> list[bool]:
-        """Acknowledge a batch in one round trip; False where the run was no longer ours."""
+    def finish(
+        self,
+        outcomes: Sequence[Outcome],
+        now_ms: int,
+        started: Sequence[tuple[str, str]] = (),
+    ) -> list[bool]:
+        """Mark runs (run id, schedule) started and acknowledge outcomes, in one round trip.
+
+        Returns, per outcome, False where the run was no longer ours.
+        """
         k = self.keys
         script = self.store._scripts["finish"]
         pipe = self.store.client.pipeline(transaction=False)
+        for run_id, schedule in started:
+            self.store._scripts["start"](
+                keys=[k.claims, k.state(schedule), k.deliveries],
+                args=[self.worker_id, run_id],
+                client=pipe,
+            )
         for o in outcomes:
             keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
             keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
@@ -497,7 +513,7 @@ class WorkerStore:
             args += [o.dead_letter, o.event, HISTORY_LEN, now_ms]
             script(keys=keys, args=args, client=pipe)
         try:
-            return [bool(x) for x in pipe.execute()]
+            return [bool(x) for x in pipe.execute()[len(started) :]]
         except redis.RedisError as exc:
             raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
 

@@ -7,6 +7,7 @@ step ``process_once()`` is what tests drive; ``run()`` adds the timers and the s
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -19,6 +20,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +43,7 @@ GRACE_S = 30.0  # on SIGTERM, how long running runs may finish before they are h
 TRACEBACK_LIMIT = 4000  # characters of traceback kept with a dead letter
 IDLE_POLL_S = 0.005
 CLAIM_BATCH = 100
+PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
 
 
 def default_worker_id() -> str:
@@ -278,6 +281,7 @@ class Worker:
     rng: random.Random = field(default_factory=random.Random)
     max_deliveries: int = MAX_DELIVERIES
     worker_timeout_s: float = WORKER_TIMEOUT_S
+    prefetch: int = PREFETCH
 
     def __post_init__(self) -> None:
         self.backend = WorkerStore(self.store, self.worker_id)
@@ -287,39 +291,62 @@ class Worker:
             self.concurrency, self.worker_id, self.done
         )
         self.running: dict[str, Job] = {}
+        self.backlog: deque[Claimed] = deque()
+        self.early: list[Job] = []  # finished jobs taken off `done` while waiting
         self.accepting = True
         self._next_queue = 0
 
     # -- one step -----------------------------------------------------------------------
 
     def process_once(self) -> int:
-        """Record finished runs, time out stuck ones, take new ones; returns runs taken."""
+        """Record finished runs, time out stuck ones, start and take runs; returns runs taken.
+
+        Runs are claimed ahead of free slots (up to ``prefetch``), which saves round trips;
+        a prefetched run is claimed like a running one and comes back if this worker dies.
+        """
         now = self.now()
         outcomes = self._collect(now) + self._time_out(now)
-        if outcomes:
-            self.backend.finish(outcomes, to_ms(now))
         if not self.accepting:
+            if outcomes:
+                self.backend.finish(outcomes, to_ms(now))
             return 0
-        free = self.concurrency - len(self.running)
+        self._start(outcomes, now)
+        wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
         taken = 0
         for _ in range(len(self.queues)):
-            if free - taken <= 0:
+            if wanted - taken <= 0:
                 break
             queue = self.queues[self._next_queue % len(self.queues)]
             self._next_queue += 1
-            count = min(free - taken, CLAIM_BATCH)
+            count = min(wanted - taken, CLAIM_BATCH)
             claimed = self.backend.claim(queue, count, to_ms(now), self.max_deliveries)
-            taken += self._start(claimed, now)
+            self.backlog.extend(claimed)
+            taken += len(claimed)
+        if taken:
+            self._start([], now)
         return taken
 
-    def _start(self, claimed: list[Claimed], now: datetime) -> int:
-        expired = []
-        for item in claimed:
+    def _start(self, outcomes: list[Outcome], now: datetime) -> None:
+        """Report outcomes and mark the runs about to start, in one round trip; then start them.
+
+        The start mark must reach Redis before the task runs: a task that kills its worker
+        at once (``os._exit``) must still count the delivery, or it is never found poison.
+        """
+        jobs: list[Job] = []
+        while self.backlog and len(self.running) + len(jobs) < self.concurrency:
+            # A run started before without an outcome may be what killed its last worker:
+            # it runs alone, so a poison run takes no innocent runs down with it again.
+            suspect = self.backlog[0].deliveries > 1
+            busy = bool(self.running) or bool(jobs)
+            if (suspect and busy) or any(j.claimed.deliveries > 1 for j in self._all(jobs)):
+                break
+            item = self.backlog.popleft()
             message = item.message
             expires_at = message.get("expires_at")
             if expires_at is not None and now > datetime.fromisoformat(expires_at):
-                note = self._event("expired", message, now)
-                expired.append(self._outcome(message, "expired", note))
+                outcomes.append(
+                    self._outcome(message, "expired", self._event("expired", message, now))
+                )
                 log.info(
                     "run %s %s expired before it started",
                     message["schedule"],
@@ -329,21 +356,36 @@ class Worker:
                 continue
             timeout_s = message.get("timeout_s")
             deadline = time.monotonic() + timeout_s if timeout_s else None
-            job = Job(item, now, deadline)
-            self.running[item.run_id] = job
+            jobs.append(Job(item, now, deadline))
+        if outcomes or jobs:
+            started = [(job.claimed.run_id, job.claimed.message["schedule"]) for job in jobs]
+            self.backend.finish(outcomes, to_ms(now), started)
+        for job in jobs:
+            self.running[job.claimed.run_id] = job
             self.pool.submit(job)
-        if expired:
-            self.backend.finish(expired, to_ms(now))
-        return len(claimed)
+
+    def _all(self, pending: list[Job]) -> list[Job]:
+        return [*self.running.values(), *pending]
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep until a run finishes or ``timeout_s`` passes, whichever comes first."""
+        if isinstance(self.pool, ProcessPool) or not self.running:
+            time.sleep(timeout_s)
+            return
+        with contextlib.suppress(queue_module.Empty):
+            self.early.append(self.done.get(timeout=timeout_s))
 
     def _collect(self, now: datetime) -> list[Outcome]:
         self.pool.poll()
         outcomes = []
         while True:
-            try:
-                job = self.done.get_nowait()
-            except queue_module.Empty:
-                break
+            if self.early:
+                job = self.early.pop()
+            else:
+                try:
+                    job = self.done.get_nowait()
+                except queue_module.Empty:
+                    break
             if job.abandoned or self.running.pop(job.claimed.run_id, None) is None:
                 continue
             assert job.result is not None
@@ -470,7 +512,11 @@ class Worker:
             score = priority_score(message["priority"], to_ms(now))
             back.append(self._outcome(message, "handback", "", due_ms=score))
             job.abandoned = True
+        for item in self.backlog:
+            score = priority_score(item.message["priority"], to_ms(now))
+            back.append(self._outcome(item.message, "handback", "", due_ms=score))
         self.running.clear()
+        self.backlog.clear()
         self.backend.finish(outcomes + back, to_ms(now))
         return len(back)
 
@@ -500,7 +546,7 @@ class Worker:
                 stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
                 continue
             if not taken:
-                stop.wait(IDLE_POLL_S)
+                self.wait(IDLE_POLL_S)
         self._stop(grace_s)
 
     def _stop(self, grace_s: float) -> None:
@@ -511,10 +557,10 @@ class Worker:
         next_beat = 0.0
         while self.running and time.monotonic() < deadline:
             self.process_once()
+            self.wait(0.01)
             if time.monotonic() >= next_beat:
                 self.backend.heartbeat(to_ms(self.now()))
                 next_beat = time.monotonic() + HEARTBEAT_EVERY_S
-            time.sleep(0.01)
         returned = self.hand_back()
         if returned:
             log.warning("handed %d unfinished runs back for redelivery", returned)

@@ -50,7 +50,7 @@ def settle(worker: Worker, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         taken = worker.process_once()
-        if not taken and not worker.running:
+        if not taken and not worker.running and not worker.backlog:
             return
         time.sleep(0.002)
     pytest.fail(f"the worker did not settle within {timeout_s} s")

@@ -149,11 +149,16 @@ def test_a_poison_run_is_dead_lettered_while_other_runs_complete(
         if ops.dead_letters(s) and len(lines(out)) == 20:
             break
         time.sleep(0.1)
-    [letter] = ops.dead_letters(s)
+    letters = ops.dead_letters(s)
+    assert [(d["run"]["run_id"], d["error"]["type"]) for d in letters] == [(poison, "PoisonRun")]
+    [letter] = letters
     assert letter["run"]["run_id"] == poison
     assert letter["error"]["type"] == "PoisonRun"
     assert letter["deliveries"] == 3
     assert len(lines(out)) == 20
+    dead = next(e for e in s.history("poison") if e["event"] == "dead")
+    assert dead["error"] == "PoisonRun: delivered 3 times without an outcome"
+    assert dead["at"].endswith("Z")
 
 
 def test_a_graceful_stop_hands_unfinished_runs_back_and_loses_nothing(

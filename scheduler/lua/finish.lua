@@ -8,7 +8,9 @@
 -- A run no longer claimed by this worker (its worker was presumed dead and the run was
 -- delivered again) is left alone: returns 0. Otherwise 1.
 local id, outcome = ARGV[2], ARGV[3]
-if redis.call('HGET', KEYS[2], id) ~= ARGV[1] then
+local owner = redis.call('HGET', KEYS[2], id)
+local started = owner == ARGV[1] .. '|s'
+if owner ~= ARGV[1] and not started then
   return 0
 end
 redis.call('HDEL', KEYS[2], id)
@@ -17,12 +19,16 @@ if outcome == 'retry' then
   redis.call('HSET', KEYS[1], id, ARGV[4])
   redis.call('HDEL', KEYS[3], id)
   redis.call('ZADD', KEYS[5], ARGV[5], id)
-  redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+  if started then
+    redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+  end
 elseif outcome == 'handback' then
   -- A graceful stop: back on its queue, and the delivery does not count towards poison.
   redis.call('ZADD', KEYS[10], ARGV[5], id)
-  redis.call('HINCRBY', KEYS[3], id, -1)
-  redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+  if started then
+    redis.call('HINCRBY', KEYS[3], id, -1)
+    redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+  end
 else
   if outcome == 'dead' then
     redis.call('HSET', KEYS[6], id, ARGV[6])
@@ -31,6 +37,9 @@ else
   redis.call('HDEL', KEYS[1], id)
   redis.call('HDEL', KEYS[3], id)
   redis.call('HINCRBY', KEYS[8], 'active', -1)
+  if not started then  -- e.g. expired before it started
+    redis.call('HINCRBY', KEYS[8], 'waiting', -1)
+  end
 end
 if ARGV[7] ~= '' then
   redis.call('LPUSH', KEYS[9], ARGV[7])

@@ -9,14 +9,17 @@ local moved = 0
 for _, worker in ipairs(dead) do
   local held = ARGV[1] .. 'worker:' .. worker
   for _, id in ipairs(redis.call('SMEMBERS', held)) do
-    if redis.call('HGET', KEYS[2], id) == worker then
+    local owner = redis.call('HGET', KEYS[2], id)
+    if owner == worker or owner == worker .. '|s' then
       redis.call('HDEL', KEYS[2], id)
       local body = redis.call('HGET', KEYS[3], id)
       if body then
         local run = cjson.decode(body)
         local score = (9 - run['priority']) * tonumber(ARGV[4]) + tonumber(ARGV[2])
         redis.call('ZADD', ARGV[1] .. 'queue:' .. run['queue'], score, id)
-        redis.call('HINCRBY', ARGV[1] .. 'state:' .. run['schedule'], 'waiting', 1)
+        if owner ~= worker then  -- it had started: it waits again
+          redis.call('HINCRBY', ARGV[1] .. 'state:' .. run['schedule'], 'waiting', 1)
+        end
         moved = moved + 1
       end
     end
