@@ -94,12 +94,16 @@ def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
         raise StoreError(
             f"unsupported Redis URL {redact(url)!r}; use redis://, rediss:// or unix://"
         )
+    tls: dict[str, Any] = {}
+    if scheme == "rediss" and "ssl_cert_reqs" not in url:
+        tls["ssl_cert_reqs"] = "required"  # verify the server's certificate unless told not to
     try:
         return redis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            **tls,
         )
     except ValueError as exc:
         raise StoreError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
