@@ -4,6 +4,8 @@ upcoming. Actions take explicit instants; CLI runs freeze the clock."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,3 +177,18 @@ def test_online_upcoming_reads_redis_state_and_marks_paused(redis_url: str) -> N
         {"schedule": "a", "fire_at": "2026-06-01T14:02:00+02:00",
          "fire_at_utc": "2026-06-01T12:02:00Z"},
     ]  # fmt: skip
+
+
+def test_state_of_an_unknown_version_fails_with_a_clear_error(redis_url: str) -> None:
+    leading(redis_url, minutely("m"))
+    s = store(redis_url)
+    s.client.hset(s.keys.defs, "m", json.dumps({"v": 99, "kind": "definition"}))
+    done = subprocess.run(
+        [sys.executable, "-m", "scheduler", "status", "--redis-url", redis_url],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: stored definition has version 99; this sched reads version 1. "
+        "Upgrade sched, or use a fresh namespace (--namespace)\n"
+    )
