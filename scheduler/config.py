@@ -25,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from scheduler.durations import parse_duration_s
 from scheduler.errors import ConfigError, CronError, DurationError, Problem, SchedError
 from scheduler.model import (
+    PRIORITY_DEFAULT,
     PRIORITY_MAX,
     PRIORITY_MIN,
     Backoff,
@@ -93,6 +94,9 @@ class _File:
     problems: list[Problem] = field(default_factory=list)
     nodes_left: int = MAX_NODES
     spot: str = ""  # the field being read, for problems found deep inside its value
+    # One per file: a constructor remembers every node it built (a module-wide one leaked
+    # every file ever loaded, on each reload of a long-running scheduler).
+    constructor: SafeConstructor = field(default_factory=SafeConstructor)
 
     def problem(self, node: Node | None, where: str, message: str) -> None:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
@@ -114,15 +118,12 @@ class _File:
 
 # -- scalars -------------------------------------------------------------------------
 
-_constructor = SafeConstructor()
-
-
 def _scalar(node: Node, f: _File) -> object:
     f.visit(node)
     if not isinstance(node, ScalarNode):
         _fail(f"expected a single value, got a {_kind(node)}", node)
     try:
-        return _constructor.construct_object(node)
+        return f.constructor.construct_object(node)
     except (ValueError, OverflowError, yaml.YAMLError) as exc:
         kind = node.tag.removeprefix(_TAG)
         _fail(f"{node.value!r} looks like a {kind} but is not a valid one: {exc}", node)
@@ -506,7 +507,7 @@ def _build(
         args=values.get("args", ()),
         kwargs=values.get("kwargs", {}),
         queue=values.get("queue", "default"),
-        priority=values.get("priority", Schedule.priority),
+        priority=values.get("priority", PRIORITY_DEFAULT),
         retry=retry,
         timeout_s=values.get("timeout"),
         expires_s=values.get("expires"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from scheduler.errors import DurationError
 
@@ -13,14 +14,19 @@ HINT = "write a duration like 30s, 5m, 1h30m, 2d or a whole number of seconds"
 
 def parse_duration_s(value: object) -> int:
     """Return the duration in whole seconds; reject anything else with a hint."""
+    if isinstance(value, str):
+        return _parse_text(value)
     if isinstance(value, bool):
         raise DurationError(f"expected a duration, got {value!r}; {HINT}")
     if isinstance(value, int):
         if value < 0:
             raise DurationError(f"duration must not be negative, got {value}")
         return value
-    if not isinstance(value, str):
-        raise DurationError(f"expected a duration, got {type(value).__name__} {value!r}; {HINT}")
+    raise DurationError(f"expected a duration, got {type(value).__name__} {value!r}; {HINT}")
+
+
+@lru_cache(maxsize=4096)  # schedule files repeat the same few durations many times
+def _parse_text(value: str) -> int:
     match = _DURATION.fullmatch(value.strip())
     if not value.strip() or match is None:
         raise DurationError(f"malformed duration {value!r}; {HINT}")

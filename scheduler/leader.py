@@ -32,6 +32,7 @@ from scheduler.store import (
     Step,
     Store,
     StoreError,
+    Upsert,
     dumps,
     priority_score,
 )
@@ -41,6 +42,7 @@ log = logging.getLogger("sched.scheduler")
 LEASE_TTL_MS = 5000
 RENEW_EVERY_MS = 500  # also how often a standby tries to take an expired lease
 BATCH_SIZE = 500
+SYNC_CHUNK = 1000
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 
 
@@ -107,29 +109,43 @@ class Scheduler:
             self._synced = False
 
     def sync(self, now: datetime) -> dict[str, str]:
-        """Make Redis hold exactly our schedules; returns name -> added/changed/updated/removed."""
+        """Make Redis hold exactly our schedules; returns name -> added/changed/updated/removed.
+
+        Works in chunks, so syncing 100,000 schedules needs neither 100,000 round trips nor
+        every stored definition in memory at once.
+        """
         report: dict[str, str] = {}
-        stored = self.store.definitions()
-        states = self.store.states(list(self.schedules))
-        for name, schedule in self.schedules.items():
-            definition = schedule.to_json()
-            digest = schedule.digest()
-            trigger_key = _trigger_key(schedule)
-            state = states.get(name)
-            unchanged = name in stored and stored[name].get("digest") == digest
-            if unchanged and state is not None and state.trigger_key == trigger_key:
-                continue
-            next_fire = schedule.next_fire(now) if schedule.enabled else None
-            next_ms = to_ms(next_fire) if next_fire else None
-            due_ms = next_ms + jitter_ms(schedule, next_ms) if next_ms is not None else None
-            body = _definition_json(definition, digest)
-            report[name] = self.store.upsert(self.token, name, body, trigger_key, next_ms, due_ms)
-        for name in set(stored) - set(self.schedules):
+        names = list(self.schedules)
+        for start in range(0, len(names), SYNC_CHUNK):
+            chunk = names[start : start + SYNC_CHUNK]
+            states = self.store.states(chunk)
+            items = []
+            for name in chunk:
+                schedule = self.schedules[name]
+                digest, state = schedule.digest(), states.get(name)
+                trigger_key = _trigger_key(schedule)
+                if state and state.digest == digest and state.trigger_key == trigger_key:
+                    continue
+                next_fire = schedule.next_fire(now) if schedule.enabled else None
+                next_ms = to_ms(next_fire) if next_fire else None
+                due_ms = next_ms + jitter_ms(schedule, next_ms) if next_ms is not None else None
+                body = _definition_json(schedule.to_json(), digest)
+                items.append(Upsert(name, body, digest, trigger_key, next_ms, due_ms))
+            if items:
+                results = self.store.upsert(self.token, items)
+                report.update(zip((i.name for i in items), results, strict=True))
+        for name in self.store.names() - set(self.schedules):
             self.store.remove(self.token, name)
             report[name] = "removed"
-        for name, what in sorted(report.items()):
-            if what != "updated":
+        changed = {name: what for name, what in report.items() if what != "updated"}
+        if len(changed) <= 20:
+            for name, what in sorted(changed.items()):
                 log.info("schedule %s %s", name, what)
+        else:
+            counts = {what: list(changed.values()).count(what) for what in set(changed.values())}
+            log.info(
+                "synced schedules: %s", ", ".join(f"{n} {w}" for w, n in sorted(counts.items()))
+            )
         self._synced = True
         return report
 

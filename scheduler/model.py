@@ -38,7 +38,7 @@ class Backoff(StrEnum):
     EXPONENTIAL = "exponential"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 1
     backoff: Backoff = Backoff.EXPONENTIAL
@@ -58,7 +58,7 @@ class RetryPolicy:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Schedule:
     name: str
     task: str

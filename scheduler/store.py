@@ -203,6 +203,7 @@ class ScheduleState:
     last_fire_ms: int | None
     missed: int
     last_missed_ms: int | None
+    digest: str | None = None
     skipped: int = 0
     active: int = 0  # runs queued, running or waiting to retry
     waiting: int = 0  # runs not yet started
@@ -217,6 +218,18 @@ class Run:
     score: int
     message: str
     fire_at: str = ""
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """One schedule definition to sync, with the next fire time to use if it is new."""
+
+    name: str
+    definition: str
+    digest: str
+    trigger_key: str
+    next_ms: int | None
+    due_ms: int | None
 
 
 @dataclass
@@ -333,20 +346,36 @@ class Store:
                 last_fire_ms=_int(row.get(b"last_fire_ms")),
                 missed=_int(row.get(b"missed")) or 0,
                 last_missed_ms=_int(row.get(b"last_missed_ms")),
+                digest=row[b"digest"].decode() if b"digest" in row else None,
                 skipped=_int(row.get(b"skipped")) or 0,
                 active=_int(row.get(b"active")) or 0,
                 waiting=_int(row.get(b"waiting")) or 0,
             )
         return out
 
-    def upsert(
-        self, token: str, name: str, definition: str, trigger_key: str,
-        next_ms: int | None, due_ms: int | None,
-    ) -> str:  # fmt: skip
-        keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
-        args = [token, name, definition, trigger_key, _ms(next_ms), _ms(due_ms)]
-        result = self._run("upsert", keys, args)
-        return result.decode() if isinstance(result, bytes) else str(result)
+    def names(self) -> set[str]:
+        """The names of every schedule Redis holds a definition for."""
+        return {name.decode() for name in self._call("hkeys", self.keys.defs)}
+
+    def upsert(self, token: str, items: Sequence[Upsert]) -> list[str]:
+        """Sync definitions in one pipelined round trip; per item added/changed/updated."""
+        script = self._scripts["upsert"]
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name)]
+            args = [token, item.name, item.definition, item.trigger_key, _ms(item.next_ms),
+                    _ms(item.due_ms), item.digest]  # fmt: skip
+            script(keys=keys, args=args, client=pipe)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
+        for result in results:
+            if isinstance(result, redis.ResponseError):
+                if "NOTLEADER" in str(result):
+                    raise NotLeaderError("the leader lease is no longer ours")
+                raise StoreError(f"Redis refused upsert: {result}")
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
 
     def remove(self, token: str, name: str) -> None:
         keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]

@@ -2,13 +2,15 @@
 -- KEYS[1] lease, KEYS[2] defs (hash name -> definition JSON), KEYS[3] due (zset name -> ms),
 -- KEYS[4] state:<name> (hash: next_ms, due_ms, trigger_key, paused, runs, missed, ...)
 -- ARGV[1] token, ARGV[2] name, ARGV[3] definition JSON, ARGV[4] trigger_key,
--- ARGV[5] next_ms ('' = never fires again), ARGV[6] due_ms (next_ms plus jitter)
+-- ARGV[5] next_ms ('' = never fires again), ARGV[6] due_ms (next_ms plus jitter),
+-- ARGV[7] digest of the definition (kept in the state, so a sync reads no definitions)
 -- An unchanged trigger keeps its stored next fire time: a restart or redeploy never moves it.
 -- Returns 'added', 'changed' (trigger changed: next fire recomputed) or 'updated'.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[4], 'digest', ARGV[7])
 local old = redis.call('HGET', KEYS[4], 'trigger_key')
 if old == ARGV[4] then
   return 'updated'
