@@ -118,6 +118,7 @@ class _File:
 
 # -- scalars -------------------------------------------------------------------------
 
+
 def _scalar(node: Node, f: _File) -> object:
     f.visit(node)
     if not isinstance(node, ScalarNode):

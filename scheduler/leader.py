@@ -67,6 +67,7 @@ class Scheduler:
         self.token = secrets.token_hex(16)
         self.epoch = 0
         self._synced = False
+        self._next_ms: dict[str, int] = {}  # next fire times this leader wrote (a cache)
         self._lock = threading.Lock()
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -84,6 +85,7 @@ class Scheduler:
         if epoch and not self.epoch:
             log.info("leading as %s (epoch %d)", self.identity, epoch)
             self._synced = False
+            self._next_ms.clear()
         elif not epoch and self.epoch:
             log.warning("lost the leader lease (epoch %d); standing by", self.epoch)
         self.epoch = epoch
@@ -115,6 +117,7 @@ class Scheduler:
         every stored definition in memory at once.
         """
         report: dict[str, str] = {}
+        self._next_ms.clear()
         names = list(self.schedules)
         for start in range(0, len(names), SYNC_CHUNK):
             chunk = names[start : start + SYNC_CHUNK]
@@ -170,20 +173,41 @@ class Scheduler:
                             self.before_dispatch()
                         results = self.store.dispatch(self.token, steps)
                         enqueued += sum(r for r in results if r > 0)
+                        self._remember(steps, results)
                     if len(names) < self.batch_size:
                         break
         except NotLeaderError:
             self.step_down("a dispatch was refused: the lease is no longer ours")
         return enqueued
 
+    def _remember(self, steps: list[Step], results: list[int]) -> None:
+        for step, result in zip(steps, results, strict=True):
+            if result < 0 or step.new_next_ms is None:
+                self._next_ms.pop(step.name, None)  # refused or finished: ask Redis next time
+            else:
+                self._next_ms[step.name] = step.new_next_ms
+
+    def _next_fires(self, names: list[str]) -> dict[str, int]:
+        """Stored next fire times: from what this leader last wrote, else read from Redis.
+
+        The cache only saves a round trip: the dispatch script compares each value with the
+        stored one, so a stale entry (an operator's resume, another leader) is refused and
+        dropped, never dispatched.
+        """
+        missing = [name for name in names if name not in self._next_ms]
+        for name, state in self.store.states(missing).items():
+            if state.next_ms is not None:
+                self._next_ms[name] = state.next_ms
+        return {name: self._next_ms[name] for name in names if name in self._next_ms}
+
     def _steps(self, names: list[str], now: datetime) -> list[Step]:
-        states = self.store.states(names)
+        next_fires = self._next_fires(names)
         steps = []
         for name in names:
-            schedule, state = self.schedules.get(name), states.get(name)
-            if schedule is None or state is None or state.next_ms is None:
+            schedule, stored_ms = self.schedules.get(name), next_fires.get(name)
+            if schedule is None or stored_ms is None:
                 continue  # stale: the next sync removes it
-            fire_at = from_ms(state.next_ms)
+            fire_at = from_ms(stored_ms)
             plan = plan_due(schedule, fire_at, now)
             runs = [self._run(schedule, f, now) for f in plan.run]
             events = []
@@ -195,7 +219,7 @@ class Scheduler:
                 Step(
                     name=name,
                     queue=schedule.queue,
-                    expected_next_ms=state.next_ms,
+                    expected_next_ms=stored_ms,
                     new_next_ms=next_ms,
                     new_due_ms=next_ms + jitter_ms(schedule, next_ms) if next_ms else None,
                     overlap=schedule.overlap.value,
