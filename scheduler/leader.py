@@ -16,12 +16,12 @@ from datetime import datetime
 
 from scheduler import clock
 from scheduler.dispatch import (
+    MessageTemplate,
     event,
     from_ms,
     jitter_ms,
     plan_due,
     run_id_for,
-    run_message,
     to_ms,
     utc_text,
 )
@@ -68,6 +68,7 @@ class Scheduler:
         self.epoch = 0
         self._synced = False
         self._next_ms: dict[str, int] = {}  # next fire times this leader wrote (a cache)
+        self._templates: dict[str, MessageTemplate] = {}
         self._lock = threading.Lock()
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -171,7 +172,7 @@ class Scheduler:
                     if steps:
                         if self.before_dispatch is not None:
                             self.before_dispatch()
-                        results = self.store.dispatch(self.token, steps)
+                        results = self.store.dispatch(self.token, steps, utc_text(now))
                         enqueued += sum(r for r in results if r > 0)
                         self._remember(steps, results)
                     if len(names) < self.batch_size:
@@ -202,18 +203,18 @@ class Scheduler:
 
     def _steps(self, names: list[str], now: datetime) -> list[Step]:
         next_fires = self._next_fires(names)
+        now_ms, now_text = to_ms(now), utc_text(now)
         steps = []
         for name in names:
             schedule, stored_ms = self.schedules.get(name), next_fires.get(name)
             if schedule is None or stored_ms is None:
                 continue  # stale: the next sync removes it
-            fire_at = from_ms(stored_ms)
-            plan = plan_due(schedule, fire_at, now)
-            runs = [self._run(schedule, f, now) for f in plan.run]
-            events = []
+            plan = plan_due(schedule, from_ms(stored_ms), now)
+            runs = [self._run(schedule, f, now_ms, now_text) for f in plan.run]
+            missed_event = ""
             if plan.missed:
-                events.append(event("missed", now, count=plan.missed,
-                                    last_missed=_iso(plan.last_missed)))  # fmt: skip
+                missed_event = event("missed", now, count=plan.missed,
+                                     last_missed=_iso(plan.last_missed))  # fmt: skip
             next_ms = to_ms(plan.next_fire) if plan.next_fire else None
             steps.append(
                 Step(
@@ -223,21 +224,25 @@ class Scheduler:
                     new_next_ms=next_ms,
                     new_due_ms=next_ms + jitter_ms(schedule, next_ms) if next_ms else None,
                     overlap=schedule.overlap.value,
-                    at=utc_text(now),
                     runs=runs,
                     fired_ms=to_ms(plan.run[-1]) if plan.run else None,
                     missed=plan.missed,
                     last_missed_ms=to_ms(plan.last_missed) if plan.last_missed else None,
-                    events=events,
+                    missed_event=missed_event,
                 )
             )
         return steps
 
-    def _run(self, schedule: Schedule, fire_at: datetime, now: datetime) -> Run:
-        run_id = run_id_for(schedule.name, to_ms(fire_at))
-        message = run_message(schedule, run_id, fire_at, now, "schedule", self.epoch)
-        score = priority_score(schedule.priority, to_ms(now))
-        return Run(run_id, schedule.queue, score, message, utc_text(fire_at))
+    def _run(self, schedule: Schedule, fire_at: datetime, now_ms: int, now_text: str) -> Run:
+        fire_ms = to_ms(fire_at)
+        run_id = run_id_for(schedule.name, fire_ms)
+        template = self._templates.get(schedule.name)
+        if template is None or template.schedule is not schedule:
+            template = self._templates[schedule.name] = MessageTemplate(schedule)
+        fire_text = utc_text(fire_at)
+        message = template.render(run_id, fire_at, fire_text, now_text, "schedule", self.epoch)
+        return Run(run_id, schedule.queue, priority_score(schedule.priority, now_ms), message,
+                   fire_text)  # fmt: skip
 
     def seconds_until_due(self, now: datetime) -> float:
         due_ms = self.store.next_due_ms()

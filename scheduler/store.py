@@ -10,7 +10,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
 | ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
 | ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
-| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started) |
+| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check) |
 | ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
 | ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
 | ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
@@ -204,6 +204,7 @@ class ScheduleState:
     missed: int
     last_missed_ms: int | None
     digest: str | None = None
+    duplicates: int = 0
     skipped: int = 0
     active: int = 0  # runs queued, running or waiting to retry
     waiting: int = 0  # runs not yet started
@@ -242,12 +243,11 @@ class Step:
     new_next_ms: int | None
     new_due_ms: int | None
     overlap: str = "allow"
-    at: str = ""
     runs: list[Run] = field(default_factory=list)
     fired_ms: int | None = None
     missed: int = 0
     last_missed_ms: int | None = None
-    events: list[str] = field(default_factory=list)
+    missed_event: str = ""  # history entry JSON when fire times were missed
 
 
 def _int(value: bytes | None) -> int | None:
@@ -347,6 +347,7 @@ class Store:
                 missed=_int(row.get(b"missed")) or 0,
                 last_missed_ms=_int(row.get(b"last_missed_ms")),
                 digest=row[b"digest"].decode() if b"digest" in row else None,
+                duplicates=_int(row.get(b"duplicates")) or 0,
                 skipped=_int(row.get(b"skipped")) or 0,
                 active=_int(row.get(b"active")) or 0,
                 waiting=_int(row.get(b"waiting")) or 0,
@@ -389,27 +390,20 @@ class Store:
         first = self._call("zrange", self.keys.due, 0, 0, False, True)
         return int(first[0][1]) if first else None
 
-    def dispatch(self, token: str, steps: Sequence[Step]) -> list[int]:
-        """Apply a batch of steps atomically; per step, runs enqueued or -1 if stale."""
+    def dispatch(self, token: str, steps: Sequence[Step], at: str) -> list[int]:
+        """Apply a batch of steps atomically; per step, runs enqueued or -1 if refused."""
         keys = [self.keys.lease, self.keys.due, self.keys.runs, self.keys.queues]
-        args: list[str | int] = [token, HISTORY_LEN, json.dumps([s.queue for s in steps])]
+        args: list[str | int] = [token, HISTORY_LEN, at, len(steps)]
         for step in steps:
-            keys += [
-                self.keys.state(step.name),
-                self.keys.queue(step.queue),
-                self.keys.history(step.name),
-            ]
-            body = {
-                "runs": [[r.run_id, r.score, r.message, r.fire_at] for r in step.runs],
-                "overlap": step.overlap,
-                "at": step.at,
-                "missed": step.missed,
-                "last_missed_ms": step.last_missed_ms,
-                "fired_ms": step.fired_ms,
-                "events": step.events,
-            }
-            args += [step.name, step.expected_next_ms, _ms(step.new_next_ms), _ms(step.new_due_ms)]
-            args.append(json.dumps(body))
+            keys.append(self.keys.state(step.name))
+            keys.append(self.keys.queue(step.queue))
+            keys.append(self.keys.history(step.name))
+            args += [step.name, step.expected_next_ms, _ms(step.new_next_ms),
+                     _ms(step.new_due_ms), step.overlap, _ms(step.fired_ms), step.queue,
+                     step.missed, _ms(step.last_missed_ms), step.missed_event,
+                     len(step.runs)]  # fmt: skip
+            for run in step.runs:
+                args += [run.run_id, run.score, run.message, run.fire_at]
         return [int(x) for x in self._run("dispatch", keys, args)]
 
     def set_paused(
