@@ -43,6 +43,9 @@ LEASE_TTL_MS = 5000
 RENEW_EVERY_MS = 500  # also how often a standby tries to take an expired lease
 BATCH_SIZE = 500
 SYNC_CHUNK = 1000
+PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle time is left
+PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
+PREPARED_GRACE_MS = 1000  # a prepared batch later than this is planned afresh
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 
 
@@ -69,6 +72,8 @@ class Scheduler:
         self._synced = False
         self._next_ms: dict[str, int] = {}  # next fire times this leader wrote (a cache)
         self._templates: dict[str, MessageTemplate] = {}
+        # (due ms, steps) built ahead of the next due instant; see prepare().
+        self._prepared: tuple[int, list[Step]] | None = None
         self._lock = threading.Lock()
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -87,12 +92,14 @@ class Scheduler:
             log.info("leading as %s (epoch %d)", self.identity, epoch)
             self._synced = False
             self._next_ms.clear()
+            self._prepared = None
         elif not epoch and self.epoch:
             log.warning("lost the leader lease (epoch %d); standing by", self.epoch)
         self.epoch = epoch
         return epoch > 0
 
     def step_down(self, why: str) -> None:
+        self._prepared = None
         if self.epoch:
             log.warning("stepping down (epoch %d): %s", self.epoch, why)
         self.epoch = 0
@@ -110,6 +117,7 @@ class Scheduler:
         with self._lock:
             self.schedules = dict(schedules)
             self._synced = False
+            self._prepared = None
 
     def sync(self, now: datetime) -> dict[str, str]:
         """Make Redis hold exactly our schedules; returns name -> added/changed/updated/removed.
@@ -119,6 +127,7 @@ class Scheduler:
         """
         report: dict[str, str] = {}
         self._next_ms.clear()
+        self._prepared = None
         names = list(self.schedules)
         for start in range(0, len(names), SYNC_CHUNK):
             chunk = names[start : start + SYNC_CHUNK]
@@ -164,22 +173,62 @@ class Scheduler:
             with self._lock:
                 if not self._synced:
                     self.sync(now)
+                enqueued += self._send_prepared(now)
                 while True:
                     names = self.store.due(to_ms(now), self.batch_size)
                     if not names:
                         break
                     steps = self._steps(names, now)
-                    if steps:
-                        if self.before_dispatch is not None:
-                            self.before_dispatch()
-                        results = self.store.dispatch(self.token, steps, utc_text(now))
-                        enqueued += sum(r for r in results if r > 0)
-                        self._remember(steps, results)
+                    enqueued += self._send(steps, now)
                     if len(names) < self.batch_size:
                         break
         except NotLeaderError:
             self.step_down("a dispatch was refused: the lease is no longer ours")
         return enqueued
+
+    def _send(self, steps: list[Step], now: datetime) -> int:
+        if not steps:
+            return 0
+        if self.before_dispatch is not None:
+            self.before_dispatch()
+        results = self.store.dispatch(self.token, steps, utc_text(now))
+        self._remember(steps, results)
+        return sum(r for r in results if r > 0)
+
+    def prepare(self, now: datetime) -> int:
+        """Build the batch of the next due instant ahead of time, while idle.
+
+        At the instant itself only the scripts are sent, so a burst of thousands of fires
+        becomes visible as fast as Redis can take it. Nothing is decided early that could
+        go wrong: each step is still compared and set inside Redis (a schedule paused,
+        resumed or dispatched meanwhile is refused), and a batch sent more than
+        ``PREPARED_GRACE_MS`` late is thrown away and planned afresh. Returns the steps built.
+        """
+        if not self.is_leader or not self._synced:
+            return 0
+        due_ms = self.store.next_due_ms()
+        if due_ms is None or due_ms <= to_ms(now):
+            return 0
+        if self._prepared is not None and self._prepared[0] == due_ms:
+            return len(self._prepared[1])
+        with self._lock:
+            names = self.store.due(due_ms, PREPARE_LIMIT)
+            self._prepared = (due_ms, self._steps(names, from_ms(due_ms)))
+        return len(self._prepared[1])
+
+    def _send_prepared(self, now: datetime) -> int:
+        prepared = self._prepared
+        if prepared is None or prepared[0] > to_ms(now):
+            return 0
+        self._prepared = None
+        due_ms, steps = prepared
+        if to_ms(now) - due_ms > PREPARED_GRACE_MS:
+            return 0  # too late to trust: the normal path re-plans (missed-run policy)
+        at = from_ms(due_ms)
+        return sum(
+            self._send(steps[i : i + self.batch_size], at)
+            for i in range(0, len(steps), self.batch_size)
+        )
 
     def _remember(self, steps: list[Step], results: list[int]) -> None:
         for step, result in zip(steps, results, strict=True):
@@ -266,6 +315,8 @@ class Scheduler:
                     poll()
                 if self.is_leader:
                     self.tick(clock.utc_now())
+                    if self.seconds_until_due(clock.utc_now()) > PREPARE_AHEAD_S:
+                        self.prepare(clock.utc_now())
                     wait_s = self.seconds_until_due(clock.utc_now())
                 else:
                     wait_s = RENEW_EVERY_MS / 1000

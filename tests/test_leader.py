@@ -65,6 +65,7 @@ def test_three_replicas_over_six_hours_enqueue_every_fire_time_exactly_once(redi
         for replica in replicas[step % 3 :] + replicas[: step % 3]:
             replica.elect(now)
             replica.tick(now)
+            replica.prepare(now)  # and build the next instant's batch ahead, as run() does
         leaders.append(next(r.identity for r in replicas if r.is_leader))
         step += 1
         if step % 37 == 0:  # the leader "crashes": its lease expires, another takes over
@@ -304,3 +305,44 @@ def test_an_invalid_reload_keeps_the_last_good_schedules(
     reloader.requested.set()
     reloader.poll()
     assert sorted(leader.schedules) == ["a", "b"]
+
+
+def test_a_batch_prepared_ahead_enqueues_exactly_what_the_instant_would(redis_url: str) -> None:
+    leader = Scheduler(store(redis_url), {"a": every("a", 60), "b": cron("b", "* * * * *")})
+    leader.elect(T0)
+    leader.tick(T0)
+    assert leader.prepare(T0 + timedelta(seconds=30)) == 2
+    assert leader.tick(T0 + timedelta(seconds=59, milliseconds=999)) == 0
+    assert leader.tick(T0 + timedelta(seconds=60, milliseconds=2)) == 2
+    assert leader.tick(T0 + timedelta(seconds=60, milliseconds=3)) == 0
+    messages = store(redis_url).queued_runs("default")
+    assert sorted((m["schedule"], m["fire_at"], m["enqueued_at"]) for m in messages) == [
+        ("a", "2026-03-28T22:01:00.000Z", "2026-03-28T22:01:00.000Z"),
+        ("b", "2026-03-28T22:01:00.000Z", "2026-03-28T22:01:00.000Z"),
+    ]
+    assert store(redis_url).states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=2))
+
+
+def test_a_schedule_paused_after_its_batch_was_prepared_is_not_enqueued(redis_url: str) -> None:
+    from scheduler import ops
+
+    leader = Scheduler(store(redis_url), {"a": every("a", 60)})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.prepare(T0 + timedelta(seconds=30))
+    assert ops.pause(store(redis_url), "a", T0 + timedelta(seconds=40))
+    assert leader.tick(T0 + timedelta(seconds=60)) == 0
+    assert store(redis_url).queued_runs("default") == []
+
+
+def test_a_prepared_batch_sent_late_is_planned_afresh(redis_url: str) -> None:
+    leader = Scheduler(store(redis_url), {"a": every("a", 60)})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.prepare(T0 + timedelta(seconds=30))
+    assert leader.tick(T0 + timedelta(seconds=63)) == 1
+    [message] = store(redis_url).queued_runs("default")
+    assert (message["fire_at"], message["enqueued_at"]) == (
+        "2026-03-28T22:01:00.000Z",
+        "2026-03-28T22:01:03.000Z",
+    )
