@@ -1,0 +1,89 @@
+"""sched's side of ``bench_worker.py``: fill a queue with runs, or offer runs at a steady rate.
+
+Runs with the project's Python (sched installed):
+
+    python bench/worker_sched.py fill URL N             # N `noop` runs, then prints seconds
+    python bench/worker_sched.py produce URL RATE SECS  # `stamp` runs, fire_at = now
+
+A run is enqueued exactly as ``Store.enqueue`` does it (``trigger``/``backfill``: one
+``enqueue.lua`` call per run, with its history event), only pipelined, a thousand calls per
+round trip when filling and one round trip per batch when producing. The messages are
+``run_message()``'s, from an interval schedule with default policies (one attempt, no
+timeout, no expiry), so the worker does all it does for a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+import redis
+from worker_probe import paced
+
+from scheduler.dispatch import event, run_message, to_ms
+from scheduler.model import Schedule
+from scheduler.store import BACKFILL_MEMORY, HISTORY_LEN, Store, priority_score
+
+FILL_BATCH = 1000
+
+
+def schedule(name: str) -> Schedule:
+    return Schedule(name=name, task=f"bench_tasks:{name}", timezone="UTC", every_s=60)
+
+
+def _enqueue(store: Store, pipe: redis.client.Pipeline, sched: Schedule, seq: int) -> None:
+    now = datetime.now(UTC)
+    run_id = f"{sched.name}@{seq}"
+    message = run_message(sched, run_id, now, now, "schedule", 1)
+    k = store.keys
+    keys = [k.runs, k.queue(sched.queue), k.queues, k.backfilled(sched.name),
+            k.history(sched.name), k.state(sched.name)]  # fmt: skip
+    args: list[str | int] = [run_id, priority_score(sched.priority, to_ms(now)), message]
+    args += [sched.queue, "", event("enqueued", now, run_id=run_id), HISTORY_LEN]
+    args.append(BACKFILL_MEMORY)
+    store._scripts["enqueue"](keys=keys, args=args, client=pipe)
+
+
+def fill(url: str, count: int) -> float:
+    """Enqueue ``count`` no-op runs; the seconds it took."""
+    store = Store(redis.Redis.from_url(url))
+    sched = schedule("noop")
+    started = time.perf_counter()
+    for first in range(0, count, FILL_BATCH):
+        pipe = store.client.pipeline(transaction=False)
+        for seq in range(first, min(count, first + FILL_BATCH)):
+            _enqueue(store, pipe, sched, seq)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def produce(url: str, rate: float, seconds: float) -> int:
+    """Enqueue ``stamp`` runs due now, at ``rate`` a second for ``seconds``; how many."""
+    store = Store(redis.Redis.from_url(url))
+    sched = schedule("stamp")
+    seq = 0
+
+    def batch(count: int) -> None:
+        nonlocal seq
+        pipe = store.client.pipeline(transaction=False)
+        for _ in range(count):
+            _enqueue(store, pipe, sched, seq)
+            seq += 1
+        pipe.execute()
+
+    return paced(rate, seconds, batch)
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "fill":
+        print(json.dumps({"seconds": fill(argv[1], int(argv[2]))}))
+    elif argv[0] == "produce":
+        print(json.dumps({"sent": produce(argv[1], float(argv[2]), float(argv[3]))}))
+    else:
+        raise SystemExit(f"unknown command {argv[0]!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
