@@ -311,11 +311,12 @@ def scheduler_command(
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
     _setup_logging(log_format)
+    stop = threading.Event()
+    _on_signals(stop, None)  # first: a SIGTERM during start-up still stops cleanly
     schedules, _ = _load(paths)
     store = _store(redis_url, namespace)
     replica = Scheduler(store, schedules)
     reloader = _Reloader(list(paths or DEFAULT_PATHS), replica)
-    stop = threading.Event()
     _on_signals(stop, reloader)
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",

@@ -47,6 +47,17 @@ class RetryPolicy:
     jitter: bool = True
     retry_on: tuple[str, ...] = ()
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSONValue]) -> RetryPolicy:
+        return cls(
+            max_attempts=data["max_attempts"],
+            backoff=Backoff(data["backoff"]),
+            initial_s=data["initial_s"],
+            max_s=data["max_s"],
+            jitter=data["jitter"],
+            retry_on=tuple(data["retry_on"]),
+        )
+
     def to_json(self) -> dict[str, JSONValue]:
         return {
             "max_attempts": self.max_attempts,
@@ -149,7 +160,6 @@ class Schedule:
     @classmethod
     def from_json(cls, data: dict[str, JSONValue]) -> Schedule:
         """The inverse of ``to_json``: a schedule as stored in Redis."""
-        retry = dict(data["retry"])
         return cls(
             name=data["name"],
             task=data["task"],
@@ -160,14 +170,7 @@ class Schedule:
             kwargs=dict(data["kwargs"]),
             queue=data["queue"],
             priority=data["priority"],
-            retry=RetryPolicy(
-                max_attempts=retry["max_attempts"],
-                backoff=Backoff(retry["backoff"]),
-                initial_s=retry["initial_s"],
-                max_s=retry["max_s"],
-                jitter=retry["jitter"],
-                retry_on=tuple(retry["retry_on"]),
-            ),
+            retry=RetryPolicy.from_json(data["retry"]),
             timeout_s=data["timeout_s"],
             expires_s=data["expires_s"],
             jitter_s=data["jitter_s"],

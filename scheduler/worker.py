@@ -30,7 +30,7 @@ from typing import Any
 from scheduler import clock
 from scheduler.context import RunContext, set_current_run
 from scheduler.dispatch import event, from_ms, to_ms, utc_text
-from scheduler.model import Backoff, RetryPolicy
+from scheduler.model import RetryPolicy
 from scheduler.retries import decide
 from scheduler.store import Claimed, Outcome, Store, StoreError, WorkerStore, priority_score
 
@@ -230,15 +230,7 @@ class ProcessPool:
 
 
 def _policy(message: dict[str, Any]) -> RetryPolicy:
-    retry = message["retry"]
-    return RetryPolicy(
-        max_attempts=retry["max_attempts"],
-        backoff=Backoff(retry["backoff"]),
-        initial_s=retry["initial_s"],
-        max_s=retry["max_s"],
-        jitter=retry["jitter"],
-        retry_on=tuple(retry["retry_on"]),
-    )
+    return RetryPolicy.from_json(message["retry"])
 
 
 def _fields(
