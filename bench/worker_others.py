@@ -6,8 +6,8 @@ what each worker imports (``PYTHONPATH=bench``), with ``BENCH_SIDE`` choosing th
 and ``BENCH_BROKER_URL`` its Redis:
 
     celery -A worker_others worker --pool solo ...       BENCH_SIDE=celery
-    huey_consumer worker_others.huey -k thread -w 4      BENCH_SIDE=huey
-    dramatiq worker_others --processes 1 --threads 4     BENCH_SIDE=dramatiq
+    huey_consumer worker_others.huey -k thread -w 1      BENCH_SIDE=huey
+    dramatiq worker_others --processes 1 --threads 8     BENCH_SIDE=dramatiq
 
 and what ``bench_worker.py`` calls to fill a queue or offer a steady rate:
 
@@ -60,11 +60,7 @@ def _celery() -> None:
     global app
     celery = importlib.import_module("celery")
     app = celery.Celery("bench", broker=BROKER_URL)
-    app.conf.update(
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        task_acks_late=os.environ.get("BENCH_CELERY_ACKS_LATE") == "1",
-    )
+    app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
     tasks["noop"] = app.task(name="bench.noop")(noop)
     tasks["stamp"] = app.task(name="bench.stamp")(stamp)
 
