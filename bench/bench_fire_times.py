@@ -49,8 +49,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from scheduler.triggers import INTERVAL_ANCHOR, CronTrigger, IntervalTrigger, Trigger
-from scheduler.zones import transitions_in_year
+from scheduler.core.triggers import INTERVAL_ANCHOR, CronTrigger, IntervalTrigger, Trigger
+from scheduler.core.zones import transitions_in_year
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADING = "## Fire-time computation"

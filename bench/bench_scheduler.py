@@ -78,7 +78,7 @@ from typing import Any
 
 import redis
 
-from scheduler.embedded import EmbeddedRedis, free_port
+from scheduler.store.embedded import EmbeddedRedis, free_port
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -751,10 +751,10 @@ def bench_memory(env: Env) -> dict[str, Any]:
 def our_leader_pid(env: Env) -> tuple[int, int] | None:
     from scheduler.store import Store
 
-    leader = Store(env.client(SCHED_DB)).leader()
-    if not leader["identity"]:
+    leader = Store(env.client(SCHED_DB)).reads.leader()
+    if not leader.identity:
         return None
-    return int(leader["identity"].rsplit(":", 1)[1]), int(leader["epoch"])
+    return int(leader.identity.rsplit(":", 1)[1]), leader.epoch
 
 
 def run_failover(env: Env, side: str, trials: Sequence[str]) -> dict[str, Any]:

@@ -77,8 +77,8 @@ from typing import Any
 
 import redis
 
-from scheduler.embedded import EmbeddedRedis, free_port
 from scheduler.store import Keys
+from scheduler.store.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -40,10 +40,10 @@ import redis
 from bench_scheduler import Group, write_schedules  # bench/ is on sys.path when run as a script
 
 from scheduler import config
-from scheduler.embedded import EmbeddedRedis, free_port
-from scheduler.leader import Scheduler
-from scheduler.model import Schedule
+from scheduler.beat import Scheduler
+from scheduler.core.model import Schedule
 from scheduler.store import Store
+from scheduler.store.embedded import EmbeddedRedis, free_port
 
 
 def profile_tick(n: int, ticks: int, use_cprofile: bool) -> None:

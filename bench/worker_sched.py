@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 import redis
 from worker_probe import paced
 
-from scheduler.dispatch import event, run_message, to_ms
-from scheduler.model import Schedule
-from scheduler.store import BACKFILL_MEMORY, HISTORY_LEN, Store, priority_score
+from scheduler.core.instants import to_ms
+from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.model import Schedule
+from scheduler.store import Store
+from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
 
 FILL_BATCH = 1000
 
@@ -43,7 +45,7 @@ def _enqueue(store: Store, pipe: redis.client.Pipeline, sched: Schedule, seq: in
     args: list[str | int] = [run_id, priority_score(sched.priority, to_ms(now)), message]
     args += [sched.queue, "", event("enqueued", now, run_id=run_id), HISTORY_LEN]
     args.append(BACKFILL_MEMORY)
-    store._scripts["enqueue"](keys=keys, args=args, client=pipe)
+    store.conn.scripts["enqueue"](keys=keys, args=args, client=pipe)
 
 
 def fill(url: str, count: int) -> float:

@@ -1,6 +1,10 @@
-"""sched: a periodic job scheduler for Python."""
+"""sched: a periodic job scheduler for Python.
 
-from scheduler.context import Retry, RunContext, current_run
+The public API: what a task can see (``current_run``) and say (``Retry``), and sched's
+errors. Everything else is reached through the ``sched`` command.
+"""
+
+from scheduler.core.context import Retry, RunContext, current_run
 from scheduler.errors import ConfigError, CronError, SchedError
 
 __all__ = ["ConfigError", "CronError", "Retry", "RunContext", "SchedError", "current_run"]

@@ -41,3 +41,27 @@ class ConfigError(SchedError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PathError(SchedError):
+    """A path given on the command line that does not exist or holds no schedule file."""
+
+
+class StoreError(SchedError):
+    """Redis could not be reached or answered with an error."""
+
+
+class NotLeaderError(SchedError):
+    """A state change was refused because this process no longer holds the lease."""
+
+
+class StateVersionError(SchedError):
+    """Stored state written by a newer (or unknown) version of sched."""
+
+
+class UnknownScheduleError(SchedError):
+    """An operator command named a schedule that Redis does not hold."""
+
+
+class BackfillError(SchedError):
+    """A backfill range that is not in the past, or too large."""

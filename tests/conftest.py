@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from scheduler.embedded import EmbeddedRedis, free_port
+from scheduler.store.embedded import EmbeddedRedis, free_port
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,12 @@ import redis
 from typer.testing import CliRunner
 
 from scheduler.cli import app
-from scheduler.dispatch import event, run_message, to_ms
-from scheduler.errors import SchedError
-from scheduler.logs import JsonFormatter
-from scheduler.model import RetryPolicy, Schedule
-from scheduler.store import Run, Store, StoreError, connect, priority_score
+from scheduler.cli.logs import JsonFormatter
+from scheduler.core.instants import to_ms
+from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.model import RetryPolicy, Schedule
+from scheduler.errors import SchedError, StoreError
+from scheduler.store import Run, Store, connect
 from scheduler.worker import Worker
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -35,7 +36,7 @@ def dead_run(url: str) -> str:
     )
     run_id = f"bad@{to_ms(T0)}"
     message = run_message(schedule, run_id, T0, T0, "schedule", 1)
-    s.enqueue(
+    s.ops.enqueue(
         "bad",
         Run(run_id, "default", priority_score(5, to_ms(T0)), message),
         event("enqueued", T0, run_id=run_id),
@@ -43,7 +44,7 @@ def dead_run(url: str) -> str:
     worker = Worker(s, now=lambda: T0, worker_id="w")
     for _ in range(200):
         worker.process_once()
-        if s.dead_letter(run_id):
+        if s.reads.dead_letter(run_id):
             return run_id
         worker.wait(0.01)
     pytest.fail("the run did not reach the dead-letter queue")

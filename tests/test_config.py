@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from scheduler.config import MAX_FILE_BYTES, MAX_NODES, PathError, load
+from scheduler.core.model import Backoff, Misfire, Overlap
 from scheduler.errors import ConfigError
-from scheduler.model import Backoff, Misfire, Overlap
 
 # The parser's own words: libyaml's (in PyYAML's wheels) or, without it, PyYAML's.
 BROKEN_YAML = (

@@ -25,8 +25,8 @@ from cron_oracle import oracle_fires, parse, transitions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scheduler.core.triggers import CronTrigger, IntervalTrigger
 from scheduler.errors import CronError
-from scheduler.triggers import CronTrigger, IntervalTrigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from scheduler.embedded import EmbeddedRedis
-from scheduler.leader import LEASE_TTL_MS
+from scheduler.beat.lease import LEASE_TTL_MS
 from scheduler.store import Store
+from scheduler.store.embedded import EmbeddedRedis
 
 SCHEDULE = """
 schedules:
@@ -58,7 +58,7 @@ def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[subprocess.Popen[b
 
 
 def leader_pid(store: Store) -> int | None:
-    identity = store.leader()["identity"]
+    identity = store.reads.leader().identity
     return int(identity.rsplit(":", 1)[1]) if identity else None
 
 
@@ -67,7 +67,7 @@ def test_killing_the_leader_twice_loses_and_repeats_no_fire_time(
 ) -> None:
     store = Store(redis.Redis.from_url(redis_url))
     wait_for(lambda: leader_pid(store) is not None, 15)
-    wait_for(lambda: store.queue_depths().get("default", 0) >= 2, 10)
+    wait_for(lambda: store.reads.queue_depths().get("default", 0) >= 2, 10)
     gaps = []
     for _ in range(2):
         victim = leader_pid(store)
@@ -75,8 +75,8 @@ def test_killing_the_leader_twice_loses_and_repeats_no_fire_time(
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda v=victim: leader_pid(store) not in (None, v), LEASE_TTL_MS / 1000 + 5)
-        depth = store.queue_depths()["default"]
-        wait_for(lambda d=depth: store.queue_depths()["default"] > d, 5)
+        depth = store.reads.queue_depths()["default"]
+        wait_for(lambda d=depth: store.reads.queue_depths()["default"] > d, 5)
         gaps.append(time.monotonic() - killed_at)
         time.sleep(1)
     for proc in replicas:
@@ -105,9 +105,9 @@ def test_a_graceful_stop_hands_over_within_a_second(
 
 def assert_each_second_enqueued_once(store: Store) -> None:
     """Every fire time from the first to the last is on the queue once, and nothing more."""
-    fires = sorted(m["fire_at_ms"] for m in store.queued_runs("default"))
+    fires = sorted(m.fire_at_ms for m in store.reads.queued_runs("default"))
     assert fires == list(range(fires[0], fires[-1] + 1000, 1000))
-    state = store.states(["every-second"])["every-second"]
+    state = store.reads.states(["every-second"])["every-second"]
     assert state.runs == len(fires)  # the dispatch counted exactly these
     assert state.duplicates == 0  # no dispatch ever reached an existing run id
 
@@ -138,12 +138,12 @@ def test_redis_restarted_under_a_running_scheduler_loses_and_repeats_nothing(
     proc = start(path, own_redis.url)
     try:
         store = Store(redis.Redis.from_url(own_redis.url))
-        wait_for(lambda: store.queue_depths().get("default", 0) >= 3, 15)
+        wait_for(lambda: store.reads.queue_depths().get("default", 0) >= 3, 15)
         own_redis.stop()  # SHUTDOWN: the AOF is flushed, as on a clean restart
         time.sleep(2)
         own_redis.start()
-        before = store.queue_depths()["default"]
-        wait_for(lambda: store.queue_depths()["default"] > before + 2, 20)
+        before = store.reads.queue_depths()["default"]
+        wait_for(lambda: store.reads.queue_depths()["default"] > before + 2, 20)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from scheduler.dispatch import MISFIRE_ALL_CAP, jitter_ms, to_ms
-from scheduler.leader import Scheduler
-from scheduler.model import Misfire, Schedule
+from scheduler.beat import Scheduler
+from scheduler.core.instants import to_ms
+from scheduler.core.misfire import MISFIRE_ALL_CAP
+from scheduler.core.model import Misfire, Schedule
 from scheduler.store import Store
 
 T0 = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # the night Berlin springs forward
@@ -34,7 +35,7 @@ def cron(name: str, expression: str, zone: str = "UTC", **fields: object) -> Sch
 
 def enqueued(s: Store, queue: str = "default") -> list[tuple[str, str]]:
     """(schedule, fire_at) of every run on a queue."""
-    return [(m["schedule"], m["fire_at"]) for m in s.queued_runs(queue)]
+    return [(m.schedule, m.fire_at) for m in s.reads.queued_runs(queue)]
 
 
 def expire_lease(url: str) -> None:
@@ -71,7 +72,7 @@ def test_three_replicas_over_six_hours_enqueue_every_fire_time_exactly_once(redi
         if step % 37 == 0:  # the leader "crashes": its lease expires, another takes over
             leader = next(r for r in replicas if r.is_leader)
             expire_lease(redis_url)
-            leader.epoch = 0
+            leader.lease.epoch = 0
         now += timedelta(seconds=20)
     s = store(redis_url)
     got = Counter(enqueued(s))
@@ -126,13 +127,13 @@ def test_a_restart_with_unchanged_schedules_keeps_the_next_fire_time(redis_url: 
     first = Scheduler(store(redis_url), daily)
     first.elect(T0)
     first.tick(T0)
-    assert store(redis_url).states(["d"])["d"].next_ms == to_ms(NOON_29)
+    assert store(redis_url).reads.states(["d"])["d"].next_ms == to_ms(NOON_29)
     first.release()
     # Redeployed three hours later: the countdown is not reset (django-celery-beat#634).
     second = Scheduler(store(redis_url), daily)
     second.elect(T0 + timedelta(hours=3))
     assert second.sync(T0 + timedelta(hours=3)) == {}
-    assert store(redis_url).states(["d"])["d"].next_ms == to_ms(NOON_29)
+    assert store(redis_url).reads.states(["d"])["d"].next_ms == to_ms(NOON_29)
 
 
 def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_cleaned_up(redis_url: str) -> None:
@@ -142,9 +143,9 @@ def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_cleaned_up(redis
     leader.replace_schedules({"a": every("a", 600), "c": every("c", 60)})
     assert leader.sync(T0 + timedelta(minutes=1)) == {"a": "changed", "b": "removed", "c": "added"}
     s = store(redis_url)
-    assert s.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=10))
-    assert s.states(["b"]) == {}
-    assert sorted(s.definitions()) == ["a", "c"]
+    assert s.reads.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=10))
+    assert s.reads.states(["b"]) == {}
+    assert sorted(s.reads.definitions()) == ["a", "c"]
 
 
 @pytest.mark.parametrize(
@@ -169,10 +170,10 @@ def test_fire_times_missed_while_no_scheduler_ran_follow_the_policy(
     leader.tick(back)
     s = store(redis_url)
     assert [f for _, f in enqueued(s)] == runs
-    state = s.states(["m"])["m"]
+    state = s.reads.states(["m"])["m"]
     assert state.missed == missed
     assert state.next_ms == to_ms(T0 + timedelta(hours=3, minutes=1))
-    assert s.history("m")[0]["event"] == "missed"
+    assert s.reads.history("m")[0].event == "missed"
 
 
 def test_misfire_all_enqueues_at_most_the_cap_most_recent(redis_url: str) -> None:
@@ -183,7 +184,7 @@ def test_misfire_all_enqueues_at_most_the_cap_most_recent(redis_url: str) -> Non
     fires = [f for _, f in enqueued(store(redis_url))]
     assert len(fires) == MISFIRE_ALL_CAP
     assert fires[-1] == "2026-03-29T01:00:00.000Z"
-    assert store(redis_url).states(["m"])["m"].missed == 180 - MISFIRE_ALL_CAP
+    assert store(redis_url).reads.states(["m"])["m"].missed == 180 - MISFIRE_ALL_CAP
 
 
 def test_jitter_delays_dispatch_by_a_deterministic_offset(redis_url: str) -> None:
@@ -192,13 +193,13 @@ def test_jitter_delays_dispatch_by_a_deterministic_offset(redis_url: str) -> Non
     leader.elect(T0)
     leader.tick(T0)
     fire = T0 + timedelta(hours=1)
-    offset_ms = jitter_ms(schedule, to_ms(fire))
+    offset_ms = schedule.jitter_ms(to_ms(fire))
     assert 0 < offset_ms < 600_000
     assert leader.tick(fire + timedelta(milliseconds=offset_ms - 1)) == 0
     assert leader.tick(fire + timedelta(milliseconds=offset_ms)) == 1
-    [message] = store(redis_url).queued_runs("default")
-    assert message["fire_at"] == "2026-03-28T23:00:00.000Z"
-    assert message["run_id"] == f"j@{to_ms(fire)}"
+    [message] = store(redis_url).reads.queued_runs("default")
+    assert message.fire_at == "2026-03-28T23:00:00.000Z"
+    assert message.run_id == f"j@{to_ms(fire)}"
 
 
 def test_the_run_message_carries_the_documented_fields(redis_url: str) -> None:
@@ -208,8 +209,8 @@ def test_the_run_message_carries_the_documented_fields(redis_url: str) -> None:
     leader.elect(T0)
     leader.tick(T0)
     leader.tick(T0 + timedelta(hours=1, milliseconds=3))
-    [message] = store(redis_url).queued_runs("reports")
-    assert message == {
+    [message] = store(redis_url).reads.queued_runs("reports")
+    assert message.to_json() == {
         "v": 1, "kind": "run", "run_id": f"r@{to_ms(T0 + timedelta(hours=1))}", "schedule": "r",
         "task": "scheduler.tasks:heartbeat", "args": [1, "a"], "kwargs": {"k": [1]},
         "queue": "reports", "priority": 7, "fire_at": "2026-03-28T23:00:00.000Z",
@@ -218,7 +219,7 @@ def test_the_run_message_carries_the_documented_fields(redis_url: str) -> None:
         "expires_at": "2026-03-28T23:10:00.000Z", "overlap": "allow", "origin": "schedule",
         "epoch": 1,
     }  # fmt: skip
-    assert json.loads(json.dumps(message)) == message
+    assert json.loads(message.dumps()) == message.to_json()
 
 
 def test_a_disabled_schedule_never_fires_and_one_past_its_end_stops(redis_url: str) -> None:
@@ -233,7 +234,7 @@ def test_a_disabled_schedule_never_fires_and_one_past_its_end_stops(redis_url: s
     assert enqueued(store(redis_url)) == [
         ("ends", "2026-03-28T22:01:00.000Z"), ("ends", "2026-03-28T22:02:00.000Z"),
     ]  # fmt: skip
-    assert store(redis_url).next_due_ms() is None
+    assert store(redis_url).leader.next_due_ms() is None
 
 
 def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: str) -> None:
@@ -243,7 +244,7 @@ def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: st
     leader.tick(T0)
     assert leader.tick(T0 + timedelta(minutes=1)) == 10_000
     assert leader.tick(T0 + timedelta(minutes=1)) == 0
-    assert store(redis_url).queue_depths() == {"default": 10_000}
+    assert store(redis_url).reads.queue_depths() == {"default": 10_000}
 
 
 def test_status_shows_leader_schedules_and_queues(redis_url: str) -> None:
@@ -289,7 +290,7 @@ def test_passwords_never_appear_in_a_redacted_url() -> None:
 def test_an_invalid_reload_keeps_the_last_good_schedules(
     redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from scheduler.cli import _Reloader
+    from scheduler.cli.serve import Reloader as _Reloader
 
     path = tmp_path / "s.yaml"
     path.write_text("schedules:\n  a: {task: m:f, every: 60}\n", encoding="utf-8")
@@ -315,12 +316,12 @@ def test_a_batch_prepared_ahead_enqueues_exactly_what_the_instant_would(redis_ur
     assert leader.tick(T0 + timedelta(seconds=59, milliseconds=999)) == 0
     assert leader.tick(T0 + timedelta(seconds=60, milliseconds=2)) == 2
     assert leader.tick(T0 + timedelta(seconds=60, milliseconds=3)) == 0
-    messages = store(redis_url).queued_runs("default")
-    assert sorted((m["schedule"], m["fire_at"], m["enqueued_at"]) for m in messages) == [
+    messages = store(redis_url).reads.queued_runs("default")
+    assert sorted((m.schedule, m.fire_at, m.enqueued_at) for m in messages) == [
         ("a", "2026-03-28T22:01:00.000Z", "2026-03-28T22:01:00.000Z"),
         ("b", "2026-03-28T22:01:00.000Z", "2026-03-28T22:01:00.000Z"),
     ]
-    assert store(redis_url).states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=2))
+    assert store(redis_url).reads.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=2))
 
 
 def test_a_schedule_paused_after_its_batch_was_prepared_is_not_enqueued(redis_url: str) -> None:
@@ -332,7 +333,7 @@ def test_a_schedule_paused_after_its_batch_was_prepared_is_not_enqueued(redis_ur
     leader.prepare(T0 + timedelta(seconds=30))
     assert ops.pause(store(redis_url), "a", T0 + timedelta(seconds=40))
     assert leader.tick(T0 + timedelta(seconds=60)) == 0
-    assert store(redis_url).queued_runs("default") == []
+    assert store(redis_url).reads.queued_runs("default") == []
 
 
 def test_a_prepared_batch_sent_late_is_planned_afresh(redis_url: str) -> None:
@@ -341,8 +342,8 @@ def test_a_prepared_batch_sent_late_is_planned_afresh(redis_url: str) -> None:
     leader.tick(T0)
     leader.prepare(T0 + timedelta(seconds=30))
     assert leader.tick(T0 + timedelta(seconds=63)) == 1
-    [message] = store(redis_url).queued_runs("default")
-    assert (message["fire_at"], message["enqueued_at"]) == (
+    [message] = store(redis_url).reads.queued_runs("default")
+    assert (message.fire_at, message.enqueued_at) == (
         "2026-03-28T22:01:00.000Z",
         "2026-03-28T22:01:03.000Z",
     )

@@ -15,10 +15,10 @@ from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from scheduler import ops
+from scheduler.beat import Scheduler
 from scheduler.cli import app
-from scheduler.dispatch import to_ms
-from scheduler.leader import Scheduler
-from scheduler.model import Schedule
+from scheduler.core.instants import to_ms
+from scheduler.core.model import Schedule
 from scheduler.store import Store
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -42,7 +42,7 @@ def leading(url: str, *schedules: Schedule) -> Scheduler:
 
 
 def fire_times(s: Store) -> list[str]:
-    return [m["fire_at"] for m in s.queued_runs("default")]
+    return [m.fire_at for m in s.reads.queued_runs("default")]
 
 
 def test_a_paused_schedule_is_not_dispatched_and_resume_counts_what_passed(redis_url: str) -> None:
@@ -56,26 +56,26 @@ def test_a_paused_schedule_is_not_dispatched_and_resume_counts_what_passed(redis
     # 12:01 .. 12:10 passed while paused: ten fire times, recorded as missed, none run.
     assert (resumed.changed, resumed.missed) == (True, 10)
     assert resumed.next_fire == T0 + timedelta(minutes=11)
-    state = s.states(["m"])["m"]
+    state = s.reads.states(["m"])["m"]
     last_missed_ms = to_ms(T0 + timedelta(minutes=10))
     assert (state.paused, state.missed, state.last_missed_ms) == (False, 10, last_missed_ms)
     assert fire_times(s) == []
     assert leader.tick(T0 + timedelta(minutes=11)) == 1
     assert fire_times(s) == ["2026-06-01T12:11:00.000Z"]
-    assert [e["event"] for e in s.history("m")] == ["resumed", "paused"]
+    assert [e.event for e in s.reads.history("m")] == ["resumed", "paused"]
 
 
 def test_trigger_enqueues_one_run_now_and_leaves_the_timeline_alone(redis_url: str) -> None:
     leading(redis_url, minutely())
     s = store(redis_url)
-    before = s.states(["m"])["m"]
+    before = s.reads.states(["m"])["m"]
     run_id = ops.trigger(s, "m", T0 + timedelta(seconds=5))
     assert run_id.startswith(f"m@trigger-{to_ms(T0 + timedelta(seconds=5))}-")
-    [message] = s.queued_runs("default")
-    assert (message["run_id"], message["origin"], message["fire_at"]) == (
+    [message] = s.reads.queued_runs("default")
+    assert (message.run_id, message.origin, message.fire_at) == (
         run_id, "trigger", "2026-06-01T12:00:05.000Z",
     )  # fmt: skip
-    after = s.states(["m"])["m"]
+    after = s.reads.states(["m"])["m"]
     assert (after.next_ms, after.due_ms, after.runs) == (before.next_ms, before.due_ms, before.runs)
     assert ops.trigger(s, "m", T0 + timedelta(seconds=5)) != run_id
 
@@ -91,7 +91,7 @@ def test_backfill_enqueues_each_past_fire_time_once_even_when_repeated(redis_url
         "2026-06-01T11:56:00.000Z", "2026-06-01T11:57:00.000Z", "2026-06-01T11:58:00.000Z",
         "2026-06-01T11:59:00.000Z",
     ]  # fmt: skip
-    assert {m["origin"] for m in s.queued_runs("default")} == {"backfill"}
+    assert {m.origin for m in s.reads.queued_runs("default")} == {"backfill"}
 
 
 def test_backfill_refuses_the_future_and_huge_ranges(redis_url: str) -> None:

@@ -12,10 +12,11 @@ import redis
 import worker_tasks
 
 from scheduler import ops
-from scheduler.dispatch import event, run_message, to_ms, utc_text
-from scheduler.leader import Scheduler
-from scheduler.model import Backoff, Overlap, RetryPolicy, Schedule
-from scheduler.store import Run, Store, priority_score
+from scheduler.beat import Scheduler
+from scheduler.core.instants import to_ms, utc_text
+from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.model import Backoff, Overlap, RetryPolicy, Schedule
+from scheduler.store import Run, Store
 from scheduler.worker import Worker
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -41,7 +42,7 @@ def enqueue(s: Store, schedule: Schedule, fire_at: datetime = T0) -> str:
     run_id = f"{schedule.name}@{to_ms(fire_at)}"
     message = run_message(schedule, run_id, fire_at, fire_at, "schedule", 1)
     run = Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(fire_at)), message)
-    assert s.enqueue(schedule.name, run, event("enqueued", fire_at, run_id=run_id))
+    assert s.ops.enqueue(schedule.name, run, event("enqueued", fire_at, run_id=run_id))
     return run_id
 
 
@@ -57,7 +58,7 @@ def settle(worker: Worker, timeout_s: float = 10.0) -> None:
 
 
 def outcomes(s: Store, name: str) -> list[str]:
-    return [e["event"] for e in reversed(s.history(name)) if e["event"] != "enqueued"]
+    return [e.event for e in reversed(s.reads.history(name)) if e.event != "enqueued"]
 
 
 @pytest.fixture(autouse=True)
@@ -81,11 +82,12 @@ def test_a_run_executes_with_its_arguments_and_context(redis_url: str) -> None:
             "attempt": 1,
         }
     ] == worker_tasks.CALLS
-    [event] = [e for e in s.history("rec") if e.get("event") == "succeeded"]
-    assert (event["run_id"], event["attempt"], event["worker"]) == (run_id, 1, "w1")
-    assert event["started"] == "2026-06-01T12:00:01.000Z"
+    [event] = [e for e in s.reads.history("rec") if e.event == "succeeded"]
+    assert (event.run_id, event.attempt, event.worker) == (run_id, 1, "w1")
+    assert event.started == "2026-06-01T12:00:01.000Z"
     assert s.client.hlen(s.keys.runs) == 0  # acknowledged: nothing left in flight
-    assert s.states(["rec"])["rec"].runs == 0  # (dispatch counts; this run was enqueued directly)
+    # (dispatch counts; this run was enqueued directly)
+    assert s.reads.states(["rec"])["rec"].runs == 0
 
 
 def test_retries_follow_the_backoff_exactly_then_dead_letter(redis_url: str) -> None:
@@ -101,7 +103,7 @@ def test_retries_follow_the_backoff_exactly_then_dead_letter(redis_url: str) -> 
         clock.at = T0 + timedelta(milliseconds=offset_ms)
         worker.upkeep()
         settle(worker)
-    starts = [e["started"] for e in reversed(s.history("flaky")) if "started" in e]
+    starts = [e.started for e in reversed(s.reads.history("flaky")) if e.started is not None]
     assert starts == [
         "2026-06-01T12:00:00.000Z",
         "2026-06-01T12:00:10.000Z",
@@ -109,11 +111,11 @@ def test_retries_follow_the_backoff_exactly_then_dead_letter(redis_url: str) -> 
     ]
     assert outcomes(s, "flaky") == ["retrying", "retrying", "dead"]
     [letter] = ops.dead_letters(s)
-    assert (letter["run"]["run_id"], letter["attempts"]) == (run_id, 3)
-    assert letter["error"]["type"] == "ConnectionError"
-    assert letter["error"]["message"] == "boom"
-    assert "Traceback (most recent call last)" in letter["error"]["traceback"]
-    assert letter["run"]["previous_error"] == "ConnectionError: boom"
+    assert (letter.run.run_id, letter.attempts) == (run_id, 3)
+    assert letter.error_type == "ConnectionError"
+    assert letter.error_message == "boom"
+    assert "Traceback (most recent call last)" in letter.traceback
+    assert letter.run.previous_error == "ConnectionError: boom"
 
 
 def test_an_exception_not_in_retry_on_fails_at_once(redis_url: str) -> None:
@@ -123,7 +125,7 @@ def test_an_exception_not_in_retry_on_fails_at_once(redis_url: str) -> None:
     settle(Worker(s, now=Clock(T0)))
     assert outcomes(s, "strict") == ["failed"]
     [letter] = ops.dead_letters(s)
-    assert letter["why"] == "ValueError is not in retry_on"
+    assert letter.why == "ValueError is not in retry_on"
 
 
 def test_retry_on_matches_base_classes(redis_url: str) -> None:
@@ -155,11 +157,11 @@ def test_dead_retry_brings_a_dead_letter_back_to_its_queue(redis_url: str) -> No
     run_id = enqueue(s, job("once", "fail", retry=RetryPolicy(max_attempts=1)))
     worker = Worker(s, now=Clock(T0))
     settle(worker)
-    assert [d["run"]["run_id"] for d in ops.dead_letters(s)] == [run_id]
+    assert [d.run.run_id for d in ops.dead_letters(s)] == [run_id]
     assert ops.dead_retry(s, run_id, T0 + timedelta(minutes=1))
     assert ops.dead_letters(s) == []
-    [message] = s.queued_runs("default")
-    assert (message["run_id"], message["attempt"]) == (run_id, 1)
+    [message] = s.reads.queued_runs("default")
+    assert (message.run_id, message.attempt) == (run_id, 1)
     assert not ops.dead_retry(s, run_id, T0)  # no longer dead
 
 
@@ -176,7 +178,7 @@ def test_a_hung_task_is_stopped_at_its_timeout_and_its_slot_freed(
     assert time.monotonic() - began < 15
     assert outcomes(s, "hung") == ["failed"]
     [letter] = ops.dead_letters(s)
-    assert letter["error"] == {
+    assert letter.to_json()["error"] == {
         "type": "TimeoutError",
         "traceback": "",
         "message": "the run exceeded its timeout of 1s and was stopped",
@@ -206,7 +208,7 @@ def test_the_process_pool_gives_tasks_their_context_and_survives_a_crash(
     assert out.read_text().count("proc@") == 1
     assert outcomes(s, "proc") == ["succeeded"]
     assert outcomes(s, "crash") == ["failed"]
-    assert ops.dead_letters(s)[0]["error"]["type"] == "ProcessDied"
+    assert ops.dead_letters(s)[0].error_type == "ProcessDied"
 
 
 def dispatching(url: str, schedule: Schedule) -> Scheduler:
@@ -235,7 +237,7 @@ def test_overlap_is_decided_in_the_dispatch_step(
     assert worker.process_once() == 1
     leader.tick(T0 + timedelta(minutes=1))  # fire 2: a run is running
     leader.tick(T0 + timedelta(minutes=2))  # fire 3: a run is running and maybe one waits
-    skipped = [e["fire_at"] for e in reversed(s.history("ov")) if e["event"] == "skipped"]
+    skipped = [e.fire_at for e in reversed(s.reads.history("ov")) if e.event == "skipped"]
     dispatched = [
         (T0 + timedelta(minutes=n)) for n, kind in enumerate(events) if kind == "enqueued"
     ]
@@ -244,12 +246,12 @@ def test_overlap_is_decided_in_the_dispatch_step(
     ]
     assert skipped == [utc_text(f) for f in not_dispatched]
     queued_or_running = (
-        {m["fire_at"] for m in s.queued_runs("default")}
-        | {job.claimed.message["fire_at"] for job in worker.running.values()}
-        | {item.message["fire_at"] for item in worker.backlog}
+        {m.fire_at for m in s.reads.queued_runs("default")}
+        | {job.claimed.message.fire_at for job in worker.running.values()}
+        | {item.message.fire_at for item in worker.backlog}
     )
     assert queued_or_running == {utc_text(f) for f in dispatched}
-    state = s.states(["ov"])["ov"]
+    state = s.reads.states(["ov"])["ov"]
     assert state.skipped == events.count("skipped")
     worker.pool.close()
 
@@ -260,9 +262,9 @@ def test_history_and_state_count_queued_and_running_runs(redis_url: str) -> None
     s = store(redis_url)
     leader.tick(T0)
     leader.tick(T0 + timedelta(minutes=1))
-    state = s.states(["cnt"])["cnt"]
+    state = s.reads.states(["cnt"])["cnt"]
     assert (state.active, state.waiting) == (2, 2)
     settle(Worker(s, now=Clock(T0 + timedelta(minutes=1))))
-    state = s.states(["cnt"])["cnt"]
+    state = s.reads.states(["cnt"])["cnt"]
     assert (state.active, state.waiting) == (0, 0)
-    assert utc_text(T0) in {e.get("fire_at") for e in s.history("cnt")}
+    assert utc_text(T0) in {e.fire_at for e in s.reads.history("cnt")}

@@ -19,9 +19,10 @@ import pytest
 import redis
 
 from scheduler import ops
-from scheduler.dispatch import event, run_message, to_ms
-from scheduler.model import RetryPolicy, Schedule
-from scheduler.store import Run, Store, priority_score
+from scheduler.core.instants import to_ms
+from scheduler.core.messages import Event, event, priority_score, run_message
+from scheduler.core.model import RetryPolicy, Schedule
+from scheduler.store import Run, Store
 
 TESTS = Path(__file__).resolve().parent
 WORKER_TIMEOUT_S = 2
@@ -52,7 +53,7 @@ def enqueue(s: Store, name: str, task: str, *args: object, **fields: object) -> 
     now = datetime.now(UTC).replace(microsecond=0)
     run_id = f"{name}@{to_ms(now)}"
     message = run_message(schedule, run_id, now, now, "schedule", 1)
-    s.enqueue(name, Run(run_id, "default", priority_score(5, to_ms(now)), message),
+    s.ops.enqueue(name, Run(run_id, "default", priority_score(5, to_ms(now)), message),
               event("enqueued", now, run_id=run_id))  # fmt: skip
     return run_id
 
@@ -64,7 +65,7 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def succeeded(s: Store, name: str) -> int:
-    return sum(1 for e in s.history(name) if e["event"] == "succeeded")
+    return sum(1 for e in s.reads.history(name) if e.event == "succeeded")
 
 
 @pytest.fixture
@@ -149,18 +150,18 @@ def test_a_poison_run_is_dead_lettered_while_other_runs_complete(
             break
         time.sleep(0.1)
     letters = ops.dead_letters(s)
-    assert [(d["run"]["run_id"], d["error"]["type"]) for d in letters] == [(poison, "PoisonRun")]
+    assert [(d.run.run_id, d.error_type) for d in letters] == [(poison, "PoisonRun")]
     [letter] = letters
-    assert letter["run"]["run_id"] == poison
-    assert letter["error"]["type"] == "PoisonRun"
-    assert letter["deliveries"] == 3
+    assert letter.run.run_id == poison
+    assert letter.error_type == "PoisonRun"
+    assert letter.deliveries == 3
     # Every other run completed. One that had finished when the poison run killed its
     # worker, but whose outcome was not yet recorded, runs again: that is at-least-once.
     assert {line["run_id"] for line in lines(out)} == ok
     assert all(succeeded(s, f"ok{i}") == 1 for i in range(20))
-    dead = next(e for e in s.history("poison") if e["event"] == "dead")
-    assert dead["error"] == "PoisonRun: delivered 3 times without an outcome"
-    assert dead["at"].endswith("Z")
+    dead = next(e for e in s.reads.history("poison") if e.event == "dead")
+    assert dead.error == "PoisonRun: delivered 3 times without an outcome"
+    assert dead.at.endswith("Z")
 
 
 def test_a_graceful_stop_hands_unfinished_runs_back_and_loses_nothing(
@@ -176,7 +177,7 @@ def test_a_graceful_stop_hands_unfinished_runs_back_and_loses_nothing(
     assert first.wait(timeout=15) == 0
     assert {line["run_id"] for line in lines(out)} == set(quick)
     # The slow run did not finish within the grace period: it is back on its queue.
-    assert [m["run_id"] for m in s.queued_runs("default")] == [slow]
+    assert [m.run_id for m in s.reads.queued_runs("default")] == [slow]
     assert s.client.hlen(s.keys.claims) == 0
     assert s.client.hget(s.keys.deliveries, slow) in (None, b"0")
 
@@ -218,19 +219,19 @@ def test_sched_run_on_an_embedded_redis_runs_and_keeps_state_across_restarts(
         log = first.stderr.read().decode()
     assert "started an embedded Redis" in log and "set SCHED_REDIS_URL" in log
     assert not (data / "redis.sock").exists()  # the embedded Redis stopped with it
-    ran_before = {e["run_id"] for e in history_after_restart(command, data, url)}
+    ran_before = {e.run_id for e in history_after_restart(command, data, url)}
     assert len(ran_before) >= 3
 
 
-def history_after_restart(command: list[str], data: Path, url: str) -> list[dict[str, object]]:
+def history_after_restart(command: list[str], data: Path, url: str) -> list[Event]:
     """Start `sched run` again on the same data: the first run's history is still there."""
     second = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for(lambda: (data / "redis.sock").exists(), 15)
         s = Store(redis.Redis.from_url(url))
-        events = [e for e in s.history("beat") if e["event"] == "succeeded"]
-        state = s.states(["beat"])["beat"]
+        events = [e for e in s.reads.history("beat") if e.event == "succeeded"]
+        state = s.reads.states(["beat"])["beat"]
         assert state.runs >= 3  # counters kept in the AOF
     finally:
         second.send_signal(signal.SIGTERM)

@@ -1,0 +1,182 @@
+"""The scheduler replica's loop: lead or stand by, sync, dispatch what is due.
+
+``elect(now)`` and ``tick(now)`` are the steps tests drive with explicit instants; ``run()``
+around them only waits and handles outages. The lease renews on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from scheduler.beat.lease import LEASE_TTL_MS, RENEW_EVERY_MS, Lease
+from scheduler.beat.planner import Planner
+from scheduler.beat.sync import sync
+from scheduler.core import clock
+from scheduler.core.backoff import Outage
+from scheduler.core.instants import to_ms
+from scheduler.core.model import Schedule
+from scheduler.errors import NotLeaderError, StoreError
+from scheduler.store import Store
+from scheduler.store.values import Step
+
+log = logging.getLogger("sched.scheduler")
+
+BATCH_SIZE = 500
+PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle time is left
+PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
+IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        schedules: Mapping[str, Schedule],
+        identity: str | None = None,
+        lease_ttl_ms: int = LEASE_TTL_MS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.store = store
+        self.schedules = dict(schedules)
+        self.lease = Lease(store.leader, identity, lease_ttl_ms)
+        self.planner = Planner(store.reads)
+        self.planner.reset(self.schedules)
+        self.batch_size = batch_size
+        self._synced_epoch = 0  # the epoch whose lease we last synced under
+        # Called after a batch is computed and before it is sent: a seam for tests that
+        # pause a leader at the worst moment.
+        self.before_dispatch: Callable[[], None] | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.lease.identity
+
+    @property
+    def epoch(self) -> int:
+        return self.lease.epoch
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease.held
+
+    def elect(self, now: datetime) -> bool:
+        """Take or renew the lease; True while this replica leads."""
+        return self.lease.elect(now) > 0
+
+    def release(self) -> None:
+        self.lease.release()
+
+    def replace_schedules(self, schedules: Mapping[str, Schedule]) -> None:
+        """Take a new, already validated set of schedules (a reload); synced on next tick."""
+        self.schedules = dict(schedules)
+        self._synced_epoch = 0
+
+    def sync(self, now: datetime) -> dict[str, str]:
+        """Make Redis hold exactly our schedules; name -> added/changed/updated/removed."""
+        self.planner.reset(self.schedules)
+        report = sync(self.store.leader, self.store.reads, self.lease.token, self.schedules, now)
+        self._synced_epoch = self.lease.epoch
+        return report
+
+    def _ready(self, now: datetime, epoch: int) -> None:
+        if self._synced_epoch != epoch:  # a new lease, or a reload: plan from Redis again
+            self.sync(now)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> int:
+        """Dispatch everything due at ``now``; the number of runs enqueued."""
+        epoch = self.lease.epoch
+        if not epoch:
+            return 0
+        enqueued = 0
+        try:
+            self._ready(now, epoch)
+            prepared = self.planner.take_prepared(now)
+            if prepared is not None:
+                enqueued += self._send_all(prepared[1])
+            while True:
+                names = self.store.leader.due(to_ms(now), self.batch_size)
+                if not names:
+                    break
+                enqueued += self._send(self.planner.steps(names, now, epoch))
+                if len(names) < self.batch_size:
+                    break
+        except NotLeaderError:
+            self.lease.step_down("a dispatch was refused: the lease is no longer ours")
+        return enqueued
+
+    def _send_all(self, steps: list[Step]) -> int:
+        size = self.batch_size
+        return sum(self._send(steps[i : i + size]) for i in range(0, len(steps), size))
+
+    def _send(self, steps: list[Step]) -> int:
+        if not steps:
+            return 0
+        if self.before_dispatch is not None:
+            self.before_dispatch()
+        results = self.store.leader.dispatch(self.lease.token, steps)
+        self.planner.remember(steps, results)
+        return sum(r for r in results if r > 0)
+
+    def prepare(self, now: datetime) -> int:
+        """Build the batch of the next due instant ahead of time, while idle.
+
+        At the instant itself only the scripts are sent, so a burst of thousands of fires
+        becomes visible as fast as Redis can take it. Nothing is decided early that could
+        go wrong: each step is still compared and set inside Redis (a schedule paused,
+        resumed or dispatched meanwhile is refused), and a batch sent more than a second
+        late is thrown away and planned afresh. Returns the steps built.
+        """
+        epoch = self.lease.epoch
+        if not epoch or self._synced_epoch != epoch:
+            return 0
+        due_ms = self.store.leader.next_due_ms()
+        if due_ms is None or due_ms <= to_ms(now):
+            return 0
+        built = self.planner.prepared_for(due_ms)
+        if built is not None:
+            return built
+        return self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
+
+    def seconds_until_due(self, now: datetime) -> float:
+        due_ms = self.store.leader.next_due_ms()
+        if due_ms is None:
+            return IDLE_WAIT_S
+        return max(0.0, min(IDLE_WAIT_S, (due_ms - to_ms(now)) / 1000))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, poll: Callable[[], None] | None = None) -> None:
+        """Lead or stand by until ``stop`` is set; release the lease on the way out.
+
+        ``poll`` is called between ticks (the CLI uses it to reload changed files).
+        """
+        keeper = self.lease.keep(stop)
+        outage = Outage(log)
+        while not stop.is_set():
+            try:
+                if poll is not None:
+                    poll()
+                wait_s = self._step()
+                outage.over()
+            except StoreError as exc:
+                wait_s = outage.failed(exc)
+                self.lease.step_down("Redis is unreachable")
+            stop.wait(wait_s)
+        keeper.join(timeout=2)
+        try:
+            self.lease.release()
+        except StoreError:
+            log.warning("could not release the lease (Redis unreachable); it expires by itself")
+
+    def _step(self) -> float:
+        if not self.is_leader:
+            return RENEW_EVERY_MS / 1000
+        self.tick(clock.utc_now())
+        if self.seconds_until_due(clock.utc_now()) > PREPARE_AHEAD_S:
+            self.prepare(clock.utc_now())
+        return self.seconds_until_due(clock.utc_now())

@@ -1,0 +1,64 @@
+"""Make Redis hold exactly the schedules we were given, keeping the state of unchanged ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from scheduler.core.instants import to_ms
+from scheduler.core.messages import dumps
+from scheduler.core.model import Schedule
+from scheduler.store.leader import LeaderStore
+from scheduler.store.reads import Reads
+from scheduler.store.values import Upsert
+
+log = logging.getLogger("sched.scheduler")
+
+SYNC_CHUNK = 1000
+LOG_EACH_UP_TO = 20  # more changes than this are logged as counts
+
+
+def sync(
+    store: LeaderStore, reads: Reads, token: str, schedules: Mapping[str, Schedule],
+    now: datetime,
+) -> dict[str, str]:  # fmt: skip
+    """Sync and return name -> added/changed/updated/removed.
+
+    Works in chunks, so syncing 100,000 schedules needs neither 100,000 round trips nor
+    every stored definition in memory at once.
+    """
+    report: dict[str, str] = {}
+    names = list(schedules)
+    for start in range(0, len(names), SYNC_CHUNK):
+        chunk = names[start : start + SYNC_CHUNK]
+        states = reads.states(chunk)
+        items = []
+        for name in chunk:
+            schedule = schedules[name]
+            digest, state = schedule.digest(), states.get(name)
+            trigger_key = schedule.trigger_key()
+            if state and state.digest == digest and state.trigger_key == trigger_key:
+                continue
+            next_fire = schedule.next_fire(now) if schedule.enabled else None
+            next_ms = to_ms(next_fire) if next_fire else None
+            body = dumps("definition", {"digest": digest, "schedule": schedule.to_json()})
+            items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms)))
+        if items:
+            results = store.upsert(token, items)
+            report.update(zip((i.name for i in items), results, strict=True))
+    for name in reads.names() - set(schedules):
+        store.remove(token, name)
+        report[name] = "removed"
+    _log(report)
+    return report
+
+
+def _log(report: dict[str, str]) -> None:
+    changed = {name: what for name, what in report.items() if what != "updated"}
+    if len(changed) <= LOG_EACH_UP_TO:
+        for name, what in sorted(changed.items()):
+            log.info("schedule %s %s", name, what)
+        return
+    counts = {what: list(changed.values()).count(what) for what in set(changed.values())}
+    log.info("synced schedules: %s", ", ".join(f"{n} {w}" for w, n in sorted(counts.items())))

@@ -1,0 +1,45 @@
+"""The ``sched`` Typer application, and the guard that turns every error into an exit code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID
+from scheduler.errors import SchedError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="sched",
+    help="sched: a periodic job scheduler. Schedules live in YAML files (default: schedules/).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dead_app = typer.Typer(
+    help="The dead-letter queue: runs that failed for good.", no_args_is_help=True
+)
+app.add_typer(dead_app, name="dead")
+
+
+def guarded(command: Callable[[], T]) -> T:
+    try:
+        return command()
+    except SchedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("SCHED_DEBUG"):
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set SCHED_DEBUG=1 for a traceback; "
+            "please report it)",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERNAL) from None

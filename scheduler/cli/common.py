@@ -1,0 +1,104 @@
+"""What every command shares: options, exit codes, errors, opening the store, loading files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from scheduler.cli import logs
+from scheduler.config import load
+from scheduler.core.model import Schedule
+from scheduler.errors import ConfigError, PathError, UnknownScheduleError
+from scheduler.store import Store, connect
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+EXIT_PLAN_CHANGES = 3
+DEFAULT_PATHS = [Path("schedules")]
+T = TypeVar("T")
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Schedule files or directories (default: schedules/).", show_default=False),
+]
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="SCHED_REDIS_URL",
+        help="redis://[user:password@]host:port/db, rediss://... (TLS) or unix:///path.sock",
+        show_default=False,
+    ),
+]
+Namespace = Annotated[
+    str, typer.Option("--namespace", envvar="SCHED_NAMESPACE", help="Prefix of every Redis key.")
+]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="SCHED_LOG_FORMAT",
+        help="text (readable lines) or json (one object per line, for log shippers).",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON output.")]
+NameArg = Annotated[str, typer.Argument(help="The schedule's name.", show_default=False)]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def open_store(redis_url: str | None, namespace: str) -> Store:
+    if not redis_url:
+        raise fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
+    return Store(connect(redis_url), namespace)
+
+
+def load_files(paths: list[Path] | None) -> tuple[dict[str, Schedule], int]:
+    """The schedules of the files, and how many files; every problem printed, then exit 1."""
+    try:
+        loaded = load(paths or DEFAULT_PATHS)
+    except PathError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem))
+        files = len({p.path for p in exc.problems})
+        plural = "s" if len(exc.problems) != 1 else ""
+        typer.echo(f"{len(exc.problems)} problem{plural} in {files} file(s)", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    return loaded.schedules, len(loaded.files)
+
+
+def instant(option: str, text: str | None) -> datetime | None:
+    """An ISO 8601 option value as an aware UTC datetime (naive text is UTC)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise fail(
+            f"{option}: {text!r} is not an ISO 8601 date-time (e.g. 2026-03-29T00:00:00Z; "
+            "without an offset it is UTC)",
+            EXIT_USAGE,
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def operate(action: Callable[[], T]) -> T:
+    """Run an operator action; an unknown schedule name is a usage error."""
+    try:
+        return action()
+    except UnknownScheduleError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+
+
+def setup_logging(log_format: str = "text") -> None:
+    if log_format not in ("text", "json"):
+        raise fail(f"--log-format: {log_format!r} is not one of text, json", EXIT_USAGE)
+    logs.setup(log_format)

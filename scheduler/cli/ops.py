@@ -1,0 +1,117 @@
+"""Commands that look at and steer a running system: status, history, pause, resume,
+trigger, backfill. Each is a thin layer over ``scheduler.ops``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from scheduler import ops
+from scheduler.cli.app import app
+from scheduler.cli.common import (
+    EXIT_USAGE,
+    AsJson,
+    NameArg,
+    Namespace,
+    RedisUrl,
+    fail,
+    instant,
+    open_store,
+    operate,
+)
+from scheduler.cli.render import echo_table, utc_seconds
+from scheduler.core import clock
+
+
+@app.command()
+def status(
+    redis_url: RedisUrl = None, namespace: Namespace = "sched", as_json: AsJson = False
+) -> None:
+    """Leader, epoch, lease, schedules with next due and missed counts, queue depths."""
+    view = ops.status(open_store(redis_url, namespace))
+    if as_json:
+        typer.echo(json.dumps(view.to_json(), indent=2))
+        return
+    leader = view.leader
+    ttl = f"{leader.ttl_ms / 1000:.1f}s" if leader.ttl_ms is not None else "-"
+    typer.echo(f"leader: {leader.identity or 'none'}  epoch: {leader.epoch}  lease left: {ttl}")
+    for row in view.schedules:
+        flag = " (paused)" if row.paused else ""
+        typer.echo(
+            f"{row.schedule}{flag}: next {row.next_fire_at or '-'}, runs {row.runs}, "
+            f"missed {row.missed}"
+        )
+    for queue, depth in view.queues.items():
+        typer.echo(f"queue {queue}: {depth} waiting")
+
+
+@app.command()
+def history(
+    name: NameArg,
+    limit: Annotated[int, typer.Option(min=1, help="Newest events to show.")] = 20,
+    as_json: AsJson = False,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Recent events of a schedule, newest first: runs, outcomes, attempts, errors."""
+    store = open_store(redis_url, namespace)
+    events = operate(lambda: ops.history(store, name, limit))
+    if as_json:
+        typer.echo(json.dumps([e.to_json() for e in events], indent=2))
+        return
+    table = [("AT", "EVENT", "RUN", "FIRE AT", "ATTEMPT", "DURATION", "WORKER", "ERROR")]
+    for e in events:
+        duration = f"{e.duration_ms} ms" if e.duration_ms is not None else ""
+        attempt = "" if e.attempt is None else str(e.attempt)
+        table.append((e.at, e.event, e.run_id or "", e.fire_at or "", attempt, duration,
+                      e.worker or "", e.error or ""))  # fmt: skip
+    echo_table(table)
+
+
+@app.command()
+def pause(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Stop dispatching a schedule until `sched resume`."""
+    store = open_store(redis_url, namespace)
+    changed = operate(lambda: ops.pause(store, name, clock.utc_now()))
+    typer.echo(f"{name}: paused" if changed else f"{name}: already paused")
+
+
+@app.command()
+def resume(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Resume a paused schedule from its next future fire time (passed ones count as missed)."""
+    store = open_store(redis_url, namespace)
+    done = operate(lambda: ops.resume(store, name, clock.utc_now()))
+    if not done.changed:
+        typer.echo(f"{name}: not paused")
+        return
+    next_text = utc_seconds(done.next_fire) if done.next_fire else "never"
+    typer.echo(f"{name}: resumed; next fire {next_text}; {done.missed} missed while paused")
+
+
+@app.command()
+def trigger(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Enqueue one run of a schedule now; its own timeline is unaffected."""
+    store = open_store(redis_url, namespace)
+    run_id = operate(lambda: ops.trigger(store, name, clock.utc_now()))
+    typer.echo(f"{name}: enqueued {run_id}")
+
+
+@app.command()
+def backfill(
+    name: NameArg,
+    from_: Annotated[str, typer.Option("--from", help="ISO 8601 start, inclusive.")],
+    until: Annotated[str, typer.Option(help="ISO 8601 end, inclusive; in the past.")],
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+) -> None:
+    """Enqueue every fire time of a past range, each once however often this is repeated."""
+    start, end = instant("--from", from_), instant("--until", until)
+    assert start is not None and end is not None
+    store = open_store(redis_url, namespace)
+    try:
+        done = operate(lambda: ops.backfill(store, name, start, end, clock.utc_now()))
+    except ops.BackfillError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    typer.echo(f"{name}: enqueued {len(done.enqueued)} runs; {done.already} already backfilled")

@@ -1,0 +1,208 @@
+"""The long-running commands: run, scheduler, worker; with reload and signal handling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scheduler.beat import Scheduler
+from scheduler.cli.app import app
+from scheduler.cli.common import (
+    DEFAULT_PATHS,
+    EXIT_USAGE,
+    LogFormat,
+    Namespace,
+    PathsArg,
+    RedisUrl,
+    fail,
+    load_files,
+    open_store,
+    setup_logging,
+)
+from scheduler.cli.signals import Signals
+from scheduler.config import load, schedule_files
+from scheduler.errors import ConfigError, PathError
+from scheduler.store import Store, redact
+from scheduler.store.embedded import EmbeddedRedis
+from scheduler.worker import GRACE_S, MAX_DELIVERIES, WORKER_TIMEOUT_S, Worker
+
+
+class Reloader:
+    """Re-reads the schedule files on SIGHUP or when they change; keeps the last good set."""
+
+    def __init__(self, paths: list[Path], replica: Scheduler) -> None:
+        self.paths = paths
+        self.replica = replica
+        self.requested = threading.Event()  # set by SIGHUP (from the signal thread)
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        try:
+            files = schedule_files(self.paths)
+        except PathError:
+            return ()
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+    def poll(self) -> None:
+        stamp = self._stamp()
+        if stamp == self.stamp and not self.requested.is_set():
+            return
+        self.stamp = stamp
+        self.requested.clear()
+        log = logging.getLogger("sched.reload")
+        try:
+            loaded = load(self.paths)
+        except (ConfigError, PathError) as exc:
+            for line in str(exc).splitlines():
+                log.error("%s", line)
+            log.error("reload rejected; the last good schedules keep running")
+            return
+        self.replica.replace_schedules(loaded.schedules)
+        log.info("reloaded %d schedules", len(loaded.schedules))
+
+
+@app.command("scheduler")
+def scheduler_command(
+    paths: PathsArg = None,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
+    setup_logging(log_format)
+    stop = threading.Event()
+    signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
+    schedules, _ = load_files(paths)
+    store = open_store(redis_url, namespace)
+    replica = Scheduler(store, schedules)
+    reloader = Reloader(list(paths or DEFAULT_PATHS), replica)
+    signals.on_hup = reloader.requested.set
+    logging.getLogger("sched.scheduler").info(
+        "scheduler %s started with %d schedules on %s",
+        replica.identity, len(schedules), redact(redis_url or ""),
+    )  # fmt: skip
+    replica.run(stop, reloader.poll)
+
+
+Queues = Annotated[
+    str, typer.Option("--queues", "-Q", help="Comma-separated queues, taken in turn.")
+]
+Concurrency = Annotated[int, typer.Option(min=1, help="Runs executed at once.")]
+Pool = Annotated[
+    str, typer.Option(help="thread (default; I/O-bound tasks) or process (CPU-bound, may hang).")
+]
+WorkerTimeout = Annotated[
+    float,
+    typer.Option(
+        "--worker-timeout",
+        min=1.0,
+        help="Seconds without a heartbeat before a worker's runs are delivered again.",
+    ),
+]
+MaxDeliveries = Annotated[
+    int,
+    typer.Option(
+        "--max-deliveries",
+        min=1,
+        help="Deliveries without an outcome (the run kills its worker) before dead-lettering.",
+    ),
+]
+Grace = Annotated[
+    float, typer.Option("--grace", min=0.0, help="On SIGTERM, seconds running runs may finish.")
+]
+
+
+def _worker(
+    store: Store,
+    queues: str,
+    concurrency: int,
+    pool: str,
+    worker_timeout: float,
+    max_deliveries: int,
+) -> Worker:
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if not names:
+        raise fail("--queues: name at least one queue", EXIT_USAGE)
+    if pool not in ("thread", "process"):
+        raise fail(f"--pool: {pool!r} is not one of thread, process", EXIT_USAGE)
+    return Worker(
+        store,
+        names,
+        concurrency,
+        pool,
+        worker_timeout_s=worker_timeout,
+        max_deliveries=max_deliveries,
+    )
+
+
+@app.command()
+def worker(
+    queues: Queues = "default",
+    concurrency: Concurrency = 4,
+    pool: Pool = "thread",
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
+    max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    grace: Grace = GRACE_S,
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
+) -> None:
+    """Execute runs from the queues (no scheduler)."""
+    setup_logging(log_format)
+    stop = threading.Event()
+    Signals(stop)
+    executor = _worker(
+        open_store(redis_url, namespace), queues, concurrency, pool, worker_timeout, max_deliveries
+    )
+    executor.run(stop, grace)
+
+
+@app.command()
+def run(
+    paths: PathsArg = None,
+    queues: Queues = "default",
+    concurrency: Concurrency = 4,
+    pool: Pool = "thread",
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
+    max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    grace: Grace = GRACE_S,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded Redis keeps its data (no Redis URL).")
+    ] = Path(".sched"),
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    log_format: LogFormat = "text",
+) -> None:
+    """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
+    setup_logging(log_format)
+    stop = threading.Event()
+    signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
+    schedules, _ = load_files(paths)
+    embedded = None
+    if not redis_url:
+        embedded = EmbeddedRedis(data_dir).start()
+        redis_url = embedded.url
+        logging.getLogger("sched").info(
+            "started an embedded Redis (data in %s, socket %s); set SCHED_REDIS_URL to use a "
+            "shared Redis with several replicas and workers",
+            data_dir,
+            embedded.socket_path,
+        )
+    try:
+        store = open_store(redis_url, namespace)
+        replica = Scheduler(store, schedules)
+        executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries)
+        reloader = Reloader(list(paths or DEFAULT_PATHS), replica)
+        signals.on_hup = reloader.requested.set
+        leading = threading.Thread(target=replica.run, args=(stop, reloader.poll), daemon=True)
+        leading.start()
+        executor.run(stop, grace)
+        leading.join(timeout=10)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            logging.getLogger("sched").info("stopped the embedded Redis")

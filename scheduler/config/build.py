@@ -1,0 +1,168 @@
+"""Building a ``Schedule`` from a block of fields and the file's ``defaults:``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from yaml.nodes import Node
+
+from scheduler.config.fields import (
+    FIELD_PARSERS,
+    RETRY_KEYS,
+    RETRY_PARSERS,
+    SCHEDULE_KEYS,
+    resolve_local,
+)
+from scheduler.config.nodes import Invalid, SourceFile, mapping
+from scheduler.core.model import (
+    PRIORITY_DEFAULT,
+    Misfire,
+    Overlap,
+    RetryPolicy,
+    Schedule,
+)
+from scheduler.core.names import did_you_mean
+
+MAX_ARGS_BYTES = 64 * 1024  # args and kwargs of one schedule, as JSON
+
+
+@dataclass
+class Fields:
+    """The parsed fields of one block (a schedule or defaults), with their nodes."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    retry: dict[str, Any] = field(default_factory=dict)
+    retry_nodes: dict[str, Node] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)  # keys written, valid or not
+    ok: bool = True
+
+
+def read_block(node: Node, f: SourceFile, where: str, allowed: Sequence[str]) -> Fields:
+    fields = Fields()
+    try:
+        pairs = mapping(node, f, where)
+    except Invalid as exc:
+        f.problem(exc.node, where, str(exc))
+        fields.ok = False
+        return fields
+    for key, key_node, value_node in pairs:
+        spot = f"{where}.{key}"
+        if key not in allowed:
+            fields.ok = False
+            hint = did_you_mean(key, allowed)
+            if key in SCHEDULE_KEYS:
+                f.problem(key_node, spot, f"{key!r} cannot be set in defaults; set it per schedule")
+            else:
+                f.problem(
+                    key_node, spot, f"unknown key {key!r}{hint}; allowed: {', '.join(allowed)}"
+                )
+            continue
+        try:
+            f.spot = spot
+            fields.present.add(key)
+            if key == "retry":
+                read_retry(value_node, f, spot, fields)
+            else:
+                fields.values[key] = FIELD_PARSERS[key](value_node, f)
+                fields.nodes[key] = value_node
+        except Invalid as exc:
+            fields.ok = False
+            f.problem(exc.node, spot, str(exc))
+        finally:
+            f.spot = ""
+    return fields
+
+
+def read_retry(node: Node, f: SourceFile, where: str, fields: Fields) -> None:
+    for key, key_node, value_node in mapping(node, f, where):
+        spot = f"{where}.{key}"
+        if key not in RETRY_KEYS:
+            fields.ok = False
+            message = f"unknown key {key!r}{did_you_mean(key, RETRY_KEYS)}; allowed: "
+            f.problem(key_node, spot, message + ", ".join(RETRY_KEYS))
+            continue
+        try:
+            fields.retry[key] = RETRY_PARSERS[key](value_node, f)
+            fields.retry_nodes[key] = value_node
+        except Invalid as exc:
+            fields.ok = False
+            f.problem(exc.node, spot, str(exc))
+
+
+def build(
+    name: str, name_node: Node, own: Fields, defaults: Fields, f: SourceFile
+) -> Schedule | None:
+    where = f"schedules.{name}"
+    values = {**defaults.values, **own.values}
+    nodes = {**defaults.nodes, **own.nodes}
+    ok = own.ok
+    if "task" not in own.present:
+        f.problem(name_node, f"{where}.task", "missing required key 'task' (module.path:callable)")
+        ok = False
+    triggers = [k for k in ("cron", "every") if k in own.present]
+    if not triggers:
+        f.problem(name_node, where, 'needs a trigger: cron: "<expression>" or every: <duration>')
+        ok = False
+    if len(triggers) == 2 and own.nodes.get("every"):
+        f.problem(own.nodes["every"], f"{where}.every", "give either cron or every, not both")
+        ok = False
+    retry_values = {**defaults.retry, **own.retry}
+    retry_nodes = {**defaults.retry_nodes, **own.retry_nodes}
+    retry = RetryPolicy(
+        **{{"initial": "initial_s", "max": "max_s"}.get(k, k): v for k, v in retry_values.items()}
+    )
+    if retry.max_s < retry.initial_s:
+        node = retry_nodes.get("max") or retry_nodes.get("initial")
+        f.problem(node, f"{where}.retry.max", "must not be shorter than retry.initial")
+        ok = False
+    if not ok:
+        return None
+    timezone = values.get("timezone", "UTC")
+    start = resolve_local(values["start"], timezone) if "start" in values else None
+    end = resolve_local(values["end"], timezone) if "end" in values else None
+    if start is not None and end is not None and end <= start:
+        f.problem(nodes["end"], f"{where}.end", "must be later than start")
+        return None
+    schedule = Schedule(
+        name=name,
+        task=values["task"],
+        timezone=timezone,
+        cron=values.get("cron"),
+        every_s=values.get("every"),
+        args=values.get("args", ()),
+        kwargs=values.get("kwargs", {}),
+        queue=values.get("queue", "default"),
+        priority=values.get("priority", PRIORITY_DEFAULT),
+        retry=retry,
+        timeout_s=values.get("timeout"),
+        expires_s=values.get("expires"),
+        jitter_s=values.get("jitter", 0),
+        start=start,
+        end=end,
+        enabled=values.get("enabled", True),
+        description=values.get("description", ""),
+        misfire=values.get("misfire", Misfire.COALESCE),
+        misfire_grace_s=values.get("misfire_grace"),
+        overlap=values.get("overlap", Overlap.ALLOW),
+        source=f"{f.path}:{name_node.start_mark.line + 1}",
+    )
+    size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode())
+    if size > MAX_ARGS_BYTES:
+        node = own.nodes.get("args") or own.nodes.get("kwargs")
+        f.problem(
+            node,
+            f"{where}.args",
+            f"args and kwargs are {size} bytes as JSON; the limit is {MAX_ARGS_BYTES}",
+        )
+        return None
+    if start is not None and schedule.next_fire(start - timedelta(seconds=1)) is None:
+        f.problem(
+            nodes["start"], f"{where}.start", "the schedule never fires between start and end"
+        )
+        return None
+    return schedule

@@ -1,0 +1,192 @@
+"""The fields of a schedule: one parser per YAML key, each from a node to a checked value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from scheduler.config.nodes import (
+    SourceFile,
+    boolean,
+    choice,
+    duration,
+    fail,
+    integer,
+    json_value,
+    scalar,
+    show,
+    string,
+)
+from scheduler.core.model import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Backoff,
+    JSONValue,
+    Misfire,
+    Overlap,
+)
+from scheduler.core.triggers import CronTrigger
+from scheduler.core.zones import ZoneNameError, zone
+from scheduler.errors import CronError
+
+MAX_RETRY_ATTEMPTS = 100
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+QUEUE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TASK_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+EXCEPTION_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+TOP_KEYS = ("defaults", "schedules")
+SCHEDULE_KEYS = (
+    "task", "cron", "every", "timezone", "args", "kwargs", "queue", "priority", "retry",
+    "timeout", "expires", "jitter", "start", "end", "enabled", "description", "misfire",
+    "misfire_grace", "overlap",
+)  # fmt: skip
+# What `defaults:` may set: everything but what names a schedule's own work and trigger.
+DEFAULT_KEYS = tuple(
+    k for k in SCHEDULE_KEYS if k not in ("task", "cron", "every", "args", "kwargs", "description")
+)
+RETRY_KEYS = ("max_attempts", "backoff", "initial", "max", "jitter", "retry_on")
+
+
+# -- datetimes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """A `start`/`end` as written; naive ones take the schedule's zone once it is known."""
+
+    value: datetime
+    node: Node
+
+
+def datetime_field(node: Node, f: SourceFile) -> LocalTime:
+    value = scalar(node, f)
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            fail(
+                f"{value!r} is not an ISO 8601 date-time; write e.g. 2026-01-31T09:00:00+01:00 "
+                "(without an offset it is taken in the schedule's time zone)",
+                node,
+            )
+    else:
+        fail(f"expected an ISO 8601 date-time, got {show(node)}", node)
+    if parsed.microsecond:
+        fail("must be whole seconds", node)
+    return LocalTime(parsed, node)
+
+
+def resolve_local(local: LocalTime, tz_name: str) -> datetime:
+    if local.value.tzinfo is not None:
+        return local.value.astimezone(UTC)
+    # A naive local time in a gap is moved forward past it, like a cron fire time.
+    tz = zone(tz_name)
+    instant = local.value.replace(tzinfo=tz).astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local.value:
+        instant = local.value.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return instant
+
+
+Parser = Callable[[Node, SourceFile], object]
+
+
+def retry_on_field(node: Node, f: SourceFile) -> tuple[str, ...]:
+    f.visit(node)
+    if not isinstance(node, SequenceNode):
+        fail("expected a list of exception class names, e.g. [ConnectionError, TimeoutError]", node)
+    names = []
+    for item in node.value:
+        name = string(item, f)
+        if not EXCEPTION_RE.fullmatch(name):
+            fail(f"{name!r} is not an exception class name (e.g. ConnectionError)", item)
+        names.append(name)
+    return tuple(names)
+
+
+RETRY_PARSERS: dict[str, Parser] = {
+    "max_attempts": lambda n, f: integer(n, f, 1, MAX_RETRY_ATTEMPTS),
+    "backoff": lambda n, f: Backoff(choice(n, f, [b.value for b in Backoff])),
+    "initial": lambda n, f: duration(n, f),
+    "max": lambda n, f: duration(n, f),
+    "jitter": boolean,
+    "retry_on": retry_on_field,
+}
+
+
+def task_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    if not TASK_RE.fullmatch(value):
+        fail(f"{value!r} is not a task reference; write module.path:callable", node)
+    return value
+
+
+def timezone_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    try:
+        zone(value)
+    except ZoneNameError as exc:
+        fail(str(exc), node)
+    return value
+
+
+def queue_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    if not QUEUE_RE.fullmatch(value):
+        fail(f"{value!r} is not a queue name; use 1-64 letters, digits, '-', '_', '.'", node)
+    return value
+
+
+def args_field(node: Node, f: SourceFile) -> tuple[JSONValue, ...]:
+    if not isinstance(node, SequenceNode):
+        fail(f"expected a list of arguments, got {show(node)}", node)
+    value = json_value(node, f, f.spot)
+    assert isinstance(value, list)
+    return tuple(value)
+
+
+def kwargs_field(node: Node, f: SourceFile) -> dict[str, JSONValue]:
+    if not isinstance(node, MappingNode):
+        fail(f"expected a mapping of keyword arguments, got {show(node)}", node)
+    value = json_value(node, f, f.spot)
+    assert isinstance(value, dict)
+    return value
+
+
+def cron_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    try:
+        CronTrigger(value, zone("UTC"))
+    except CronError as exc:
+        fail(str(exc), node)
+    return value
+
+
+FIELD_PARSERS: dict[str, Parser] = {
+    "task": task_field,
+    "cron": cron_field,
+    "every": lambda n, f: duration(n, f, minimum_s=1),
+    "timezone": timezone_field,
+    "args": args_field,
+    "kwargs": kwargs_field,
+    "queue": queue_field,
+    "priority": lambda n, f: integer(n, f, PRIORITY_MIN, PRIORITY_MAX),
+    "timeout": lambda n, f: duration(n, f, minimum_s=1),
+    "expires": lambda n, f: duration(n, f, minimum_s=1),
+    "jitter": lambda n, f: duration(n, f),
+    "start": datetime_field,
+    "end": datetime_field,
+    "enabled": boolean,
+    "description": lambda n, f: string(n, f, allow_empty=True),
+    "misfire": lambda n, f: Misfire(choice(n, f, [m.value for m in Misfire])),
+    "misfire_grace": lambda n, f: duration(n, f),
+    "overlap": lambda n, f: Overlap(choice(n, f, [o.value for o in Overlap])),
+}

@@ -1,0 +1,271 @@
+"""The one format of what sched stores and sends: run messages, history events and dead
+letters, all versioned JSON (never pickle), and the queue's priority score.
+
+Every producer and consumer goes through these classes; the Lua scripts take what they
+need as arguments and never build or restate a message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.core.instants import EPOCH, to_ms, utc_text
+from scheduler.core.model import PRIORITY_MAX, JSONValue, RetryPolicy, Schedule
+from scheduler.errors import StateVersionError
+
+VERSION = 1
+PRIORITY_SLOT = 10**13  # ms since the epoch stay below this until the year 2286
+_COMPACT = (",", ":")
+
+
+def priority_score(priority: int, enqueued_ms: int) -> int:
+    """A queue's sort key: higher priority first, then first in, first out."""
+    return (PRIORITY_MAX - priority) * PRIORITY_SLOT + enqueued_ms
+
+
+def dumps(kind: str, payload: dict[str, Any]) -> str:
+    """Versioned JSON for everything sched stores."""
+    return json.dumps({"v": VERSION, "kind": kind, **payload}, separators=_COMPACT)
+
+
+def loads(kind: str, text: str | bytes) -> dict[str, Any]:
+    """The payload of a stored ``kind``; a clear error for another version or kind."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("v") != VERSION or data.get("kind") != kind:
+        version = data.get("v") if isinstance(data, dict) else None
+        raise StateVersionError(
+            f"stored {kind} has version {version!r}; this sched reads version {VERSION}. "
+            "Upgrade sched, or use a fresh namespace (--namespace)"
+        )
+    return data
+
+
+def run_id_for(schedule: str, fire_ms: int) -> str:
+    """Deterministic: the same (schedule, fire time) can only ever be one run."""
+    return f"{schedule}@{fire_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunMessage:
+    """What a worker executes (a contract between scheduler and workers).
+
+    ``fire_at`` is UTC text, ``expires_at`` is None when the schedule has no ``expires``,
+    ``origin`` is ``schedule``, ``trigger`` or ``backfill``, ``epoch`` the fencing epoch of
+    the leader that enqueued it (0 for operator commands).
+    """
+
+    run_id: str
+    schedule: str
+    task: str
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    queue: str
+    priority: int
+    fire_at: str
+    fire_at_ms: int
+    enqueued_at: str
+    attempt: int
+    retry: RetryPolicy
+    timeout_s: int | None
+    expires_at: str | None
+    overlap: str
+    origin: str
+    epoch: int
+    previous_error: str | None = None
+
+    @classmethod
+    def for_fire(
+        cls, schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str,
+        epoch: int,
+    ) -> RunMessage:  # fmt: skip
+        return cls(
+            run_id=run_id,
+            schedule=schedule.name,
+            task=schedule.task,
+            args=list(schedule.args),
+            kwargs=schedule.kwargs,
+            queue=schedule.queue,
+            priority=schedule.priority,
+            fire_at=utc_text(fire_at),
+            fire_at_ms=to_ms(fire_at),
+            enqueued_at=utc_text(now),
+            attempt=1,
+            retry=schedule.retry,
+            timeout_s=schedule.timeout_s,
+            expires_at=_expires_at(schedule, fire_at),
+            overlap=schedule.overlap.value,
+            origin=origin,
+            epoch=epoch,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        body["retry"] = self.retry.to_json()
+        if self.previous_error is None:
+            del body["previous_error"]
+        return {"v": VERSION, "kind": "run", **body}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=_COMPACT)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunMessage:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["retry"] = RetryPolicy.from_json(data["retry"])
+        return cls(**values)
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> RunMessage:
+        return cls.from_json(loads("run", text))
+
+    @property
+    def expires(self) -> datetime | None:
+        return None if self.expires_at is None else datetime.fromisoformat(self.expires_at)
+
+    def score(self, enqueued_ms: int) -> int:
+        return priority_score(self.priority, enqueued_ms)
+
+    def next_attempt(self, error: str) -> RunMessage:
+        return replace(self, attempt=self.attempt + 1, previous_error=error)
+
+    def revived(self, now: datetime) -> RunMessage:
+        """Back from the dead-letter queue: a first attempt again."""
+        return replace(self, attempt=1, enqueued_at=utc_text(now), previous_error=None)
+
+
+def _expires_at(schedule: Schedule, fire_at: datetime) -> str | None:
+    if schedule.expires_s is None:
+        return None
+    return utc_text(fire_at + timedelta(seconds=schedule.expires_s))
+
+
+class MessageTemplate:
+    """``RunMessage.for_fire(...).dumps()`` for one schedule, with its constant part
+    serialised once: a leader renders thousands a second (a test keeps the two equal)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        constant = RunMessage.for_fire(schedule, "", EPOCH, EPOCH, "", 0)
+        body = constant.to_json()
+        for name in _PER_RUN:
+            del body[name]
+        self.head = json.dumps(body, separators=_COMPACT)[:-1]
+
+    def render(
+        self, run_id: str, fire_at: datetime, fire_text: str, now_text: str, origin: str,
+        epoch: int,
+    ) -> str:  # fmt: skip
+        expires_at = _expires_at(self.schedule, fire_at)
+        expires = "null" if expires_at is None else f'"{expires_at}"'
+        return (
+            f'{self.head},"run_id":{json.dumps(run_id)},"fire_at":"{fire_text}",'
+            f'"fire_at_ms":{to_ms(fire_at)},"enqueued_at":"{now_text}",'
+            f'"expires_at":{expires},"origin":"{origin}","epoch":{epoch}}}'
+        )
+
+
+_PER_RUN = ("run_id", "fire_at", "fire_at_ms", "enqueued_at", "expires_at", "origin", "epoch")
+
+
+def run_message(
+    schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str, epoch: int
+) -> str:
+    """The JSON of ``RunMessage.for_fire``."""
+    return RunMessage.for_fire(schedule, run_id, fire_at, now, origin, epoch).dumps()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a schedule's history: what happened, and when (``at``, UTC text).
+
+    Kinds: skipped, missed, succeeded, retrying, failed, dead, expired, and the operator
+    events paused, resumed, triggered, backfilled, revived. Fields that do not apply are
+    None and left out of the JSON.
+    """
+
+    event: str
+    at: str
+    run_id: str | None = None
+    fire_at: str | None = None
+    attempt: int | None = None
+    worker: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    duration_ms: int | None = None
+    error: str | None = None
+    retry_at: str | None = None
+    count: int | None = None
+    missed: int | None = None
+    last_missed: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = {k: v for k, v in asdict(self).items() if v is not None}
+        return {"v": VERSION, "kind": "event", **body}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=_COMPACT)
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> Event:
+        data = loads("event", text)
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def event(kind: str, now: datetime, **values: Any) -> str:
+    """The JSON of a history event of ``kind`` at ``now``."""
+    return Event(kind, utc_text(now), **values).dumps()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A run that failed for good, with its last error."""
+
+    run: RunMessage
+    dead_at_ms: int
+    error_type: str
+    error_message: str
+    traceback: str
+    attempts: int
+    why: str
+    deliveries: int | None = None  # poison runs: starts without an outcome
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "kind": "dead",
+            "run": self.run.to_json(),
+            "dead_at_ms": self.dead_at_ms,
+            "error": {
+                "type": self.error_type,
+                "message": self.error_message,
+                "traceback": self.traceback,
+            },
+            "attempts": self.attempts,
+            "why": self.why,
+        }
+        if self.deliveries is not None:
+            body["deliveries"] = self.deliveries
+        return body
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=_COMPACT)
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> DeadLetter:
+        data = loads("dead", text)
+        error = data["error"]
+        return cls(
+            run=RunMessage.from_json(data["run"]),
+            dead_at_ms=data["dead_at_ms"],
+            error_type=error["type"],
+            error_message=error["message"],
+            traceback=error.get("traceback", ""),
+            attempts=data["attempts"],
+            why=data.get("why", ""),
+            deliveries=data.get("deliveries"),
+        )

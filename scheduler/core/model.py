@@ -1,0 +1,234 @@
+"""What a schedule is, once its file has been read and checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.core.durations import format_duration_s
+from scheduler.core.instants import utc_text
+from scheduler.core.jitter import due_ms, jitter_ms
+from scheduler.core.triggers import CronTrigger, IntervalTrigger
+
+JSONValue = Any  # JSON-serialisable: str, int, float, bool, None, list, dict[str, ...]
+_ONE_US = timedelta(microseconds=1)
+PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 0, 9, 5
+
+
+class Misfire(StrEnum):
+    """What to do with fire times that passed while no scheduler ran."""
+
+    COALESCE = "coalesce"
+    ALL = "all"
+    SKIP = "skip"
+
+
+class Overlap(StrEnum):
+    """What to do with a fire time while an earlier run of the schedule is unfinished."""
+
+    ALLOW = "allow"
+    SKIP = "skip"
+    QUEUE_ONE = "queue_one"
+
+
+class Backoff(StrEnum):
+    FIXED = "fixed"
+    EXPONENTIAL = "exponential"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 1
+    backoff: Backoff = Backoff.EXPONENTIAL
+    initial_s: int = 10
+    max_s: int = 600
+    jitter: bool = True
+    retry_on: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSONValue]) -> RetryPolicy:
+        return cls(
+            max_attempts=data["max_attempts"],
+            backoff=Backoff(data["backoff"]),
+            initial_s=data["initial_s"],
+            max_s=data["max_s"],
+            jitter=data["jitter"],
+            retry_on=tuple(data["retry_on"]),
+        )
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {
+            "max_attempts": self.max_attempts,
+            "backoff": self.backoff.value,
+            "initial_s": self.initial_s,
+            "max_s": self.max_s,
+            "jitter": self.jitter,
+            "retry_on": list(self.retry_on),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    name: str
+    task: str
+    timezone: str
+    cron: str | None = None
+    every_s: int | None = None
+    args: tuple[JSONValue, ...] = ()
+    kwargs: dict[str, JSONValue] = field(default_factory=dict)
+    queue: str = "default"
+    priority: int = PRIORITY_DEFAULT
+    retry: RetryPolicy = RetryPolicy()
+    timeout_s: int | None = None
+    expires_s: int | None = None
+    jitter_s: int = 0
+    start: datetime | None = None
+    end: datetime | None = None
+    enabled: bool = True
+    description: str = ""
+    misfire: Misfire = Misfire.COALESCE
+    misfire_grace_s: int | None = None
+    overlap: Overlap = Overlap.ALLOW
+    source: str = ""  # "path:line" of its definition, for messages
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def trigger(self) -> CronTrigger | IntervalTrigger:
+        if self.cron is not None:
+            return _cron_trigger(self.cron, self.timezone)
+        assert self.every_s is not None
+        if self.start is not None:
+            return IntervalTrigger(self.every_s, self.start)
+        return IntervalTrigger(self.every_s)
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        """The first fire time strictly after ``after`` within ``start``..``end`` (inclusive)."""
+        if self.start is not None and after < self.start:
+            after = self.start - _ONE_US
+        fire_at = self.trigger.next_fire(after)
+        if fire_at is None or (self.end is not None and fire_at > self.end):
+            return None
+        return fire_at
+
+    def fires_from(
+        self, first: datetime | None, until: datetime | None = None, limit: int | None = None
+    ) -> Iterator[datetime]:
+        """``first`` (a fire time) and the fire times after it, up to ``until`` (inclusive)
+        and at most ``limit`` of them: the one walk over fire times that sched has."""
+        count, fire_at = 0, first
+        while fire_at is not None and (until is None or fire_at <= until):
+            if limit is not None and count >= limit:
+                return
+            yield fire_at
+            count += 1
+            fire_at = self.next_fire(fire_at)
+
+    def fire_times(
+        self, after: datetime, until: datetime | None = None, limit: int | None = None
+    ) -> list[datetime]:
+        """Every fire time in ``(after, until]``, at most ``limit``; bounded by ``end`` too."""
+        return list(self.fires_from(self.next_fire(after), until, limit))
+
+    def jitter_ms(self, fire_ms: int) -> int:
+        return jitter_ms(self.name, self.jitter_s, fire_ms)
+
+    def due_ms(self, next_ms: int | None) -> int | None:
+        """When the fire time ``next_ms`` is due: plus its jitter; None for never."""
+        return due_ms(self.name, self.jitter_s, next_ms)
+
+    def describe_trigger(self) -> str:
+        if self.cron is not None:
+            return f"cron {self.cron!r}"
+        assert self.every_s is not None
+        return f"every {format_duration_s(self.every_s)}"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The definition as plain JSON (no ``source``): what is synced to Redis."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "timezone": self.timezone,
+            "cron": self.cron,
+            "every_s": self.every_s,
+            "args": list(self.args),
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+            "priority": self.priority,
+            "retry": self.retry.to_json(),
+            "timeout_s": self.timeout_s,
+            "expires_s": self.expires_s,
+            "jitter_s": self.jitter_s,
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "enabled": self.enabled,
+            "description": self.description,
+            "misfire": self.misfire.value,
+            "misfire_grace_s": self.misfire_grace_s,
+            "overlap": self.overlap.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSONValue]) -> Schedule:
+        """The inverse of ``to_json``: a schedule as stored in Redis."""
+        return cls(
+            name=data["name"],
+            task=data["task"],
+            timezone=data["timezone"],
+            cron=data["cron"],
+            every_s=data["every_s"],
+            args=tuple(data["args"]),
+            kwargs=dict(data["kwargs"]),
+            queue=data["queue"],
+            priority=data["priority"],
+            retry=RetryPolicy.from_json(data["retry"]),
+            timeout_s=data["timeout_s"],
+            expires_s=data["expires_s"],
+            jitter_s=data["jitter_s"],
+            start=_parse_iso(data["start"]),
+            end=_parse_iso(data["end"]),
+            enabled=data["enabled"],
+            description=data["description"],
+            misfire=Misfire(data["misfire"]),
+            misfire_grace_s=data["misfire_grace_s"],
+            overlap=Overlap(data["overlap"]),
+        )
+
+    def trigger_key(self) -> str:
+        """Identifies when the schedule fires (``enabled`` included); a change of it
+        recomputes the next fire time."""
+        fields = [self.cron, self.every_s, self.timezone, _iso(self.start), _iso(self.end)]
+        return f"{json.dumps(fields)}|enabled={self.enabled}"
+
+    def digest(self) -> str:
+        payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _iso(value: datetime | None) -> str | None:
+    # Whole seconds (start/end are validated so): the same text as utc_text without ".000".
+    return None if value is None else utc_text(value).replace(".000Z", "Z")
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+_TRIGGERS: dict[tuple[str, str], CronTrigger] = {}
+
+
+def _cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    # Schedules are frozen values compared and copied freely; parse each expression once.
+    key = (expression, timezone)
+    trigger = _TRIGGERS.get(key)
+    if trigger is None:
+        trigger = _TRIGGERS[key] = CronTrigger(expression, ZoneInfo(timezone))
+    return trigger

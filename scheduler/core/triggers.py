@@ -1,0 +1,108 @@
+"""Triggers: when a schedule fires, as UTC instants. Pure: no I/O, no clock.
+
+Daylight-saving rules (cronie's and Vixie cron's; the README has them as a table):
+
+* A cron expression whose hour field matches every hour follows *real time*: it fires at
+  each instant whose local wall time matches. A spring-forward gap has no wall times, so
+  nothing fires there; a fall-back hour shows its wall times twice, so it fires at both.
+* An expression with a fixed set of hours follows the *wall clock*: each matched wall
+  time fires once. One that falls in a gap fires at the first instant after the gap; one
+  that falls in a repeated hour fires at its first occurrence.
+* Interval triggers are elapsed time, ``anchor + k * every``, and ignore the zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from scheduler.core.cron import CronSpec, naive_after
+from scheduler.core.zones import Segment, offset_at, segment_at
+
+_ONE_S = timedelta(seconds=1)
+# Interval schedules without a `start` count from here, so fire times never depend on
+# when a scheduler happened to start (Celery beat's countdowns reset on restart).
+INTERVAL_ANCHOR = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Trigger(Protocol):
+    def next_fire(self, after: datetime) -> datetime | None:
+        """The first fire instant strictly after ``after`` (UTC), or None."""
+        ...
+
+
+class CronTrigger:
+    def __init__(self, expression: str, tz: ZoneInfo) -> None:
+        self.expression = expression
+        self.tz = tz
+        self.spec = CronSpec.parse(expression)
+
+    @property
+    def follows_real_time(self) -> bool:
+        return self.spec.every_hour
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        after = after.astimezone(UTC)
+        if self.follows_real_time:
+            return self._next_in_real_time(after)
+        return self._next_on_wall_clock(after)
+
+    def _next_in_real_time(self, after: datetime) -> datetime | None:
+        # Walk the segments of constant offset in order; inside one, wall time and
+        # real time advance together, so the first wall match is the first instant.
+        segment = segment_at(self.tz, after)
+        start = naive_after(segment.wall(after))
+        while True:
+            match = self.spec.next_match(start)
+            if match is None:
+                return None
+            if match < segment.wall(segment.end):
+                return segment.instant(match)
+            segment = segment_at(self.tz, segment.end)
+            start = segment.wall(segment.start)
+
+    def _next_on_wall_clock(self, after: datetime) -> datetime | None:
+        segment = segment_at(self.tz, after)
+        start = naive_after(segment.wall(after))
+        before = offset_at(self.tz, segment.start - _ONE_S)
+        if before > segment.offset and after < segment.start + (before - segment.offset):
+            # `after` is in the second pass of a repeated hour: the wall times shown
+            # there already fired on the first pass; continue where the first pass ended.
+            start = (segment.start + before).replace(tzinfo=None)
+        while True:
+            match = self.spec.next_match(start)
+            if match is None:
+                return None
+            fire_at = self._first_instant_showing(match)
+            if fire_at > after:
+                return fire_at
+            start = match + _ONE_S
+
+    def _first_instant_showing(self, wall: datetime) -> datetime:
+        first = wall.replace(tzinfo=self.tz, fold=0).utcoffset()
+        second = wall.replace(tzinfo=self.tz, fold=1).utcoffset()
+        assert first is not None and second is not None
+        if first >= second:  # exists once, or twice (first pass has the larger offset)
+            return (wall - first).replace(tzinfo=UTC)
+        # In a gap: fold=0 applies the offset from before the jump, which lands just
+        # past the transition; the segment found there starts at the transition.
+        return _segment_start(self.tz, (wall - first).replace(tzinfo=UTC))
+
+
+def _segment_start(tz: ZoneInfo, instant: datetime) -> datetime:
+    segment: Segment = segment_at(tz, instant)
+    return segment.start
+
+
+class IntervalTrigger:
+    def __init__(self, every_s: int, anchor: datetime = INTERVAL_ANCHOR) -> None:
+        if every_s < 1:
+            raise ValueError("an interval must be at least 1 second")
+        self.every_s = every_s
+        self.anchor = anchor.astimezone(UTC)
+
+    def next_fire(self, after: datetime) -> datetime:
+        elapsed_us = (after.astimezone(UTC) - self.anchor) // timedelta(microseconds=1)
+        periods = elapsed_us // (self.every_s * 1_000_000) + 1
+        return self.anchor + timedelta(seconds=periods * self.every_s)

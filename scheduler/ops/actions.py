@@ -1,0 +1,150 @@
+"""Operator actions on a running system: pause, resume, trigger, backfill, revive dead
+letters, and plan (what a sync would change). The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scheduler.core.instants import from_ms, to_ms, utc_text
+from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.misfire import count_fires
+from scheduler.core.model import Schedule
+from scheduler.errors import BackfillError
+from scheduler.ops.views import stored_schedule
+from scheduler.store import Store
+from scheduler.store.values import Run
+
+MAX_BACKFILL_RUNS = 10_000
+
+
+def pause(store: Store, name: str, now: datetime) -> bool:
+    """Stop dispatching a schedule; False if it was already paused."""
+    stored_schedule(store, name)
+    return store.ops.set_paused(name, True, event("paused", now))
+
+
+@dataclass(frozen=True)
+class Resumed:
+    changed: bool
+    next_fire: datetime | None
+    missed: int
+
+
+def resume(store: Store, name: str, now: datetime) -> Resumed:
+    """Continue from the next future fire time; the ones passed while paused are missed."""
+    schedule, state = stored_schedule(store, name)
+    if state is None or not state.paused:
+        return Resumed(False, from_ms(state.next_ms) if state and state.next_ms else None, 0)
+    missed, last_missed = 0, None
+    if state.next_ms is not None:
+        missed, last_missed = count_fires(schedule, from_ms(state.next_ms), now)
+    next_fire = schedule.next_fire(now) if schedule.enabled else None
+    next_ms = to_ms(next_fire) if next_fire else None
+    note = event("resumed", now, missed=missed)
+    last_ms = to_ms(last_missed) if last_missed else None
+    changed = store.ops.set_paused(
+        name, False, note, next_ms, schedule.due_ms(next_ms), missed, last_ms
+    )
+    return Resumed(changed, next_fire, missed)
+
+
+def _run(schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str) -> Run:
+    message = run_message(schedule, run_id, fire_at, now, origin, epoch=0)
+    return Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(now)), message)
+
+
+def trigger(store: Store, name: str, now: datetime) -> str:
+    """Enqueue one run now, with a run id of its own; the schedule's timeline is untouched."""
+    schedule, _ = stored_schedule(store, name)
+    run_id = f"{name}@trigger-{to_ms(now)}-{secrets.token_hex(4)}"
+    run = _run(schedule, run_id, now, now, "trigger")
+    store.ops.enqueue(name, run, event("triggered", now, run_id=run_id, fire_at=utc_text(now)))
+    return run_id
+
+
+@dataclass(frozen=True)
+class Backfilled:
+    enqueued: list[str]
+    already: int
+
+
+def backfill(
+    store: Store, name: str, start: datetime, until: datetime, now: datetime
+) -> Backfilled:
+    """Enqueue every fire time in ``[start, until]``, each once however often this is repeated."""
+    if until > now:
+        raise BackfillError(f"--until {utc_text(until)} is in the future; backfill is for the past")
+    if until < start:
+        raise BackfillError("--until is earlier than --from")
+    schedule, _ = stored_schedule(store, name)
+    fires = schedule.fire_times(start - timedelta(microseconds=1), until)
+    if len(fires) > MAX_BACKFILL_RUNS:
+        raise BackfillError(
+            f"the range holds {len(fires)} fire times; backfill at most {MAX_BACKFILL_RUNS} "
+            "at a time (narrow --from/--until)"
+        )
+    enqueued, already = [], 0
+    for fire_at in fires:
+        fire_ms = to_ms(fire_at)
+        run_id = f"{name}@backfill-{fire_ms}"
+        note = event("backfilled", now, run_id=run_id, fire_at=utc_text(fire_at))
+        run = _run(schedule, run_id, fire_at, now, "backfill")
+        if store.ops.enqueue(name, run, note, backfill_ms=fire_ms):
+            enqueued.append(run_id)
+        else:
+            already += 1
+    return Backfilled(enqueued, already)
+
+
+def dead_retry(store: Store, run_id: str, now: datetime) -> bool:
+    """Put a dead-lettered run back on its queue as attempt 1; False if it is not dead."""
+    letter = store.reads.dead_letter(run_id)
+    if letter is None:
+        return False
+    run = letter.run.revived(now)
+    note = event("revived", now, run_id=run_id, fire_at=run.fire_at)
+    revived = Run(run_id, run.queue, run.score(to_ms(now)), run.dumps())
+    return store.ops.revive(revived, run.schedule, note)
+
+
+def purge_dead(store: Store) -> int:
+    """Delete every dead letter; how many there were."""
+    return store.ops.purge_dead()
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "added", "removed", "changed"
+    name: str
+    detail: str
+    next_fire: datetime | None
+
+
+def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Change]:
+    """What syncing ``schedules`` into Redis would change, without changing anything."""
+    stored = store.reads.definitions()
+    states = store.reads.states(sorted(set(stored) & set(schedules)))
+    changes = []
+    for name in sorted(set(schedules) | set(stored)):
+        local = schedules.get(name)
+        if local is None:
+            changes.append(Change("removed", name, "no longer in the files", None))
+            continue
+        if name not in stored:
+            changes.append(Change("added", name, local.describe_trigger(), local.next_fire(now)))
+            continue
+        if stored[name].get("digest") == local.digest():
+            continue
+        before = Schedule.from_json(stored[name]["schedule"])
+        fields = sorted(k for k, v in local.to_json().items() if before.to_json()[k] != v)
+        state = states.get(name)
+        if before.trigger_key() != local.trigger_key():
+            next_fire = local.next_fire(now) if local.enabled else None
+            detail = f"{', '.join(fields)} (trigger changed: next fire recomputed)"
+        else:
+            next_fire = from_ms(state.next_ms) if state and state.next_ms else None
+            detail = f"{', '.join(fields)} (next fire kept)"
+        changes.append(Change("changed", name, detail, next_fire))
+    return changes

@@ -1,0 +1,112 @@
+"""What operators see, as typed values: schedules as Redis holds them, status, upcoming
+fire times, history and dead letters. The CLI (and later the web page) render these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scheduler.core.instants import from_ms, ms_text
+from scheduler.core.messages import DeadLetter, Event
+from scheduler.core.model import Schedule
+from scheduler.core.names import closest
+from scheduler.errors import UnknownScheduleError
+from scheduler.store import Store
+from scheduler.store.reads import LeaderInfo
+from scheduler.store.values import ScheduleState
+
+
+def stored_schedules(store: Store) -> dict[str, Schedule]:
+    definitions = store.reads.definitions()
+    return {name: Schedule.from_json(body["schedule"]) for name, body in definitions.items()}
+
+
+def unknown(name: str, known: list[str]) -> UnknownScheduleError:
+    found = closest(name, known)
+    hint = f"; did you mean {found!r}?" if found else ""
+    return UnknownScheduleError(f"no schedule named {name!r} in Redis{hint}")
+
+
+def stored_schedule(store: Store, name: str) -> tuple[Schedule, ScheduleState | None]:
+    schedules = stored_schedules(store)
+    if name not in schedules:
+        raise unknown(name, list(schedules))
+    return schedules[name], store.reads.states([name]).get(name)
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    schedule: str
+    paused: bool
+    next_fire_at: str | None
+    last_fire_at: str | None
+    runs: int
+    missed: int
+    last_missed_at: str | None
+
+
+@dataclass(frozen=True)
+class Status:
+    leader: LeaderInfo
+    schedules: list[ScheduleRow]
+    queues: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        rows = [row.__dict__ for row in self.schedules]
+        return {"leader": self.leader.to_json(), "schedules": rows, "queues": self.queues}
+
+
+def status(store: Store) -> Status:
+    names = sorted(store.reads.definitions())  # read in full: an unknown version fails here
+    states = store.reads.states(names)
+    rows = []
+    for name in names:
+        state = states.get(name) or ScheduleState(None, None, None, False, 0, None, 0, None)
+        rows.append(ScheduleRow(name, state.paused, ms_text(state.next_ms),
+                                ms_text(state.last_fire_ms), state.runs, state.missed,
+                                ms_text(state.last_missed_ms)))  # fmt: skip
+    return Status(store.reads.leader(), rows, store.reads.queue_depths())
+
+
+def history(store: Store, name: str, limit: int) -> list[Event]:
+    events = store.reads.history(name, limit)
+    if not events:
+        stored_schedule(store, name)  # raises for an unknown name
+    return events
+
+
+def dead_letters(store: Store, limit: int = 1000) -> list[DeadLetter]:
+    return store.reads.dead_letters(limit)
+
+
+def dead_letter(store: Store, run_id: str) -> DeadLetter | None:
+    return store.reads.dead_letter(run_id)
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    schedule: Schedule
+    fires: list[datetime]
+    paused: bool
+
+
+def upcoming_online(
+    store: Store, names: list[str], count: int, start: datetime, until: datetime | None
+) -> list[Upcoming]:
+    """Next fire times from Redis state: the stored next fire time, then the trigger's."""
+    schedules = stored_schedules(store)
+    for name in names:
+        if name not in schedules:
+            raise unknown(name, list(schedules))
+    chosen = [schedules[n] for n in (names or sorted(schedules))]
+    states = store.reads.states([s.name for s in chosen])
+    out = []
+    for schedule in chosen:
+        state = states.get(schedule.name)
+        first = from_ms(state.next_ms) if state and state.next_ms is not None else None
+        while first is not None and first < start:
+            first = schedule.next_fire(first)
+        fires = list(schedule.fires_from(first, until, count))
+        out.append(Upcoming(schedule, fires, bool(state and state.paused)))
+    return out

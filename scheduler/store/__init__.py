@@ -1,0 +1,50 @@
+"""Every Redis command sched sends lives in this package; the rest of sched speaks plain
+values (``values``, ``reads``) and sched's own errors.
+
+``keys`` (the one table of key names) <- ``client`` (URLs, scripts, error translation) <-
+one module per role: ``leader``, ``worker``, ``ops``, ``reads``. ``lua/`` holds one script
+per atomic step. ``embedded`` starts a redis-server of our own.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from scheduler.store.client import Connection, connect, redact
+from scheduler.store.keys import HISTORY_LEN, Keys
+from scheduler.store.leader import LeaderStore
+from scheduler.store.ops import OpsStore
+from scheduler.store.reads import LeaderInfo, Reads
+from scheduler.store.values import Claimed, Outcome, Run, ScheduleState, Step, Upsert
+from scheduler.store.worker import WorkerStore
+
+
+class Store:
+    """One connection, and the store's role objects on it."""
+
+    def __init__(self, client: redis.Redis, namespace: str = "sched") -> None:
+        self.conn = Connection(client, namespace)
+        self.client = client
+        self.keys = self.conn.keys
+        self.leader = LeaderStore(self.conn)
+        self.ops = OpsStore(self.conn)
+        self.reads = Reads(self.conn)
+
+    def worker(self, worker_id: str) -> WorkerStore:
+        return WorkerStore(self.conn, worker_id)
+
+
+__all__ = [
+    "HISTORY_LEN",
+    "Claimed",
+    "Keys",
+    "LeaderInfo",
+    "Outcome",
+    "Run",
+    "ScheduleState",
+    "Step",
+    "Store",
+    "Upsert",
+    "connect",
+    "redact",
+]

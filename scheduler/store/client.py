@@ -1,0 +1,103 @@
+"""The connection to Redis: URLs, the Lua scripts, and the one translation of driver errors
+into sched's own (``StoreError``, ``NotLeaderError``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.commands.core import Script
+
+from scheduler.errors import NotLeaderError, SchedError, StoreError
+from scheduler.store.keys import Keys
+
+SCRIPTS = (
+    "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
+    "claim", "start", "finish", "promote", "reap", "revive",
+)  # fmt: skip
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (certificates verified) or ``unix://`` URLs."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise StoreError(
+            f"unsupported Redis URL {redact(url)!r}; use redis://, rediss:// or unix://"
+        )
+    tls: dict[str, Any] = {}
+    if scheme == "rediss" and "ssl_cert_reqs" not in url:
+        tls["ssl_cert_reqs"] = "required"  # verify the server's certificate unless told not to
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+            **tls,
+        )
+    except ValueError as exc:
+        raise StoreError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+
+
+def refusal(exc: redis.ResponseError, what: str) -> SchedError:
+    """A script's or command's error reply as sched's error."""
+    if "NOTLEADER" in str(exc):
+        return NotLeaderError("the leader lease is no longer ours")
+    return StoreError(f"Redis refused {what}: {exc}")
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn every redis-py error raised inside into sched's own."""
+    try:
+        yield
+    except redis.ResponseError as exc:
+        raise refusal(exc, what) from None
+    except redis.RedisError as exc:
+        raise StoreError(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
+
+
+def check_replies(replies: Sequence[Any], what: str) -> None:
+    """Raise for the first error reply of a pipeline run with ``raise_on_error=False``."""
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise refusal(reply, what)
+
+
+class Connection:
+    """A redis-py client, the namespace's keys and the registered scripts."""
+
+    def __init__(self, client: redis.Redis, namespace: str = "sched") -> None:
+        self.client = client
+        self.keys = Keys(namespace)
+        lua = resources.files("scheduler.store").joinpath("lua")
+        self.scripts: dict[str, Script] = {
+            name: client.register_script(lua.joinpath(f"{name}.lua").read_text())
+            for name in SCRIPTS
+        }
+
+    def run(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        with translated(script):
+            return self.scripts[script](keys=list(keys), args=list(args))
+
+    def call(self, method: str, *args: Any) -> Any:
+        with translated(method):
+            return getattr(self.client, method)(*args)
+
+    def pipeline(self) -> Any:
+        return self.client.pipeline(transaction=False)

@@ -1,0 +1,117 @@
+"""Every Redis key name sched uses: the one table of them.
+
+All keys live under one namespace (default ``sched``) inside a hash tag, ``{sched}:...``,
+so every multi-key script runs on one Redis Cluster slot.
+
+| key | type | holds |
+| --- | --- | --- |
+| ``{ns}:lease`` | string, TTL | the leader's random token; expires unless renewed |
+| ``{ns}:epoch`` | integer | incremented on every new lease (fencing epoch) |
+| ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
+| ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
+| ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
+| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check) |
+| ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
+| ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
+| ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
+| ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time |
+| ``{ns}:queues`` | set | names of queues that have been used |
+| ``{ns}:claims`` | hash | run id -> worker id while a worker holds the run (``|s`` appended once started) |
+| ``{ns}:deliveries`` | hash | run id -> times started without an outcome (poison detection) |
+| ``{ns}:workers`` | sorted set | worker id -> last heartbeat ms |
+| ``{ns}:worker:<id>`` | set | run ids the worker holds (delivered again if it dies) |
+| ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
+| ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
+| ``{ns}:dead_index`` | sorted set | run id -> ms it was dead-lettered |
+
+Definitions (what the files say) are kept apart from state (what has happened), so a
+redeploy that changes nothing about a schedule's trigger keeps its next fire time.
+
+The Lua scripts in ``lua/`` name the keys they take in their headers, in these terms.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HISTORY_LEN = 100  # events kept per schedule
+BACKFILL_MEMORY = 100_000  # backfilled fire times remembered per schedule (oldest dropped)
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str = "sched"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join([f"{{{self.namespace}}}", *parts])
+
+    @property
+    def lease(self) -> str:
+        return self._k("lease")
+
+    @property
+    def epoch(self) -> str:
+        return self._k("epoch")
+
+    @property
+    def leader(self) -> str:
+        return self._k("leader")
+
+    @property
+    def defs(self) -> str:
+        return self._k("defs")
+
+    @property
+    def due(self) -> str:
+        return self._k("due")
+
+    @property
+    def runs(self) -> str:
+        return self._k("runs")
+
+    @property
+    def queues(self) -> str:
+        return self._k("queues")
+
+    def state(self, name: str) -> str:
+        return self._k("state", name)
+
+    def history(self, name: str) -> str:
+        return self._k("history", name)
+
+    def backfilled(self, name: str) -> str:
+        return self._k("backfilled", name)
+
+    def queue(self, queue: str) -> str:
+        return self._k("queue", queue)
+
+    @property
+    def prefix(self) -> str:
+        return f"{{{self.namespace}}}:"
+
+    @property
+    def claims(self) -> str:
+        return self._k("claims")
+
+    @property
+    def deliveries(self) -> str:
+        return self._k("deliveries")
+
+    @property
+    def workers(self) -> str:
+        return self._k("workers")
+
+    def worker(self, worker_id: str) -> str:
+        return self._k("worker", worker_id)
+
+    @property
+    def retries(self) -> str:
+        return self._k("retries")
+
+    @property
+    def dead(self) -> str:
+        return self._k("dead")
+
+    @property
+    def dead_index(self) -> str:
+        return self._k("dead_index")

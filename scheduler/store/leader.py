@@ -1,0 +1,64 @@
+"""The leader's side of the store: the lease, syncing definitions, and dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scheduler.store.client import Connection, check_replies, translated
+from scheduler.store.keys import HISTORY_LEN
+from scheduler.store.values import Step, Upsert, ms_arg
+
+
+class LeaderStore:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+
+    def acquire(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> int:
+        """Take or renew the lease; the lease's epoch, or 0 if someone else holds it."""
+        keys = [self.keys.lease, self.keys.epoch, self.keys.leader]
+        return int(self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms]))
+
+    def release(self, token: str) -> bool:
+        return bool(self.conn.run("release", [self.keys.lease, self.keys.leader], [token]))
+
+    def upsert(self, token: str, items: Sequence[Upsert]) -> list[str]:
+        """Sync definitions in one pipelined round trip; per item added/changed/updated."""
+        script = self.conn.scripts["upsert"]
+        pipe = self.conn.pipeline()
+        for item in items:
+            keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name)]
+            args = [token, item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
+                    ms_arg(item.due_ms), item.digest]  # fmt: skip
+            script(keys=keys, args=args, client=pipe)
+        with translated("upsert"):
+            results = pipe.execute(raise_on_error=False)
+        check_replies(results, "upsert")
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
+
+    def remove(self, token: str, name: str) -> None:
+        keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
+        self.conn.run("remove", [*keys, self.keys.history(name)], [token, name])
+
+    def due(self, now_ms: int, limit: int) -> list[str]:
+        names = self.conn.call("zrangebyscore", self.keys.due, "-inf", now_ms, 0, limit)
+        return [n.decode() for n in names]
+
+    def next_due_ms(self) -> int | None:
+        first = self.conn.call("zrange", self.keys.due, 0, 0, False, True)
+        return int(first[0][1]) if first else None
+
+    def dispatch(self, token: str, steps: Sequence[Step]) -> list[int]:
+        """Apply a batch of steps atomically; per step, runs enqueued or -1 if refused."""
+        k = self.keys
+        keys = [k.lease, k.due, k.runs, k.queues]
+        args: list[str | int] = [token, HISTORY_LEN, len(steps)]
+        for step in steps:
+            keys += [k.state(step.name), k.queue(step.queue), k.history(step.name)]
+            args += [step.name, step.expected_next_ms, ms_arg(step.new_next_ms),
+                     ms_arg(step.new_due_ms), step.overlap, ms_arg(step.fired_ms), step.queue,
+                     step.missed, ms_arg(step.last_missed_ms), step.missed_event,
+                     len(step.runs)]  # fmt: skip
+            for run in step.runs:
+                args += [run.run_id, run.score, run.message, run.skipped_event]
+        return [int(x) for x in self.conn.run("dispatch", keys, args)]

@@ -1,0 +1,32 @@
+-- Deliver again the runs of workers whose heartbeat stopped (crashed, killed, frozen).
+-- Reads the run message's routing fields (queue, priority, schedule), never writes one.
+-- KEYS[1] workers (zset worker -> last heartbeat ms), KEYS[2] claims (hash), KEYS[3] runs
+-- ARGV[1] key prefix, ARGV[2] now_ms, ARGV[3] worker timeout ms, ARGV[4] highest priority, ARGV[5] priority slot:
+-- the queue score is (ARGV[4] - priority) * ARGV[5] + now_ms (core/messages.priority_score)
+-- Visibility follows heartbeats, not a fixed timeout: a long run whose worker is alive is
+-- never delivered twice. Returns the number of runs put back on their queues.
+local cutoff = tonumber(ARGV[2]) - tonumber(ARGV[3])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local moved = 0
+for _, worker in ipairs(dead) do
+  local held = ARGV[1] .. 'worker:' .. worker
+  for _, id in ipairs(redis.call('SMEMBERS', held)) do
+    local owner = redis.call('HGET', KEYS[2], id)
+    if owner == worker or owner == worker .. '|s' then
+      redis.call('HDEL', KEYS[2], id)
+      local body = redis.call('HGET', KEYS[3], id)
+      if body then
+        local run = cjson.decode(body)
+        local score = (tonumber(ARGV[4]) - run['priority']) * tonumber(ARGV[5]) + tonumber(ARGV[2])
+        redis.call('ZADD', ARGV[1] .. 'queue:' .. run['queue'], score, id)
+        if owner ~= worker then  -- it had started: it waits again
+          redis.call('HINCRBY', ARGV[1] .. 'state:' .. run['schedule'], 'waiting', 1)
+        end
+        moved = moved + 1
+      end
+    end
+  end
+  redis.call('DEL', held)
+  redis.call('ZREM', KEYS[1], worker)
+end
+return moved

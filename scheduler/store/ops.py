@@ -1,0 +1,42 @@
+"""Operator writes: pause and resume, enqueue (trigger, backfill), revive and purge dead letters."""
+
+from __future__ import annotations
+
+from scheduler.store.client import Connection
+from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
+from scheduler.store.values import Run, ms_arg
+
+
+class OpsStore:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+
+    def set_paused(
+        self, name: str, paused: bool, event: str, next_ms: int | None = None,
+        due_ms: int | None = None, missed: int = 0, last_missed_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        keys = [self.keys.due, self.keys.state(name), self.keys.history(name)]
+        args = [name, "1" if paused else "0", ms_arg(next_ms), ms_arg(due_ms), missed,
+                ms_arg(last_missed_ms), event, HISTORY_LEN]  # fmt: skip
+        return bool(self.conn.run("pause", keys, args))
+
+    def enqueue(self, name: str, run: Run, event: str, backfill_ms: int | None = None) -> bool:
+        k = self.keys
+        keys = [k.runs, k.queue(run.queue), k.queues, k.backfilled(name), k.history(name),
+                k.state(name)]  # fmt: skip
+        args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
+        args += [ms_arg(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
+        return bool(self.conn.run("enqueue", keys, args))
+
+    def revive(self, run: Run, schedule: str, event: str) -> bool:
+        k = self.keys
+        keys = [k.dead, k.dead_index, k.runs, k.queue(run.queue), k.queues, k.state(schedule),
+                k.history(schedule)]  # fmt: skip
+        args: list[str | int] = [run.run_id, run.score, run.message, run.queue, event, HISTORY_LEN]
+        return bool(self.conn.run("revive", keys, args))
+
+    def purge_dead(self) -> int:
+        count = int(self.conn.call("zcard", self.keys.dead_index))
+        self.conn.call("delete", self.keys.dead, self.keys.dead_index)
+        return count

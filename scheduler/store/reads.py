@@ -1,0 +1,120 @@
+"""What operators and loops read: leader, definitions, state, queues, history, dead letters.
+
+Read models are plain values (``ScheduleState``, ``Event``, ``DeadLetter``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scheduler.core.messages import DeadLetter, Event, RunMessage, loads
+from scheduler.store.client import Connection, translated
+from scheduler.store.keys import HISTORY_LEN
+from scheduler.store.values import ScheduleState, int_or_none
+
+
+@dataclass(frozen=True)
+class LeaderInfo:
+    """Who leads; identity, since_ms and ttl_ms are None while nobody holds the lease."""
+
+    identity: str | None
+    epoch: int
+    since_ms: int | None
+    ttl_ms: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"identity": self.identity, "epoch": self.epoch, "since_ms": self.since_ms,
+                "ttl_ms": self.ttl_ms}  # fmt: skip
+
+
+class Reads:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+
+    def leader(self) -> LeaderInfo:
+        pipe = self.conn.pipeline()
+        pipe.hgetall(self.keys.leader)
+        pipe.pttl(self.keys.lease)
+        pipe.get(self.keys.lease)
+        with translated("leader"):
+            info, ttl_ms, token = pipe.execute()
+        info = {k.decode(): v.decode() for k, v in info.items()}
+        held = token is not None and info.get("token") == token.decode()
+        return LeaderInfo(
+            identity=info.get("identity") if held else None,
+            epoch=int(info.get("epoch", 0)),
+            since_ms=int(info["since_ms"]) if held and "since_ms" in info else None,
+            ttl_ms=int(ttl_ms) if held else None,
+        )
+
+    def definitions(self) -> dict[str, dict[str, Any]]:
+        raw = self.conn.call("hgetall", self.keys.defs)
+        return {k.decode(): loads("definition", v) for k, v in raw.items()}
+
+    def names(self) -> set[str]:
+        """The names of every schedule Redis holds a definition for."""
+        return {name.decode() for name in self.conn.call("hkeys", self.keys.defs)}
+
+    def states(self, names: Sequence[str]) -> dict[str, ScheduleState]:
+        if not names:
+            return {}
+        pipe = self.conn.pipeline()
+        for name in names:
+            pipe.hgetall(self.keys.state(name))
+        with translated("states"):
+            rows = pipe.execute()
+        return {name: _state(row) for name, row in zip(names, rows, strict=True) if row}
+
+    def queue_depths(self) -> dict[str, int]:
+        names = sorted(n.decode() for n in self.conn.call("smembers", self.keys.queues))
+        pipe = self.conn.pipeline()
+        for name in names:
+            pipe.zcard(self.keys.queue(name))
+        with translated("queue depths"):
+            return dict(zip(names, (int(x) for x in pipe.execute()), strict=True))
+
+    def queued_runs(self, queue: str) -> list[RunMessage]:
+        """Every message waiting on a queue, in the order workers will take them."""
+        ids = self.conn.call("zrange", self.keys.queue(queue), 0, -1)
+        if not ids:
+            return []
+        bodies = self.conn.call("hmget", self.keys.runs, ids)
+        return [RunMessage.loads(body) for body in bodies if body is not None]
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Newest first."""
+        ids = self.conn.call("zrevrange", self.keys.dead_index, 0, limit - 1)
+        if not ids:
+            return []
+        bodies = self.conn.call("hmget", self.keys.dead, ids)
+        return [DeadLetter.loads(body) for body in bodies if body is not None]
+
+    def dead_letter(self, run_id: str) -> DeadLetter | None:
+        body = self.conn.call("hget", self.keys.dead, run_id)
+        return None if body is None else DeadLetter.loads(body)
+
+    def history(self, name: str, limit: int = HISTORY_LEN) -> list[Event]:
+        rows = self.conn.call("lrange", self.keys.history(name), 0, limit - 1)
+        return [Event.loads(row) for row in rows]
+
+
+def _state(row: dict[bytes, bytes]) -> ScheduleState:
+    trigger_key = row.get(b"trigger_key")
+    return ScheduleState(
+        next_ms=int_or_none(row.get(b"next_ms")),
+        due_ms=int_or_none(row.get(b"due_ms")),
+        trigger_key=trigger_key.decode() if trigger_key is not None else None,
+        paused=row.get(b"paused") == b"1",
+        runs=int_or_none(row.get(b"runs")) or 0,
+        last_fire_ms=int_or_none(row.get(b"last_fire_ms")),
+        missed=int_or_none(row.get(b"missed")) or 0,
+        last_missed_ms=int_or_none(row.get(b"last_missed_ms")),
+        digest=row[b"digest"].decode() if b"digest" in row else None,
+        duplicates=int_or_none(row.get(b"duplicates")) or 0,
+        skipped=int_or_none(row.get(b"skipped")) or 0,
+        active=int_or_none(row.get(b"active")) or 0,
+        waiting=int_or_none(row.get(b"waiting")) or 0,
+    )

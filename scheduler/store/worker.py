@@ -1,0 +1,75 @@
+"""The worker's side of the store: claim, start, acknowledge, retry, dead-letter, reap."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scheduler.core.messages import PRIORITY_SLOT, RunMessage
+from scheduler.core.model import PRIORITY_MAX
+from scheduler.store.client import Connection, translated
+from scheduler.store.keys import HISTORY_LEN
+from scheduler.store.values import Claimed, Outcome
+
+
+class WorkerStore:
+    def __init__(self, conn: Connection, worker_id: str) -> None:
+        self.conn = conn
+        self.keys = conn.keys
+        self.worker_id = worker_id
+
+    def claim(self, queue: str, count: int, now_ms: int) -> list[Claimed]:
+        """Take up to ``count`` runs; each with its deliveries (starts so far, plus this one)."""
+        k = self.keys
+        keys = [k.queue(queue), k.runs, k.claims, k.deliveries, k.workers,
+                k.worker(self.worker_id)]  # fmt: skip
+        flat = self.conn.run("claim", keys, [self.worker_id, now_ms, count])
+        return [
+            Claimed(flat[i].decode(), RunMessage.loads(flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+
+    def finish(
+        self,
+        outcomes: Sequence[Outcome],
+        now_ms: int,
+        started: Sequence[tuple[str, str]] = (),
+    ) -> list[bool]:
+        """Mark runs (run id, schedule) started and acknowledge outcomes, in one round trip.
+
+        Returns, per outcome, False where the run was no longer ours.
+        """
+        k = self.keys
+        start, finish = self.conn.scripts["start"], self.conn.scripts["finish"]
+        pipe = self.conn.pipeline()
+        for run_id, schedule in started:
+            keys = [k.claims, k.state(schedule), k.deliveries]
+            start(keys=keys, args=[self.worker_id, run_id], client=pipe)
+        for o in outcomes:
+            keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
+            keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
+            keys.append(k.queue(o.queue))
+            args: list[str | int] = [self.worker_id, o.run_id, o.kind, o.new_message, o.due_ms]
+            args += [o.dead_letter, o.event, HISTORY_LEN, now_ms]
+            finish(keys=keys, args=args, client=pipe)
+        with translated("finish"):
+            return [bool(x) for x in pipe.execute()[len(started) :]]
+
+    def heartbeat(self, now_ms: int) -> None:
+        self.conn.call("zadd", self.keys.workers, {self.worker_id: now_ms})
+
+    def promote(self, now_ms: int, limit: int = 1000) -> int:
+        """Move retries that are due back to their queues; how many moved."""
+        keys = [self.keys.retries, self.keys.runs, self.keys.queues]
+        args: list[str | int] = [self.keys.prefix, now_ms, limit, PRIORITY_MAX, PRIORITY_SLOT]
+        return int(self.conn.run("promote", keys, args))
+
+    def reap(self, now_ms: int, timeout_ms: int) -> int:
+        """Deliver again the runs of workers silent for ``timeout_ms``; how many."""
+        keys = [self.keys.workers, self.keys.claims, self.keys.runs]
+        args: list[str | int] = [self.keys.prefix, now_ms, timeout_ms, PRIORITY_MAX,
+                                 PRIORITY_SLOT]  # fmt: skip
+        return int(self.conn.run("reap", keys, args))
+
+    def leave(self) -> None:
+        """Forget this worker's heartbeat (after a graceful stop handed its runs back)."""
+        self.conn.call("zrem", self.keys.workers, self.worker_id)

@@ -1,0 +1,47 @@
+"""One attempt of one run, in the calling thread or process: never raises."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from scheduler.core.context import RunContext, set_current_run
+from scheduler.core.instants import from_ms
+from scheduler.core.messages import RunMessage
+from scheduler.core.resolve import resolve_task
+
+TRACEBACK_LIMIT = 4000  # characters of traceback kept with a dead letter
+
+
+@dataclass
+class Result:
+    """How one attempt ended: ``error`` is None on success."""
+
+    error: BaseException | None = None
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+
+
+def context(message: RunMessage, worker_id: str) -> RunContext:
+    return RunContext(
+        schedule=message.schedule,
+        run_id=message.run_id,
+        fire_at=from_ms(message.fire_at_ms),
+        attempt=message.attempt,
+        queue=message.queue,
+        worker=worker_id,
+    )
+
+
+def execute(message: RunMessage, worker_id: str) -> Result:
+    """Run one attempt in this thread."""
+    set_current_run(context(message, worker_id))
+    try:
+        resolve_task(message.task)(*message.args, **message.kwargs)
+        return Result()
+    except BaseException as exc:  # a task's failure is an outcome, not ours
+        text = "".join(traceback.format_exception(exc))[-TRACEBACK_LIMIT:]
+        return Result(exc, type(exc).__name__, str(exc), text)
+    finally:
+        set_current_run(None)

@@ -1,0 +1,229 @@
+"""The worker loop: claim runs, start them in a pool, record every outcome.
+
+Execution is at least once: a run stays claimed by its worker until the outcome is
+recorded, and runs held by a worker whose heartbeat stops are delivered again. The step
+``process_once()`` is what tests drive; ``run()`` adds the timers and the shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scheduler.core import clock
+from scheduler.core.backoff import Outage
+from scheduler.core.instants import to_ms
+from scheduler.errors import StoreError
+from scheduler.store import Store
+from scheduler.store.values import Claimed, Outcome
+from scheduler.worker import outcomes
+from scheduler.worker.execute import Result
+from scheduler.worker.outcomes import Verdict
+from scheduler.worker.pools import Job, make_pool
+
+log = logging.getLogger("sched.worker")
+
+HEARTBEAT_EVERY_S = 1.0
+WORKER_TIMEOUT_S = 10.0  # a worker silent this long is presumed dead; its runs come back
+MAX_DELIVERIES = 5  # deliveries without an outcome before a run is dead-lettered as poison
+GRACE_S = 30.0  # on SIGTERM, how long running runs may finish before they are handed back
+IDLE_POLL_S = 0.005
+CLAIM_BATCH = 100
+PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+@dataclass
+class Worker:
+    store: Store
+    queues: Sequence[str] = ("default",)
+    concurrency: int = 4
+    pool_kind: str = "thread"
+    worker_id: str = field(default_factory=default_worker_id)
+    now: Callable[[], datetime] = clock.utc_now
+    rng: random.Random = field(default_factory=random.Random)
+    max_deliveries: int = MAX_DELIVERIES
+    worker_timeout_s: float = WORKER_TIMEOUT_S
+    prefetch: int = PREFETCH
+
+    def __post_init__(self) -> None:
+        self.backend = self.store.worker(self.worker_id)
+        self.pool = make_pool(self.pool_kind, self.concurrency, self.worker_id)
+        self.running: dict[str, Job] = {}
+        self.backlog: deque[Claimed] = deque()
+        self.early: list[Job] = []  # finished jobs taken while waiting
+        self.accepting = True
+        self._next_queue = 0
+
+    # -- one step -----------------------------------------------------------------------
+
+    def process_once(self) -> int:
+        """Record finished runs, time out stuck ones, start and take runs; returns runs taken.
+
+        Runs are claimed ahead of free slots (up to ``prefetch``), which saves round trips;
+        a prefetched run is claimed like a running one and comes back if this worker dies.
+        """
+        now = self.now()
+        recorded = self._collect(now) + self._time_out(now)
+        if not self.accepting:
+            if recorded:
+                self.backend.finish(recorded, to_ms(now))
+            return 0
+        self._start(recorded, now)
+        wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
+        taken, poisoned = 0, []
+        for _ in range(len(self.queues)):
+            if wanted - taken <= 0:
+                break
+            queue = self.queues[self._next_queue % len(self.queues)]
+            self._next_queue += 1
+            claimed = self.backend.claim(queue, min(wanted - taken, CLAIM_BATCH), to_ms(now))
+            for item in claimed:
+                if outcomes.is_poison(item, self.max_deliveries):
+                    poisoned.append(self._say(outcomes.poison(item, now, self.worker_id)))
+                else:
+                    self.backlog.append(item)
+            taken += len(claimed)
+        if taken:
+            self._start(poisoned, now)
+        return taken
+
+    def _start(self, recorded: list[Outcome], now: datetime) -> None:
+        """Report outcomes and mark the runs about to start, in one round trip; then start them.
+
+        The start mark must reach Redis before the task runs: a task that kills its worker
+        at once (``os._exit``) must still count the delivery, or it is never found poison.
+        """
+        jobs: list[Job] = []
+        while self.backlog and len(self.running) + len(jobs) < self.concurrency:
+            # A run started before without an outcome may be what killed its last worker:
+            # it runs alone, so a poison run takes no innocent runs down with it again.
+            suspect = self.backlog[0].deliveries > 1
+            if (suspect and (self.running or jobs)) or self._suspect_running(jobs):
+                break
+            item = self.backlog.popleft()
+            expires = item.message.expires
+            if expires is not None and now > expires:
+                recorded.append(self._say(outcomes.expired(item.message, now, self.worker_id)))
+                continue
+            timeout_s = item.message.timeout_s
+            jobs.append(Job(item, now, time.monotonic() + timeout_s if timeout_s else None))
+        if recorded or jobs:
+            started = [(job.claimed.run_id, job.claimed.message.schedule) for job in jobs]
+            self.backend.finish(recorded, to_ms(now), started)
+        for job in jobs:
+            self.running[job.claimed.run_id] = job
+            self.pool.submit(job)
+
+    def _suspect_running(self, pending: list[Job]) -> bool:
+        return any(j.claimed.deliveries > 1 for j in [*self.running.values(), *pending])
+
+    def _say(self, verdict: Verdict) -> Outcome:
+        log.log(verdict.level, "%s", verdict.text, extra=verdict.fields)
+        return verdict.outcome
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep until a run finishes or ``timeout_s`` passes, whichever comes first."""
+        if not self.running:
+            time.sleep(timeout_s)
+            return
+        self.early.extend(self.pool.finished(timeout_s))
+
+    def _collect(self, now: datetime) -> list[Outcome]:
+        finished, self.early = [*self.early, *self.pool.finished(0)], []
+        recorded = []
+        for job in finished:
+            if job.abandoned or self.running.pop(job.claimed.run_id, None) is None:
+                continue
+            assert job.result is not None
+            recorded.append(self._judge(job, job.result, now))
+        return recorded
+
+    def _time_out(self, now: datetime) -> list[Outcome]:
+        recorded = []
+        clock_now = time.monotonic()
+        for run_id, job in list(self.running.items()):
+            if job.deadline is not None and clock_now >= job.deadline:
+                del self.running[run_id]
+                self.pool.abandon(job)
+                recorded.append(self._judge(job, outcomes.timed_out(job.claimed.message), now))
+        return recorded
+
+    def _judge(self, job: Job, result: Result, now: datetime) -> Outcome:
+        message = job.claimed.message
+        return self._say(outcomes.judge(message, result, job.started, now, self.worker_id,
+                                        self.rng))  # fmt: skip
+
+    # -- upkeep and the loop ------------------------------------------------------------
+
+    def upkeep(self) -> None:
+        """Heartbeat, bring due retries back, deliver again the runs of dead workers."""
+        now_ms = to_ms(self.now())
+        self.backend.heartbeat(now_ms)
+        self.backend.promote(now_ms)
+        moved = self.backend.reap(now_ms, int(self.worker_timeout_s * 1000))
+        if moved:
+            log.warning("delivered %d runs of silent workers again", moved)
+
+    def hand_back(self) -> int:
+        """Return every unfinished run to its queue (graceful stop); the number returned."""
+        now = self.now()
+        recorded = self._collect(now)
+        back = [outcomes.handback(job.claimed.message, now) for job in self.running.values()]
+        back += [outcomes.handback(item.message, now) for item in self.backlog]
+        for job in self.running.values():
+            job.abandoned = True
+        self.running.clear()
+        self.backlog.clear()
+        self.backend.finish(recorded + back, to_ms(now))
+        return len(back)
+
+    def run(self, stop: threading.Event, grace_s: float = GRACE_S) -> None:
+        log.info("worker %s taking runs from %s with %d %s slots", self.worker_id,
+                 ",".join(self.queues), self.concurrency, self.pool_kind)  # fmt: skip
+        next_upkeep = 0.0
+        outage = Outage(log)
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_upkeep:
+                    self.upkeep()
+                    next_upkeep = time.monotonic() + HEARTBEAT_EVERY_S
+                taken = self.process_once()
+                outage.over()
+            except StoreError as exc:
+                stop.wait(outage.failed(exc))
+                continue
+            if not taken:
+                self.wait(IDLE_POLL_S)
+        self._stop(grace_s)
+
+    def _stop(self, grace_s: float) -> None:
+        # Stop taking runs; let running ones finish for the grace period, heartbeating so
+        # that nobody delivers them again meanwhile; then hand back what is left.
+        self.accepting = False
+        deadline = time.monotonic() + grace_s
+        next_beat = 0.0
+        while self.running and time.monotonic() < deadline:
+            self.process_once()
+            self.wait(0.01)
+            if time.monotonic() >= next_beat:
+                self.backend.heartbeat(to_ms(self.now()))
+                next_beat = time.monotonic() + HEARTBEAT_EVERY_S
+        returned = self.hand_back()
+        if returned:
+            log.warning("handed %d unfinished runs back for redelivery", returned)
+        self.pool.close()
+        self.backend.leave()
+        log.info("worker %s stopped", self.worker_id)

@@ -1,0 +1,138 @@
+"""The judgement of a finished attempt: succeeded, retry later, or dead-lettered.
+
+Pure: the clock, the worker's id and the randomness of the retry jitter are parameters,
+and the result is a value (what to record, and what to log), so tests need no Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.core.instants import to_ms, utc_text
+from scheduler.core.messages import DeadLetter, Event, RunMessage
+from scheduler.core.retries import decide
+from scheduler.store.values import Claimed, Outcome
+from scheduler.worker.execute import Result
+
+ERROR_SUMMARY_LIMIT = 500  # characters of "Type: message" kept in history and logs
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to record for a run, and the log line that says so."""
+
+    outcome: Outcome
+    level: int
+    text: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class _NamedError(Exception):
+    """Stands for an error that happened in another process, keeping its class name."""
+
+
+def as_exception(result: Result) -> BaseException:
+    if result.error is not None and result.error_type == type(result.error).__name__:
+        return result.error
+    # From a child process only the name travels; rebuild a class of that name so that
+    # retry_on matches by name as it does in thread mode.
+    cls: type[BaseException] = type(result.error_type or "Exception", (_NamedError,), {})
+    return cls(result.error_message)
+
+
+def log_fields(
+    message: RunMessage, outcome: str, duration_ms: int | None = None, error: str = ""
+) -> dict[str, Any]:
+    """The structured fields of a run's log line (see ``scheduler.cli.logs``)."""
+    fields: dict[str, Any] = {
+        "schedule": message.schedule,
+        "run_id": message.run_id,
+        "attempt": message.attempt,
+        "outcome": outcome,
+        "duration_ms": duration_ms,
+    }
+    if error:
+        fields["error"] = error
+    return fields
+
+
+def run_event(kind: str, message: RunMessage, now: datetime, worker: str, **values: Any) -> str:
+    return Event(kind, utc_text(now), run_id=message.run_id, fire_at=message.fire_at,
+                 attempt=message.attempt, worker=worker, **values).dumps()  # fmt: skip
+
+
+def _outcome(message: RunMessage, kind: str, event: str, **values: Any) -> Outcome:
+    return Outcome(message.run_id, message.schedule, message.queue, kind, event, **values)
+
+
+def judge(
+    message: RunMessage, result: Result, started: datetime, now: datetime, worker: str,
+    rng: random.Random,
+) -> Verdict:  # fmt: skip
+    """Succeeded, retrying (while the policy allows), or dead (``failed`` when the first
+    attempt already was the last, ``dead`` when retries were spent)."""
+    duration_ms = int((now - started).total_seconds() * 1000)
+    times: dict[str, Any] = {"started": utc_text(started), "finished": utc_text(now),
+                             "duration_ms": duration_ms}  # fmt: skip
+    head = f"run {message.schedule} {message.run_id} attempt {message.attempt}"
+    if result.error is None:
+        note = run_event("succeeded", message, now, worker, **times)
+        text = f"{head} succeeded in {duration_ms} ms"
+        fields = log_fields(message, "succeeded", duration_ms)
+        return Verdict(_outcome(message, "succeeded", note), logging.INFO, text, fields)
+    error = f"{result.error_type}: {result.error_message}"[:ERROR_SUMMARY_LIMIT]
+    decision = decide(message.retry, message.attempt, as_exception(result), rng)
+    if decision.retry:
+        due = now + timedelta(seconds=decision.delay_s)
+        note = run_event("retrying", message, now, worker, error=error, retry_at=utc_text(due),
+                         **times)  # fmt: skip
+        nxt = message.next_attempt(error).dumps()
+        outcome = _outcome(message, "retry", note, new_message=nxt, due_ms=to_ms(due))
+        text = f"{head} failed ({error}); retry at {utc_text(due)}"
+        return Verdict(outcome, logging.WARNING, text,
+                       log_fields(message, "retrying", duration_ms, error))  # fmt: skip
+    kind = "dead" if message.attempt > 1 else "failed"
+    letter = DeadLetter(message, to_ms(now), result.error_type, result.error_message,
+                        result.traceback, message.attempt, decision.why)  # fmt: skip
+    note = run_event(kind, message, now, worker, error=error, **times)
+    outcome = _outcome(message, "dead", note, dead_letter=letter.dumps())
+    text = f"{head} {kind}: {error} ({decision.why})"
+    return Verdict(outcome, logging.ERROR, text, log_fields(message, kind, duration_ms, error))
+
+
+def timed_out(message: RunMessage) -> Result:
+    text = f"the run exceeded its timeout of {message.timeout_s}s and was stopped"
+    return Result(TimeoutError(text), "TimeoutError", text, "")
+
+
+def is_poison(claimed: Claimed, max_deliveries: int) -> bool:
+    """Started ``max_deliveries`` times without an outcome: it kills or hangs its worker."""
+    return claimed.deliveries > max_deliveries
+
+
+def poison(claimed: Claimed, now: datetime, worker: str) -> Verdict:
+    message, starts = claimed.message, claimed.deliveries - 1
+    error = f"PoisonRun: delivered {starts} times without an outcome"
+    why = f"delivered {starts} times without an outcome: the run kills or hangs its worker"
+    letter = DeadLetter(message, to_ms(now), "PoisonRun", why, "", message.attempt,
+                        why, deliveries=starts)  # fmt: skip
+    note = run_event("dead", message, now, worker, error=error)
+    outcome = _outcome(message, "dead", note, dead_letter=letter.dumps())
+    text = f"run {message.schedule} {message.run_id} dead-lettered: {why}"
+    return Verdict(outcome, logging.ERROR, text, log_fields(message, "dead", None, error))
+
+
+def expired(message: RunMessage, now: datetime, worker: str) -> Verdict:
+    note = run_event("expired", message, now, worker)
+    text = f"run {message.schedule} {message.run_id} expired before it started"
+    return Verdict(_outcome(message, "expired", note), logging.INFO, text,
+                   log_fields(message, "expired"))  # fmt: skip
+
+
+def handback(message: RunMessage, now: datetime) -> Outcome:
+    """Back on its queue, at the end of its priority (a graceful stop)."""
+    return _outcome(message, "handback", "", due_ms=message.score(to_ms(now)))
