@@ -78,7 +78,7 @@ def test_killing_the_leader_twice_loses_and_repeats_no_fire_time(
         depth = store.reads.queue_depths()["default"]
         wait_for(lambda d=depth: store.reads.queue_depths()["default"] > d, 5)
         gaps.append(time.monotonic() - killed_at)
-        time.sleep(1)
+        wait_for(lambda d=depth: store.reads.queue_depths()["default"] > d + 1, 5)
     for proc in replicas:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -122,10 +122,15 @@ def test_a_leader_frozen_past_its_lease_is_refused_when_it_wakes(
     os.kill(frozen, signal.SIGSTOP)
     try:
         wait_for(lambda: leader_pid(store) not in (None, frozen), LEASE_TTL_MS / 1000 + 5)
-        time.sleep(1.5)
+        depth = store.reads.queue_depths().get("default", 0)
+        # The new leader dispatches while the old one still sleeps on its stale batch.
+        wait_for(lambda: store.reads.queue_depths().get("default", 0) >= depth + 2, 10)
     finally:
         os.kill(frozen, signal.SIGCONT)
-    time.sleep(2)  # the woken leader dispatches at once, is refused, and stands by
+    # The woken leader dispatches at once, is refused, and stands by: the fires after its
+    # waking are still each enqueued once, by the new leader.
+    woke = store.reads.queue_depths()["default"]
+    wait_for(lambda: store.reads.queue_depths()["default"] >= woke + 2, 10)
     assert leader_pid(store) != frozen
     assert_each_second_enqueued_once(store)
 

@@ -93,7 +93,9 @@ def test_a_run_whose_worker_is_killed_is_delivered_again_and_succeeds_once(
     took = wait_for(lambda: succeeded(s, "slow") == 1, 15 + WORKER_TIMEOUT_S)
     assert took < 15 + WORKER_TIMEOUT_S
     assert [line["run_id"] for line in lines(out)] == [run_id]
-    time.sleep(WORKER_TIMEOUT_S + 1)  # nothing more happens to it later
+    # Later, the live worker reaps the killed one (its heartbeat entry goes): nothing is
+    # delivered again by that.
+    wait_for(lambda: s.client.zcard(s.keys.workers) == 1, WORKER_TIMEOUT_S + 5)
     assert succeeded(s, "slow") == 1
     assert s.client.hlen(s.keys.runs) == 0
 
@@ -129,7 +131,16 @@ def test_a_frozen_workers_run_comes_back_after_the_worker_timeout(
     assert back_after <= WORKER_TIMEOUT_S + 10  # ... and within a bound after it
     wait_for(lambda: succeeded(s, "frozen") == 1, 10)
     os.kill(frozen.pid, signal.SIGCONT)  # it wakes up: its late outcome is refused
-    time.sleep(2.5)
+    # Two heartbeats of the woken worker: its loop has run, and reported what it held.
+    beats: set[float] = set()
+
+    def beat_twice() -> bool:
+        for member, score in s.client.zrange(s.keys.workers, 0, -1, withscores=True):
+            if f":{frozen.pid}:" in member.decode():
+                beats.add(score)
+        return len(beats) >= 2
+
+    wait_for(beat_twice, 10)
     assert succeeded(s, "frozen") == 1
 
 
