@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -135,9 +136,8 @@ def test_a_frozen_workers_run_comes_back_after_the_worker_timeout(
     beats: set[float] = set()
 
     def beat_twice() -> bool:
-        for member, score in s.client.zrange(s.keys.workers, 0, -1, withscores=True):
-            if f":{frozen.pid}:" in member.decode():
-                beats.add(score)
+        rows: Any = s.client.zrange(s.keys.workers, 0, -1, withscores=True)
+        beats.update(score for member, score in rows if f":{frozen.pid}:" in member.decode())
         return len(beats) >= 2
 
     wait_for(beat_twice, 10)
