@@ -55,3 +55,34 @@ def append_line(path: str, seconds: float = 0.0) -> None:
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": os.getpid()}))
         out.write("\n")
+
+
+class _UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken too")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ is broken too")
+
+
+class _Exit(BaseException):
+    """A BaseException that is neither Exception nor SystemExit."""
+
+
+def zoo(kind: str) -> None:
+    """A task that fails in one of the ways a task can break its worker."""
+    if kind == "unprintable":
+        raise _UnprintableError()
+    if kind == "system_exit":
+        raise SystemExit(3)
+    if kind == "keyboard_interrupt":
+        raise KeyboardInterrupt
+    if kind == "base_exception":
+        raise _Exit("not an Exception")
+    if kind == "huge_message":
+        raise ValueError("x" * (10 * 1024 * 1024))
+    if kind == "generator_exit":
+        raise GeneratorExit
+    if kind == "ok":
+        return
+    raise AssertionError(f"unknown zoo kind {kind}")

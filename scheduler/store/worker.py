@@ -34,9 +34,20 @@ class WorkerStore:
         now_ms: int,
         started: Sequence[tuple[str, str]] = (),
     ) -> list[bool]:
+        """Acknowledge outcomes; per outcome, False where the run was no longer ours."""
+        return self.settle(outcomes, now_ms, started)[1]
+
+    def settle(
+        self,
+        outcomes: Sequence[Outcome],
+        now_ms: int,
+        started: Sequence[tuple[str, str]] = (),
+    ) -> tuple[list[bool], list[bool]]:
         """Mark runs (run id, schedule) started and acknowledge outcomes, in one round trip.
 
-        Returns, per outcome, False where the run was no longer ours.
+        Returns per started run whether it is still ours to run, and per outcome whether
+        it was recorded (False where the run was no longer ours). Both scripts are
+        idempotent, so the whole round trip can be sent again after a lost reply.
         """
         k = self.keys
         start, finish = self.conn.scripts["start"], self.conn.scripts["finish"]
@@ -52,7 +63,22 @@ class WorkerStore:
             args += [o.dead_letter, o.event, HISTORY_LEN, now_ms]
             finish(keys=keys, args=args, client=pipe)
         with translated("finish"):
-            return [bool(x) for x in pipe.execute()[len(started) :]]
+            replies = [bool(x) for x in pipe.execute()]
+        return replies[: len(started)], replies[len(started) :]
+
+    def held(self) -> dict[str, RunMessage | None]:
+        """The runs Redis says this worker holds, with their messages (None if gone)."""
+        ids = sorted(self.conn.call("smembers", self.keys.worker(self.worker_id)))
+        if not ids:
+            return {}
+        owners = self.conn.call("hmget", self.keys.claims, ids)
+        bodies = self.conn.call("hmget", self.keys.runs, ids)
+        mine = (self.worker_id.encode(), f"{self.worker_id}|s".encode())
+        return {
+            run_id.decode(): RunMessage.loads(body) if body is not None else None
+            for run_id, owner, body in zip(ids, owners, bodies, strict=True)
+            if owner in mine
+        }
 
     def heartbeat(self, now_ms: int) -> None:
         self.conn.call("zadd", self.keys.workers, {self.worker_id: now_ms})

@@ -10,7 +10,8 @@ from scheduler.core.instants import from_ms
 from scheduler.core.messages import RunMessage
 from scheduler.core.resolve import resolve_task
 
-TRACEBACK_LIMIT = 4000  # characters of traceback kept with a dead letter
+TRACEBACK_LIMIT = 4000  # characters of traceback kept with a dead letter (the last ones)
+MESSAGE_LIMIT = 64 * 1024  # characters of an error message kept anywhere
 
 
 @dataclass
@@ -41,7 +42,32 @@ def execute(message: RunMessage, worker_id: str) -> Result:
         resolve_task(message.task)(*message.args, **message.kwargs)
         return Result()
     except BaseException as exc:  # a task's failure is an outcome, not ours
-        text = "".join(traceback.format_exception(exc))[-TRACEBACK_LIMIT:]
-        return Result(exc, type(exc).__name__, str(exc), text)
+        return failed(exc)
     finally:
         set_current_run(None)
+
+
+def failed(exc: BaseException) -> Result:
+    """The outcome of an exception, whatever its ``__str__`` or traceback does."""
+    return Result(exc, type(exc).__name__, message_of(exc), traceback_of(exc))
+
+
+def message_of(exc: BaseException) -> str:
+    """``str(exc)``, bounded; a placeholder when even that raises."""
+    try:
+        text = str(exc)
+    except BaseException as inner:  # a task's exception may break its own __str__
+        text = f"<{type(exc).__name__}: str() raised {type(inner).__name__}>"
+    return text[:MESSAGE_LIMIT]
+
+
+def traceback_of(exc: BaseException) -> str:
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except BaseException:
+        try:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+        except BaseException:
+            frames = ""
+        text = f"{frames}{type(exc).__name__}: {message_of(exc)}"
+    return text[-TRACEBACK_LIMIT:]

@@ -64,6 +64,7 @@ class Worker:
         self.running: dict[str, Job] = {}
         self.backlog: deque[Claimed] = deque()
         self.early: list[Job] = []  # finished jobs taken while waiting
+        self.unacked: list[Outcome] = []  # recorded here, not yet acknowledged by Redis
         self.accepting = True
         self._next_queue = 0
 
@@ -78,8 +79,7 @@ class Worker:
         now = self.now()
         recorded = self._collect(now) + self._time_out(now)
         if not self.accepting:
-            if recorded:
-                self.backend.finish(recorded, to_ms(now))
+            self._acknowledge(recorded, [], now)
             return 0
         self._start(recorded, now)
         wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
@@ -120,12 +120,34 @@ class Worker:
                 continue
             timeout_s = item.message.timeout_s
             jobs.append(Job(item, now, time.monotonic() + timeout_s if timeout_s else None))
-        if recorded or jobs:
-            started = [(job.claimed.run_id, job.claimed.message.schedule) for job in jobs]
-            self.backend.finish(recorded, to_ms(now), started)
-        for job in jobs:
+        ours = self._acknowledge(recorded, jobs, now)
+        for job, mine in zip(jobs, ours, strict=True):
+            if not mine:
+                log.warning("run %s was delivered to another worker meanwhile; not running it",
+                            job.claimed.run_id)  # fmt: skip
+                continue
             self.running[job.claimed.run_id] = job
             self.pool.submit(job)
+
+    def _acknowledge(self, recorded: list[Outcome], jobs: list[Job], now: datetime) -> list[bool]:
+        """Send outcomes (with any still unacknowledged) and start marks in one round trip.
+
+        Nothing lives only in this worker's memory: when the round trip fails, the outcomes
+        are kept to be sent again and the runs go back to the front of the backlog, and
+        both scripts are idempotent, so a reply lost after Redis executed them is harmless.
+        Returns per job whether it is still ours to run.
+        """
+        self.unacked += recorded
+        if not self.unacked and not jobs:
+            return []
+        started = [(job.claimed.run_id, job.claimed.message.schedule) for job in jobs]
+        try:
+            ours, _ = self.backend.settle(self.unacked, to_ms(now), started)
+        except StoreError:
+            self.backlog.extendleft(job.claimed for job in reversed(jobs))
+            raise
+        self.unacked = []
+        return ours
 
     def _suspect_running(self, pending: list[Job]) -> bool:
         return any(j.claimed.deliveries > 1 for j in [*self.running.values(), *pending])
@@ -187,8 +209,22 @@ class Worker:
             job.abandoned = True
         self.running.clear()
         self.backlog.clear()
-        self.backend.finish(recorded + back, to_ms(now))
+        self._acknowledge(recorded + back, [], now)
         return len(back)
+
+    def reconcile(self) -> int:
+        """After Redis was unreachable: hand back every run Redis says this worker holds
+        but this worker does not know of (a claim whose reply was lost); the number."""
+        known = {*self.running, *(c.run_id for c in self.backlog),
+                 *(o.run_id for o in self.unacked)}  # fmt: skip
+        now = self.now()
+        lost = [outcomes.handback(message, now)
+                for run_id, message in self.backend.held().items()
+                if run_id not in known and message is not None]  # fmt: skip
+        if lost:
+            self._acknowledge(lost, [], now)
+            log.warning("handed back %d runs claimed while Redis did not answer", len(lost))
+        return len(lost)
 
     def run(self, stop: threading.Event, grace_s: float = GRACE_S) -> None:
         log.info("worker %s taking runs from %s with %d %s slots", self.worker_id,
@@ -200,6 +236,8 @@ class Worker:
                 if time.monotonic() >= next_upkeep:
                     self.upkeep()
                     next_upkeep = time.monotonic() + HEARTBEAT_EVERY_S
+                if outage.failures:
+                    self.reconcile()
                 taken = self.process_once()
                 outage.over()
             except StoreError as exc:

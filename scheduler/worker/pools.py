@@ -11,7 +11,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from scheduler.store.values import Claimed
-from scheduler.worker.execute import Result, execute
+from scheduler.worker.execute import Result, execute, failed
 
 
 @dataclass
@@ -64,7 +64,10 @@ class ThreadPool:
             if job is None:
                 return
             job.handle = threading.current_thread()
-            job.result = execute(job.claimed.message, self.worker_id)
+            try:
+                job.result = execute(job.claimed.message, self.worker_id)
+            except BaseException as exc:  # never lose a slot: every job gets an outcome
+                job.result = failed(exc)
             if job.abandoned:
                 return  # replaced at the timeout; this thread retires
             self.done.put(job)
@@ -95,6 +98,7 @@ class ThreadPool:
 
 def _child(conn: Connection, message: Any, worker_id: str) -> None:
     result = execute(message, worker_id)
+    # Only plain, bounded strings cross the pipe: an exception object may not pickle.
     conn.send((result.error is None, result.error_type, result.error_message, result.traceback))
     conn.close()
 

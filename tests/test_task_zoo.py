@@ -1,0 +1,52 @@
+"""No task can break a worker: every way a task can fail ends in a recorded outcome, in both
+pools, and the worker keeps executing runs afterwards."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from test_worker import T0, Clock, enqueue, job, settle
+
+from scheduler import ops
+from scheduler.core.model import RetryPolicy
+from scheduler.store import Store
+from scheduler.worker import Worker
+
+ZOO = ["unprintable", "system_exit", "keyboard_interrupt", "base_exception", "huge_message",
+       "generator_exit"]  # fmt: skip
+MESSAGE_LIMIT = 64 * 1024  # the documented bound on a stored error message
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_every_kind_of_broken_task_is_dead_lettered_and_the_worker_keeps_working(
+    redis_url: str, pool: str
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    # Twice as many broken runs as slots: a slot lost to any of them would stall the rest.
+    broken = {}
+    for round_ in range(2):
+        for kind in ZOO:
+            schedule = job(f"{kind}-{round_}", "zoo", args=(kind,), retry=RetryPolicy())
+            broken[enqueue(s, schedule)] = kind
+    worker = Worker(s, concurrency=2, pool_kind=pool, now=Clock(T0), worker_id="w")
+    settle(worker, 120)
+    letters = {d.run.run_id: d for d in ops.dead_letters(s)}
+    assert sorted(letters) == sorted(broken)
+    for run_id, kind in broken.items():
+        assert len(letters[run_id].error_message) <= MESSAGE_LIMIT
+        assert letters[run_id].error_type != ""
+    assert letters[next(r for r, k in broken.items() if k == "system_exit")].error_type == (
+        "SystemExit"
+    )
+    unprintable = next(r for r, k in broken.items() if k == "unprintable")
+    assert letters[unprintable].error_message == (
+        "<_UnprintableError: str() raised RuntimeError>"
+    )
+    huge = next(r for r, k in broken.items() if k == "huge_message")
+    assert letters[huge].error_message == "x" * MESSAGE_LIMIT
+    # ... and it still runs what comes next.
+    ok = enqueue(s, job("after", "zoo", args=("ok",)))
+    settle(worker, 60)
+    assert [e.event for e in s.reads.history("after")][0] == "succeeded"
+    assert ok not in {d.run.run_id for d in ops.dead_letters(s)}
+    assert s.client.hlen(s.keys.claims) == 0
