@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from scheduler.core import clock
@@ -64,20 +65,25 @@ class Lease:
             log.info("released the leader lease (epoch %d)", self.epoch)
         self.epoch = 0
 
-    def keep(self, stop: threading.Event) -> threading.Thread:
-        """Renew on a thread of its own, so that a slow dispatch never lets the lease lapse."""
-        thread = threading.Thread(target=self._renew, args=(stop,), daemon=True,
+    def keep(self, stop: threading.Event, alive: Callable[[], bool]) -> threading.Thread:
+        """Renew on a thread of its own, so that a slow dispatch never lets the lease lapse,
+        but only while ``alive()`` says the dispatch loop still makes progress: a stuck
+        loop must not hold the lease and keep every standby out."""
+        thread = threading.Thread(target=self._renew, args=(stop, alive), daemon=True,
                                   name="sched-lease")  # fmt: skip
         thread.start()
         return thread
 
-    def _renew(self, stop: threading.Event) -> None:
+    def _renew(self, stop: threading.Event, alive: Callable[[], bool]) -> None:
         outage = Outage(log)
         while not stop.is_set():
+            wait_s = RENEW_EVERY_MS / 1000
             try:
-                self.elect(clock.utc_now())
+                if alive():
+                    self.elect(clock.utc_now())
+                else:
+                    self.step_down("the dispatch loop is stuck; the lease is left to expire")
                 outage.over()
-                wait_s = RENEW_EVERY_MS / 1000
             except StoreError as exc:
                 self.step_down("Redis is unreachable")
                 wait_s = outage.failed(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -28,6 +29,7 @@ BATCH_SIZE = 500
 PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle time is left
 PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
+STALL_S = 15.0  # a dispatch loop silent this long is stuck: its lease is not renewed
 
 
 class Scheduler:
@@ -46,6 +48,7 @@ class Scheduler:
         self.planner.reset(self.schedules)
         self.batch_size = batch_size
         self._synced_epoch = 0  # the epoch whose lease we last synced under
+        self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
         self.before_dispatch: Callable[[], None] | None = None
@@ -77,7 +80,8 @@ class Scheduler:
     def sync(self, now: datetime) -> dict[str, str]:
         """Make Redis hold exactly our schedules; name -> added/changed/updated/removed."""
         self.planner.reset(self.schedules)
-        report = sync(self.store.leader, self.store.reads, self.lease.token, self.schedules, now)
+        report = sync(self.store.leader, self.store.reads, self.lease.token, self.schedules, now,
+                      self._progress)  # fmt: skip
         self._synced_epoch = self.lease.epoch
         return report
 
@@ -114,6 +118,7 @@ class Scheduler:
         return sum(self._send(steps[i : i + size]) for i in range(0, len(steps), size))
 
     def _send(self, steps: list[Step]) -> int:
+        self._progress()
         if not steps:
             return 0
         if self.before_dispatch is not None:
@@ -150,14 +155,39 @@ class Scheduler:
 
     # -- the loop ---------------------------------------------------------------------
 
+    def _progress(self) -> None:
+        self._beat_at = time.monotonic()
+
+    def alive(self) -> bool:
+        """True while the loop makes progress (the lease thread asks before renewing)."""
+        return time.monotonic() - self._beat_at < STALL_S
+
     def run(self, stop: threading.Event, poll: Callable[[], None] | None = None) -> None:
-        """Lead or stand by until ``stop`` is set; release the lease on the way out.
+        """Lead or stand by until ``stop`` is set; release the lease on the way out, also
+        when the loop dies of an error (which is logged and raised again).
 
         ``poll`` is called between ticks (the CLI uses it to reload changed files).
         """
-        keeper = self.lease.keep(stop)
+        done = threading.Event()
+        self._beat_at = time.monotonic()
+        keeper = self.lease.keep(done, self.alive)
+        try:
+            self._loop(stop, poll)
+        except BaseException:
+            log.critical("the dispatch loop died; releasing the lease", exc_info=True)
+            raise
+        finally:
+            done.set()
+            keeper.join(timeout=2)
+            try:
+                self.lease.release()
+            except StoreError:
+                log.warning("could not release the lease (Redis unreachable); it expires")
+
+    def _loop(self, stop: threading.Event, poll: Callable[[], None] | None) -> None:
         outage = Outage(log)
         while not stop.is_set():
+            self._progress()
             try:
                 if poll is not None:
                     poll()
@@ -167,11 +197,6 @@ class Scheduler:
                 wait_s = outage.failed(exc)
                 self.lease.step_down("Redis is unreachable")
             stop.wait(wait_s)
-        keeper.join(timeout=2)
-        try:
-            self.lease.release()
-        except StoreError:
-            log.warning("could not release the lease (Redis unreachable); it expires by itself")
 
     def _step(self) -> float:
         if not self.is_leader:

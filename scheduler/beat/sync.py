@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from scheduler.core.instants import to_ms
@@ -21,7 +21,7 @@ LOG_EACH_UP_TO = 20  # more changes than this are logged as counts
 
 def sync(
     store: LeaderStore, reads: Reads, token: str, schedules: Mapping[str, Schedule],
-    now: datetime,
+    now: datetime, progress: Callable[[], None] = lambda: None,
 ) -> dict[str, str]:  # fmt: skip
     """Sync and return name -> added/changed/updated/removed.
 
@@ -31,6 +31,7 @@ def sync(
     report: dict[str, str] = {}
     names = list(schedules)
     for start in range(0, len(names), SYNC_CHUNK):
+        progress()
         chunk = names[start : start + SYNC_CHUNK]
         states = reads.states(chunk)
         items = []

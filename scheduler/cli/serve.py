@@ -13,6 +13,7 @@ from scheduler.beat import Scheduler
 from scheduler.cli.app import app
 from scheduler.cli.common import (
     DEFAULT_PATHS,
+    EXIT_INTERNAL,
     EXIT_USAGE,
     LogFormat,
     Namespace,
@@ -198,11 +199,32 @@ def run(
         executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries)
         reloader = Reloader(list(paths or DEFAULT_PATHS), replica)
         signals.on_hup = reloader.requested.set
-        leading = threading.Thread(target=replica.run, args=(stop, reloader.poll), daemon=True)
+        died: list[BaseException] = []
+        leading = threading.Thread(
+            target=_lead, args=(replica, stop, reloader, died), daemon=True, name="sched-lead"
+        )
         leading.start()
-        executor.run(stop, grace)
-        leading.join(timeout=10)
+        try:
+            executor.run(stop, grace)
+        finally:
+            stop.set()  # the worker half ended (or died): the scheduler half stops too
+            leading.join(timeout=10)
+        if died:
+            # The scheduler half died (and released its lease): never go on as a worker
+            # alone while looking healthy.
+            raise fail(f"the scheduler loop died: {type(died[0]).__name__}: {died[0]}",
+                       EXIT_INTERNAL)  # fmt: skip
     finally:
         if embedded is not None:
             embedded.stop()
             logging.getLogger("sched").info("stopped the embedded Redis")
+
+
+def _lead(
+    replica: Scheduler, stop: threading.Event, reloader: Reloader, died: list[BaseException]
+) -> None:
+    try:
+        replica.run(stop, reloader.poll)
+    except BaseException as exc:  # logged by run(); the whole process stops with it
+        died.append(exc)
+        stop.set()
