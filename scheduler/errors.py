@@ -65,3 +65,11 @@ class UnknownScheduleError(SchedError):
 
 class BackfillError(SchedError):
     """A backfill range that is not in the past, or too large."""
+
+
+class UsageError(SchedError):
+    """A command-line value that cannot be used (exit code 2)."""
+
+
+class RedisUrlError(StoreError, UsageError):
+    """A Redis URL that is malformed or of a scheme sched does not speak."""

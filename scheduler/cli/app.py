@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import typer
 
-from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID
-from scheduler.errors import SchedError
+from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE
+from scheduler.errors import SchedError, UsageError
 
 T = TypeVar("T")
 
@@ -29,6 +29,9 @@ app.add_typer(dead_app, name="dead")
 def guarded(command: Callable[[], T]) -> T:
     try:
         return command()
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     except SchedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_INVALID) from None

@@ -11,8 +11,9 @@ import typer
 
 from scheduler.cli import logs
 from scheduler.config import load
+from scheduler.core.instants import EARLIEST, LATEST, RANGE_TEXT
 from scheduler.core.model import Schedule
-from scheduler.errors import ConfigError, PathError, UnknownScheduleError
+from scheduler.errors import ConfigError, PathError, RedisUrlError, UnknownScheduleError
 from scheduler.store import Store, connect
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
@@ -56,7 +57,10 @@ def fail(message: str, code: int) -> typer.Exit:
 def open_store(redis_url: str | None, namespace: str) -> Store:
     if not redis_url:
         raise fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
-    return Store(connect(redis_url), namespace)
+    try:
+        return Store(connect(redis_url), namespace)
+    except RedisUrlError as exc:
+        raise fail(f"--redis-url: {exc}", EXIT_USAGE) from None
 
 
 def load_files(paths: list[Path] | None) -> tuple[dict[str, Schedule], int]:
@@ -87,7 +91,10 @@ def instant(option: str, text: str | None) -> datetime | None:
             "without an offset it is UTC)",
             EXIT_USAGE,
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise fail(f"{option}: {text!r} is out of range; dates must be {RANGE_TEXT}", EXIT_USAGE)
+    return value
 
 
 def operate(action: Callable[[], T]) -> T:

@@ -73,7 +73,9 @@ def upcoming(
     count: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Fire times per schedule [default: 5; all up to --until if given]."
+            min=1,
+            max=UNTIL_CAP,
+            help="Fire times per schedule, at most 10,000 [default: 5; all up to --until].",
         ),
     ] = None,
     from_: Annotated[

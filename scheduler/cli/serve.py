@@ -92,7 +92,7 @@ def scheduler_command(
 Queues = Annotated[
     str, typer.Option("--queues", "-Q", help="Comma-separated queues, taken in turn.")
 ]
-Concurrency = Annotated[int, typer.Option(min=1, help="Runs executed at once.")]
+Concurrency = Annotated[int, typer.Option(min=1, max=1000, help="Runs executed at once.")]
 Pool = Annotated[
     str, typer.Option(help="thread (default; I/O-bound tasks) or process (CPU-bound, may hang).")
 ]
@@ -101,6 +101,7 @@ WorkerTimeout = Annotated[
     typer.Option(
         "--worker-timeout",
         min=1.0,
+        max=86400.0,
         help="Seconds without a heartbeat before a worker's runs are delivered again.",
     ),
 ]
@@ -113,7 +114,10 @@ MaxDeliveries = Annotated[
     ),
 ]
 Grace = Annotated[
-    float, typer.Option("--grace", min=0.0, help="On SIGTERM, seconds running runs may finish.")
+    float,
+    typer.Option(
+        "--grace", min=0.0, max=86400.0, help="On SIGTERM, seconds running runs may finish."
+    ),
 ]
 
 
@@ -185,7 +189,7 @@ def run(
     schedules, _ = load_files(paths)
     embedded = None
     if not redis_url:
-        embedded = EmbeddedRedis(data_dir).start()
+        embedded = _embedded(data_dir)
         redis_url = embedded.url
         logging.getLogger("sched").info(
             "started an embedded Redis (data in %s, socket %s); set SCHED_REDIS_URL to use a "
@@ -228,3 +232,11 @@ def _lead(
     except BaseException as exc:  # logged by run(); the whole process stops with it
         died.append(exc)
         stop.set()
+
+
+def _embedded(data_dir: Path) -> EmbeddedRedis:
+    try:
+        return EmbeddedRedis(data_dir).start()
+    except OSError as exc:
+        raise fail(f"--data-dir: cannot use {str(data_dir)!r}: {exc.strerror or exc}",
+                   EXIT_USAGE) from None  # fmt: skip

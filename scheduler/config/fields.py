@@ -21,6 +21,7 @@ from scheduler.config.nodes import (
     show,
     string,
 )
+from scheduler.core.instants import EARLIEST, LATEST, RANGE_TEXT
 from scheduler.core.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -82,6 +83,8 @@ def datetime_field(node: Node, f: SourceFile) -> LocalTime:
         fail(f"expected an ISO 8601 date-time, got {show(node)}", node)
     if parsed.microsecond:
         fail("must be whole seconds", node)
+    if not EARLIEST.date() <= parsed.date() <= LATEST.date():
+        fail(f"{parsed.date()} is out of range; dates must be {RANGE_TEXT}", node)
     return LocalTime(parsed, node)
 
 

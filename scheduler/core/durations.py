@@ -10,10 +10,20 @@ from scheduler.errors import DurationError
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _UNIT_S = (86400, 3600, 60, 1)
 HINT = "write a duration like 30s, 5m, 1h30m, 2d or a whole number of seconds"
+# Every duration sched accepts can be added to any date it accepts without leaving the
+# calendar Python can compute in (up to year 9999): at most 100 years of 365 days.
+MAX_DURATION_S = 36500 * 86400
 
 
 def parse_duration_s(value: object) -> int:
-    """Return the duration in whole seconds; reject anything else with a hint."""
+    """Return the duration in whole seconds (at most 100 years); reject anything else."""
+    seconds = _seconds(value)
+    if seconds > MAX_DURATION_S:
+        raise DurationError(f"{value!r} is longer than the longest duration, 36500d (100 years)")
+    return seconds
+
+
+def _seconds(value: object) -> int:
     if isinstance(value, str):
         return _parse_text(value)
     if isinstance(value, bool):

@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The dates sched accepts (start, end, --from, --until): far enough from both ends of
+# Python's calendar that 100 years of durations, jitter and time zones always fit.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(8999, 12, 31, 23, 59, 59, tzinfo=UTC)
+RANGE_TEXT = "between 1970-01-02 and 8999-12-31"
 
 
 def to_ms(instant: datetime) -> int:

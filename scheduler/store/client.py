@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis
 from redis.commands.core import Script
 
-from scheduler.errors import NotLeaderError, SchedError, StoreError
+from scheduler.errors import NotLeaderError, RedisUrlError, SchedError, StoreError
 from scheduler.store.keys import Keys
 
 SCRIPTS = (
@@ -32,13 +32,32 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for ``redis://``, ``rediss://`` (certificates verified) or ``unix://`` URLs."""
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise StoreError(
+def check_url(url: str) -> None:
+    """Refuse a URL redis-py would misread: a port or database that is not a number would
+    otherwise be an error deep inside, or silently database 0."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise RedisUrlError(
             f"unsupported Redis URL {redact(url)!r}; use redis://, rediss:// or unix://"
         )
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise RedisUrlError(
+            f"invalid Redis URL {redact(url)!r}: the port is not a number"
+        ) from None
+    db = parts.path.lstrip("/") if parts.scheme != "unix" else ""
+    for key, value in parse_qsl(parts.query):
+        if key == "db":
+            db = value
+    if db and not db.isdigit():
+        raise RedisUrlError(f"invalid Redis URL {redact(url)!r}: database {db!r} is not a number")
+
+
+def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (certificates verified) or ``unix://`` URLs."""
+    check_url(url)
+    scheme = urlsplit(url).scheme
     tls: dict[str, Any] = {}
     if scheme == "rediss" and "ssl_cert_reqs" not in url:
         tls["ssl_cert_reqs"] = "required"  # verify the server's certificate unless told not to
@@ -51,7 +70,7 @@ def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
             **tls,
         )
     except ValueError as exc:
-        raise StoreError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+        raise RedisUrlError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
 
 
 def refusal(exc: redis.ResponseError, what: str) -> SchedError:
