@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from scheduler.beat import Scheduler
+from scheduler.beat.reload import Reloader
 from scheduler.core.instants import to_ms
 from scheduler.core.misfire import MISFIRE_ALL_CAP
 from scheduler.core.model import Misfire, Schedule
@@ -136,7 +137,7 @@ def test_a_restart_with_unchanged_schedules_keeps_the_next_fire_time(redis_url: 
     assert store(redis_url).reads.states(["d"])["d"].next_ms == to_ms(NOON_29)
 
 
-def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_cleaned_up(redis_url: str) -> None:
+def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_tombstoned(redis_url: str) -> None:
     leader = Scheduler(store(redis_url), {"a": every("a", 3600), "b": every("b", 60)})
     leader.elect(T0)
     leader.tick(T0)
@@ -144,8 +145,37 @@ def test_a_changed_trigger_recomputes_and_a_removed_schedule_is_cleaned_up(redis
     assert leader.sync(T0 + timedelta(minutes=1)) == {"a": "changed", "b": "removed", "c": "added"}
     s = store(redis_url)
     assert s.reads.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=10))
-    assert s.reads.states(["b"]) == {}
+    assert s.reads.states(["b"])["b"].removed  # its state is kept, for seven days
+    assert 0 < s.client.ttl(s.keys.state("b")) <= 7 * 86400
     assert sorted(s.reads.definitions()) == ["a", "c"]
+    assert s.leader.due(to_ms(T0 + timedelta(days=1)), 10) == ["c", "a"]
+
+
+def test_a_schedule_back_within_its_tombstone_keeps_next_fire_pause_and_history(
+    redis_url: str,
+) -> None:
+    from scheduler import ops
+
+    schedules = {"b": every("b", 60), "k": every("k", 60)}
+    leader = Scheduler(store(redis_url), schedules)
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(minutes=1))
+    s = store(redis_url)
+    assert ops.pause(s, "k", T0 + timedelta(minutes=1, seconds=5))
+    before = s.reads.states(["b", "k"])
+    # A file saved half-way drops both for a moment, then they come back unchanged.
+    leader.replace_schedules({})
+    assert leader.sync(T0 + timedelta(minutes=1, seconds=10)) == {"b": "removed", "k": "removed"}
+    leader.replace_schedules(schedules)
+    assert leader.sync(T0 + timedelta(minutes=1, seconds=20)) == {"b": "restored", "k": "restored"}
+    after = s.reads.states(["b", "k"])
+    assert after["b"].next_ms == before["b"].next_ms == to_ms(T0 + timedelta(minutes=2))
+    assert after["k"].paused and not after["b"].removed
+    assert s.client.ttl(s.keys.state("b")) == -1  # no longer expiring
+    assert [e.event for e in s.reads.history("k")] == ["paused"]
+    assert s.leader.due(to_ms(T0 + timedelta(days=1)), 10) == ["b"]  # k stays paused
+    assert leader.tick(T0 + timedelta(minutes=2)) == 1
 
 
 @pytest.mark.parametrize(
@@ -239,7 +269,8 @@ def test_a_disabled_schedule_never_fires_and_one_past_its_end_stops(redis_url: s
 
 def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: str) -> None:
     many = {f"s{i}": every(f"s{i}", 60) for i in range(10_000)}
-    leader = Scheduler(store(redis_url), many)
+    # Driven by tick() with no renewal thread: a lease long enough for a slow machine.
+    leader = Scheduler(store(redis_url), many, lease_ttl_ms=120_000)
     leader.elect(T0)
     leader.tick(T0)
     assert leader.tick(T0 + timedelta(minutes=1)) == 10_000
@@ -287,25 +318,84 @@ def test_passwords_never_appear_in_a_redacted_url() -> None:
     assert redact("unix:///run/redis.sock") == "unix:///run/redis.sock"
 
 
+class Ticker:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.at = 100.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def reloader_for(leader: Scheduler, path: Path, ticker: Ticker) -> Reloader:
+    return Reloader([path], lambda: leader.schedules, leader.replace_schedules, ticker)
+
+
 def test_an_invalid_reload_keeps_the_last_good_schedules(
     redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from scheduler.cli.serve import Reloader as _Reloader
-
     path = tmp_path / "s.yaml"
     path.write_text("schedules:\n  a: {task: m:f, every: 60}\n", encoding="utf-8")
     leader = Scheduler(store(redis_url), {"a": every("a", 60)})
-    reloader = _Reloader([path], leader)
+    ticker = Ticker()
+    reloader = reloader_for(leader, path, ticker)
     path.write_text("schedules:\n  a: {task: m:f, every: 0}\n  b: {task: m:f, every: 5}\n")
-    reloader.requested.set()
+    reloader.request()
+    reloader.poll()
+    ticker.at += 1.0  # the documented settle interval
     reloader.poll()
     assert sorted(leader.schedules) == ["a"]
     assert f"{path}:2:25: schedules.a.every: must be at least 1s, got '0'" in caplog.text
     assert "reload rejected; the last good schedules keep running" in caplog.text
     path.write_text("schedules:\n  a: {task: m:f, every: 60}\n  b: {task: m:f, every: 5}\n")
-    reloader.requested.set()
+    reloader.request()
+    reloader.poll()
+    ticker.at += 1.0
     reloader.poll()
     assert sorted(leader.schedules) == ["a", "b"]
+
+
+def test_a_file_is_applied_only_once_it_stayed_unchanged_for_a_second(
+    redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.yaml"
+    full = "schedules:\n  a: {task: m:f, every: 60}\n  b: {task: m:f, every: 5}\n"
+    path.write_text(full, encoding="utf-8")
+    leader = Scheduler(store(redis_url), {"a": every("a", 60), "b": every("b", 5)})
+    ticker = Ticker()
+    reloader = reloader_for(leader, path, ticker)
+    # An in-place write, half-way: valid YAML that lacks `b`.
+    path.write_text("schedules:\n  a: {task: m:f, every: 60}\n", encoding="utf-8")
+    reloader.poll()
+    ticker.at += 0.9
+    reloader.poll()  # not settled yet
+    assert sorted(leader.schedules) == ["a", "b"]
+    path.write_text(full + "  c: {task: m:f, every: 7}\n", encoding="utf-8")
+    ticker.at += 0.9
+    reloader.poll()  # changed again: the wait starts over
+    ticker.at += 0.9
+    reloader.poll()
+    assert sorted(leader.schedules) == ["a", "b"]
+    ticker.at += 0.1
+    reloader.poll()
+    assert sorted(leader.schedules) == ["a", "b", "c"]
+
+
+def test_a_reload_removing_more_than_half_of_the_schedules_is_a_warning_naming_them(
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  a: {task: m:f, every: 60}\n", encoding="utf-8")
+    leader = Scheduler(store(redis_url), {n: every(n, 60) for n in ("a", "b", "c")})
+    ticker = Ticker()
+    reloader = reloader_for(leader, path, ticker)
+    reloader.request()
+    reloader.poll()
+    ticker.at += 1.0
+    reloader.poll()
+    assert sorted(leader.schedules) == ["a"]
+    assert "this reload removes 2 of 3 schedules: b, c" in caplog.text
 
 
 def test_a_batch_prepared_ahead_enqueues_exactly_what_the_instant_would(redis_url: str) -> None:

@@ -39,7 +39,11 @@ def sync(
             schedule = schedules[name]
             digest, state = schedule.digest(), states.get(name)
             trigger_key = schedule.trigger_key()
-            if state and state.digest == digest and state.trigger_key == trigger_key:
+            if (
+                state is not None
+                and not state.removed
+                and (state.digest, state.trigger_key) == (digest, trigger_key)
+            ):
                 continue
             next_fire = schedule.next_fire(now) if schedule.enabled else None
             next_ms = to_ms(next_fire) if next_fire else None
@@ -49,7 +53,7 @@ def sync(
             results = store.upsert(token, items)
             report.update(zip((i.name for i in items), results, strict=True))
     for name in reads.names() - set(schedules):
-        store.remove(token, name)
+        store.remove(token, name, to_ms(now))
         report[name] = "removed"
     _log(report)
     return report

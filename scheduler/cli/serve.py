@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from scheduler.beat import Scheduler
+from scheduler.beat.reload import Reloader
 from scheduler.cli.app import app
 from scheduler.cli.common import (
     DEFAULT_PATHS,
@@ -25,45 +26,9 @@ from scheduler.cli.common import (
     setup_logging,
 )
 from scheduler.cli.signals import Signals
-from scheduler.config import load, schedule_files
-from scheduler.errors import ConfigError, PathError
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
 from scheduler.worker import GRACE_S, MAX_DELIVERIES, WORKER_TIMEOUT_S, Worker
-
-
-class Reloader:
-    """Re-reads the schedule files on SIGHUP or when they change; keeps the last good set."""
-
-    def __init__(self, paths: list[Path], replica: Scheduler) -> None:
-        self.paths = paths
-        self.replica = replica
-        self.requested = threading.Event()  # set by SIGHUP (from the signal thread)
-        self.stamp = self._stamp()
-
-    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
-        try:
-            files = schedule_files(self.paths)
-        except PathError:
-            return ()
-        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-
-    def poll(self) -> None:
-        stamp = self._stamp()
-        if stamp == self.stamp and not self.requested.is_set():
-            return
-        self.stamp = stamp
-        self.requested.clear()
-        log = logging.getLogger("sched.reload")
-        try:
-            loaded = load(self.paths)
-        except (ConfigError, PathError) as exc:
-            for line in str(exc).splitlines():
-                log.error("%s", line)
-            log.error("reload rejected; the last good schedules keep running")
-            return
-        self.replica.replace_schedules(loaded.schedules)
-        log.info("reloaded %d schedules", len(loaded.schedules))
 
 
 @app.command("scheduler")
@@ -80,8 +45,8 @@ def scheduler_command(
     schedules, _ = load_files(paths)
     store = open_store(redis_url, namespace)
     replica = Scheduler(store, schedules)
-    reloader = Reloader(list(paths or DEFAULT_PATHS), replica)
-    signals.on_hup = reloader.requested.set
+    reloader = _reloader(paths, replica)
+    signals.on_hup = reloader.request
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",
         replica.identity, len(schedules), redact(redis_url or ""),
@@ -201,8 +166,8 @@ def run(
         store = open_store(redis_url, namespace)
         replica = Scheduler(store, schedules)
         executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries)
-        reloader = Reloader(list(paths or DEFAULT_PATHS), replica)
-        signals.on_hup = reloader.requested.set
+        reloader = _reloader(paths, replica)
+        signals.on_hup = reloader.request
         died: list[BaseException] = []
         leading = threading.Thread(
             target=_lead, args=(replica, stop, reloader, died), daemon=True, name="sched-lead"
@@ -240,3 +205,8 @@ def _embedded(data_dir: Path) -> EmbeddedRedis:
     except OSError as exc:
         raise fail(f"--data-dir: cannot use {str(data_dir)!r}: {exc.strerror or exc}",
                    EXIT_USAGE) from None  # fmt: skip
+
+
+def _reloader(paths: list[Path] | None, replica: Scheduler) -> Reloader:
+    return Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
+                    replica.replace_schedules)  # fmt: skip

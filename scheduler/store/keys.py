@@ -10,7 +10,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
 | ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
 | ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
-| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check) |
+| ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check), removed_ms (a tombstone: the schedule was removed then; the key expires after 7 days) |
 | ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
 | ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
 | ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 HISTORY_LEN = 100  # events kept per schedule
 BACKFILL_MEMORY = 100_000  # backfilled fire times remembered per schedule (oldest dropped)
+TOMBSTONE_S = 7 * 86400  # how long a removed schedule's state and history are kept
 
 
 @dataclass(frozen=True)

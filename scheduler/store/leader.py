@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scheduler.store.client import Connection, check_replies, translated
-from scheduler.store.keys import HISTORY_LEN
+from scheduler.store.keys import HISTORY_LEN, TOMBSTONE_S
 from scheduler.store.values import Step, Upsert, ms_arg
 
 
@@ -27,7 +27,8 @@ class LeaderStore:
         script = self.conn.scripts["upsert"]
         pipe = self.conn.pipeline()
         for item in items:
-            keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name)]
+            keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name),
+                    self.keys.history(item.name)]  # fmt: skip
             args = [token, item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
                     ms_arg(item.due_ms), item.digest]  # fmt: skip
             script(keys=keys, args=args, client=pipe)
@@ -36,9 +37,11 @@ class LeaderStore:
         check_replies(results, "upsert")
         return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
 
-    def remove(self, token: str, name: str) -> None:
+    def remove(self, token: str, name: str, now_ms: int) -> None:
+        """Stop a schedule; its state and history stay as a tombstone for a while."""
         keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
-        self.conn.run("remove", [*keys, self.keys.history(name)], [token, name])
+        args: list[str | int] = [token, name, now_ms, TOMBSTONE_S]
+        self.conn.run("remove", [*keys, self.keys.history(name)], args)
 
     def due(self, now_ms: int, limit: int) -> list[str]:
         names = self.conn.call("zrangebyscore", self.keys.due, "-inf", now_ms, 0, limit)

@@ -117,4 +117,5 @@ def _state(row: dict[bytes, bytes]) -> ScheduleState:
         skipped=int_or_none(row.get(b"skipped")) or 0,
         active=int_or_none(row.get(b"active")) or 0,
         waiting=int_or_none(row.get(b"waiting")) or 0,
+        removed=b"removed_ms" in row,
     )

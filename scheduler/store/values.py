@@ -22,6 +22,7 @@ class ScheduleState:
     skipped: int = 0
     active: int = 0  # runs queued, running or waiting to retry
     waiting: int = 0  # runs not yet started
+    removed: bool = False  # a tombstone: kept after the schedule left the files
 
 
 @dataclass(frozen=True)
