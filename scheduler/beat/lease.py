@@ -39,6 +39,7 @@ class Lease:
         self.ttl_ms = ttl_ms
         self.token = secrets.token_hex(16)
         self.epoch = 0  # > 0 while we lead; a new lease always has a new epoch
+        self.clock = clock.RedisClock(f"scheduler {self.identity}")
 
     @property
     def held(self) -> bool:
@@ -46,7 +47,9 @@ class Lease:
 
     def elect(self, now: datetime) -> int:
         """Take or renew the lease; the epoch while we lead, else 0."""
-        epoch = self.store.acquire(self.token, self.ttl_ms, self.identity, to_ms(now))
+        sent = clock.utc_now()
+        epoch, redis_ms = self.store.grant(self.token, self.ttl_ms, self.identity, to_ms(now))
+        self.clock.sample(redis_ms, sent, clock.utc_now())
         if epoch and epoch != self.epoch:
             log.info("leading as %s (epoch %d)", self.identity, epoch)
         elif not epoch and self.epoch:
@@ -80,7 +83,7 @@ class Lease:
             wait_s = RENEW_EVERY_MS / 1000
             try:
                 if alive():
-                    self.elect(clock.utc_now())
+                    self.elect(self.clock.now())
                 else:
                     self.step_down("the dispatch loop is stuck; the lease is left to expire")
                 outage.over()

@@ -15,7 +15,6 @@ from datetime import datetime
 from scheduler.beat.lease import LEASE_TTL_MS, RENEW_EVERY_MS, Lease
 from scheduler.beat.planner import Planner
 from scheduler.beat.sync import sync
-from scheduler.core import clock
 from scheduler.core.backoff import Outage
 from scheduler.core.instants import to_ms
 from scheduler.core.model import Schedule
@@ -201,7 +200,8 @@ class Scheduler:
     def _step(self) -> float:
         if not self.is_leader:
             return RENEW_EVERY_MS / 1000
-        self.tick(clock.utc_now())
-        if self.seconds_until_due(clock.utc_now()) > PREPARE_AHEAD_S:
-            self.prepare(clock.utc_now())
-        return self.seconds_until_due(clock.utc_now())
+        now = self.lease.clock.now
+        self.tick(now())
+        if self.seconds_until_due(now()) > PREPARE_AHEAD_S:
+            self.prepare(now())
+        return self.seconds_until_due(now())

@@ -16,8 +16,13 @@ class LeaderStore:
 
     def acquire(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> int:
         """Take or renew the lease; the lease's epoch, or 0 if someone else holds it."""
+        return self.grant(token, ttl_ms, identity, now_ms)[0]
+
+    def grant(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> tuple[int, int]:
+        """``acquire``, with Redis' time in ms when it answered."""
         keys = [self.keys.lease, self.keys.epoch, self.keys.leader]
-        return int(self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms]))
+        epoch, redis_ms = self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms])
+        return int(epoch), int(redis_ms)
 
     def release(self, token: str) -> bool:
         return bool(self.conn.run("release", [self.keys.lease, self.keys.leader], [token]))

@@ -80,8 +80,9 @@ class WorkerStore:
             if owner in mine
         }
 
-    def heartbeat(self, now_ms: int) -> None:
-        self.conn.call("zadd", self.keys.workers, {self.worker_id: now_ms})
+    def heartbeat(self) -> int:
+        """Beat by Redis' clock; Redis' time in ms."""
+        return int(self.conn.run("heartbeat", [self.keys.workers], [self.worker_id]))
 
     def promote(self, now_ms: int, limit: int = 1000) -> int:
         """Move retries that are due back to their queues; how many moved."""

@@ -52,7 +52,7 @@ class Worker:
     concurrency: int = 4
     pool_kind: str = "thread"
     worker_id: str = field(default_factory=default_worker_id)
-    now: Callable[[], datetime] = clock.utc_now
+    now: Callable[[], datetime] | None = None  # default: the Redis-corrected clock
     rng: random.Random = field(default_factory=random.Random)
     max_deliveries: int = MAX_DELIVERIES
     worker_timeout_s: float = WORKER_TIMEOUT_S
@@ -65,6 +65,8 @@ class Worker:
         self.backlog: deque[Claimed] = deque()
         self.early: list[Job] = []  # finished jobs taken while waiting
         self.unacked: list[Outcome] = []  # recorded here, not yet acknowledged by Redis
+        self.clock = clock.RedisClock(f"worker {self.worker_id}")
+        self._now = self.now or self.clock.now
         self.accepting = True
         self._next_queue = 0
 
@@ -76,7 +78,7 @@ class Worker:
         Runs are claimed ahead of free slots (up to ``prefetch``), which saves round trips;
         a prefetched run is claimed like a running one and comes back if this worker dies.
         """
-        now = self.now()
+        now = self._now()
         recorded = self._collect(now) + self._time_out(now)
         if not self.accepting:
             self._acknowledge(recorded, [], now)
@@ -192,16 +194,21 @@ class Worker:
 
     def upkeep(self) -> None:
         """Heartbeat, bring due retries back, deliver again the runs of dead workers."""
-        now_ms = to_ms(self.now())
-        self.backend.heartbeat(now_ms)
+        self._beat()
+        now_ms = to_ms(self._now())
         self.backend.promote(now_ms)
         moved = self.backend.reap(now_ms, int(self.worker_timeout_s * 1000))
         if moved:
             log.warning("delivered %d runs of silent workers again", moved)
 
+    def _beat(self) -> None:
+        sent = clock.utc_now()
+        redis_ms = self.backend.heartbeat()
+        self.clock.sample(redis_ms, sent, clock.utc_now())
+
     def hand_back(self) -> int:
         """Return every unfinished run to its queue (graceful stop); the number returned."""
-        now = self.now()
+        now = self._now()
         recorded = self._collect(now)
         back = [outcomes.handback(job.claimed.message, now) for job in self.running.values()]
         back += [outcomes.handback(item.message, now) for item in self.backlog]
@@ -217,7 +224,7 @@ class Worker:
         but this worker does not know of (a claim whose reply was lost); the number."""
         known = {*self.running, *(c.run_id for c in self.backlog),
                  *(o.run_id for o in self.unacked)}  # fmt: skip
-        now = self.now()
+        now = self._now()
         lost = [outcomes.handback(message, now)
                 for run_id, message in self.backend.held().items()
                 if run_id not in known and message is not None]  # fmt: skip
@@ -257,7 +264,7 @@ class Worker:
             self.process_once()
             self.wait(0.01)
             if time.monotonic() >= next_beat:
-                self.backend.heartbeat(to_ms(self.now()))
+                self._beat()
                 next_beat = time.monotonic() + HEARTBEAT_EVERY_S
         returned = self.hand_back()
         if returned:

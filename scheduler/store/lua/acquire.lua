@@ -3,17 +3,20 @@
 -- KEYS[2] epoch      integer: incremented each time a new lease is taken
 -- KEYS[3] leader     hash: token, epoch, identity, since_ms (for `sched status`)
 -- ARGV[1] token, ARGV[2] ttl_ms, ARGV[3] identity, ARGV[4] now_ms
--- Returns the epoch of our lease, or 0 when another holder has it.
+-- Returns {epoch of our lease or 0 when another holder has it, Redis' time in ms} (the
+-- leader measures its clock's offset with the second).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return tonumber(redis.call('HGET', KEYS[3], 'epoch'))
+  return {tonumber(redis.call('HGET', KEYS[3], 'epoch')), now}
 end
 if holder then
-  return 0
+  return {0, now}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[3], 'token', ARGV[1], 'epoch', epoch, 'identity', ARGV[3],
   'since_ms', ARGV[4])
-return epoch
+return {epoch, now}

@@ -2,14 +2,15 @@
 -- KEYS[1] queue:<queue> (zset), KEYS[2] runs (hash), KEYS[3] claims (hash run_id -> worker),
 -- KEYS[4] deliveries (hash run_id -> starts without an outcome), KEYS[5] workers (zset
 -- worker -> heartbeat ms), KEYS[6] worker:<id> (set of run ids it holds)
--- ARGV[1] worker id, ARGV[2] now_ms, ARGV[3] how many
+-- ARGV[1] worker id, ARGV[2] unused (the heartbeat is by Redis' clock), ARGV[3] how many
 -- A claimed run still counts as waiting (state field `waiting`) until start.lua marks it
 -- started: workers claim ahead of their free slots, and overlap `queue_one` must not
 -- mistake a prefetched run for a running one.
 -- Returns a flat list: run_id, message, deliveries (starts so far + 1), ... The worker
 -- dead-letters a run whose deliveries exceed its limit (a poison run) instead of running it.
 local worker = ARGV[1]
-redis.call('ZADD', KEYS[5], tonumber(ARGV[2]), worker)
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), worker)
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
 local out = {}
 for i = 1, #popped, 2 do

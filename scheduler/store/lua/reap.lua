@@ -1,11 +1,14 @@
 -- Deliver again the runs of workers whose heartbeat stopped (crashed, killed, frozen).
 -- Reads the run message's routing fields (queue, priority, schedule), never writes one.
 -- KEYS[1] workers (zset worker -> last heartbeat ms), KEYS[2] claims (hash), KEYS[3] runs
--- ARGV[1] key prefix, ARGV[2] now_ms, ARGV[3] worker timeout ms, ARGV[4] highest priority, ARGV[5] priority slot:
+-- ARGV[1] key prefix, ARGV[2] now_ms (for queue scores), ARGV[3] worker timeout ms, ARGV[4] highest priority, ARGV[5] priority slot:
 -- the queue score is (ARGV[4] - priority) * ARGV[5] + now_ms (core/messages.priority_score)
 -- Visibility follows heartbeats, not a fixed timeout: a long run whose worker is alive is
--- never delivered twice. Returns the number of runs put back on their queues.
-local cutoff = tonumber(ARGV[2]) - tonumber(ARGV[3])
+-- never delivered twice. Silence is judged by Redis' clock (heartbeats are written by it
+-- too), so no worker's clock can make a live worker look dead.
+-- Returns the number of runs put back on their queues.
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 local moved = 0
 for _, worker in ipairs(dead) do
