@@ -64,7 +64,8 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 def start(
     command: str, tmp_path: Path, url: str, inject: Path, fault: str = ""
 ) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inject), os.getcwd()])}
+    root = str(Path(__file__).resolve().parent.parent)  # this checkout, before any install
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inject), root])}
     if fault:
         env["SCHED_TEST_FAULT"] = fault
     return subprocess.Popen(
