@@ -86,3 +86,13 @@ def zoo(kind: str) -> None:
     if kind == "ok":
         return
     raise AssertionError(f"unknown zoo kind {kind}")
+
+
+def stamp(path: str, seconds: float) -> None:
+    """Sleeps; appends one JSON line with when it started and ended (host clock), and where."""
+    started = time.time()
+    time.sleep(seconds)
+    run = current_run()
+    line = {"run_id": run.run_id, "pid": os.getpid(), "start": started, "end": time.time()}
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")

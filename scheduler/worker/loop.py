@@ -110,9 +110,11 @@ class Worker:
         """
         jobs: list[Job] = []
         while self.backlog and len(self.running) + len(jobs) < self.concurrency:
-            # A run started before without an outcome may be what killed its last worker:
-            # it runs alone, so a poison run takes no innocent runs down with it again.
-            suspect = self.backlog[0].deliveries > 1
+            # A run started twice without an outcome was there at two crashes: it may be what
+            # kills its workers, so it runs alone and takes no innocent run down with it
+            # again. After one crash every run gets one more try together, so a worker that
+            # died of something else (OOM, a deploy, a node) costs no serial recovery.
+            suspect = outcomes.is_suspect(self.backlog[0])
             if (suspect and (self.running or jobs)) or self._suspect_running(jobs):
                 break
             item = self.backlog.popleft()
@@ -152,7 +154,7 @@ class Worker:
         return ours
 
     def _suspect_running(self, pending: list[Job]) -> bool:
-        return any(j.claimed.deliveries > 1 for j in [*self.running.values(), *pending])
+        return any(outcomes.is_suspect(j.claimed) for j in [*self.running.values(), *pending])
 
     def _say(self, verdict: Verdict) -> Outcome:
         log.log(verdict.level, "%s", verdict.text, extra=verdict.fields)

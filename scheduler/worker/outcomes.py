@@ -109,6 +109,14 @@ def timed_out(message: RunMessage) -> Result:
     return Result(TimeoutError(text), "TimeoutError", text, "")
 
 
+SUSPECT_STARTS = 2  # starts without an outcome after which a run runs alone
+
+
+def is_suspect(claimed: Claimed) -> bool:
+    """Started twice before without an outcome: it may be what kills its workers."""
+    return claimed.deliveries > SUSPECT_STARTS
+
+
 def is_poison(claimed: Claimed, max_deliveries: int) -> bool:
     """Started ``max_deliveries`` times without an outcome: it kills or hangs its worker."""
     return claimed.deliveries > max_deliveries

@@ -1,0 +1,60 @@
+"""After a worker crash its runs come back together, not one at a time as poison suspects."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from test_worker_processes import WORKER_TIMEOUT_S, enqueue, start_worker, wait_for
+
+from scheduler.store import Store
+
+RUNS = 50
+RUN_S = 1.0
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    current = best = 0
+    for _, step in edges:
+        current += step
+        best = max(best, current)
+    return best
+
+
+def test_fifty_runs_of_a_crashed_worker_run_together_on_the_next_one(
+    redis_url: str, tmp_path: Path, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    out = tmp_path / "done.jsonl"
+    ids = {enqueue(s, f"r{i:02d}", "stamp", str(out), RUN_S) for i in range(RUNS)}
+    first = start_worker(redis_url, "--concurrency", str(RUNS))
+    workers.append(first)
+    wait_for(lambda: sum(1 for v in s.client.hvals(s.keys.claims) if v.endswith(b"|s")) == RUNS,
+             15)  # fmt: skip
+    first.send_signal(signal.SIGKILL)  # every run started, none finished
+    first.wait(timeout=10)
+    second = start_worker(redis_url, "--concurrency", str(RUNS))
+    workers.append(second)
+    wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= RUNS,
+             WORKER_TIMEOUT_S + 60)  # fmt: skip
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {line["run_id"] for line in lines} == ids
+    spans = [(line["start"], line["end"]) for line in lines if line["pid"] != first.pid]
+    # One at a time would be 1; a worker with 50 slots runs (nearly) all of them at once.
+    assert most_at_once(spans) >= RUNS // 2
