@@ -3,6 +3,8 @@ pools, and the worker keeps executing runs afterwards."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 from test_worker import T0, Clock, enqueue, job, settle
@@ -39,9 +41,7 @@ def test_every_kind_of_broken_task_is_dead_lettered_and_the_worker_keeps_working
         "SystemExit"
     )
     unprintable = next(r for r, k in broken.items() if k == "unprintable")
-    assert letters[unprintable].error_message == (
-        "<_UnprintableError: str() raised RuntimeError>"
-    )
+    assert letters[unprintable].error_message == ("<_UnprintableError: str() raised RuntimeError>")
     huge = next(r for r, k in broken.items() if k == "huge_message")
     assert letters[huge].error_message == "x" * MESSAGE_LIMIT
     # ... and it still runs what comes next.
@@ -50,3 +50,23 @@ def test_every_kind_of_broken_task_is_dead_lettered_and_the_worker_keeps_working
     assert s.reads.history("after")[0].event == "succeeded"
     assert ok not in {d.run.run_id for d in ops.dead_letters(s)}
     assert s.client.hlen(s.keys.claims) == 0
+
+
+def test_the_dead_letter_queue_is_bounded_by_count_and_age_and_counts_what_it_dropped(
+    redis_url: str,
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    for i in range(5):
+        enqueue(s, job(f"f{i}", "fail", retry=RetryPolicy()), T0 + timedelta(seconds=i))
+    clock = Clock(T0)
+    worker = Worker(s, concurrency=1, now=clock, worker_id="w", dead_max=3, dead_max_age_s=3600)
+    settle(worker, 30)
+    assert sorted(d.run.schedule for d in ops.dead_letters(s)) == ["f2", "f3", "f4"]  # newest
+    assert s.reads.dead_counts() == (3, 2)
+    # An hour and a second later, one more letter: the three older ones are past the age.
+    clock.at = T0 + timedelta(hours=1, seconds=1)
+    enqueue(s, job("late", "fail", retry=RetryPolicy()), clock.at)
+    settle(worker, 30)
+    assert [d.run.schedule for d in ops.dead_letters(s)] == ["late"]
+    assert s.reads.dead_counts() == (1, 5)
+    assert ops.status(s).to_json()["dead_letters"] == {"count": 1, "dropped": 5}

@@ -45,6 +45,7 @@ def status(
         )
     for queue, depth in view.queues.items():
         typer.echo(f"queue {queue}: {depth} waiting")
+    typer.echo(f"dead letters: {view.dead_letters} (dropped by the bounds: {view.dead_dropped})")
 
 
 @app.command()

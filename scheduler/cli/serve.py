@@ -26,8 +26,11 @@ from scheduler.cli.common import (
     setup_logging,
 )
 from scheduler.cli.signals import Signals
+from scheduler.core.durations import parse_duration_s
+from scheduler.errors import DurationError
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
+from scheduler.store.keys import DEAD_MAX
 from scheduler.worker import GRACE_S, MAX_DELIVERIES, WORKER_TIMEOUT_S, Worker
 
 
@@ -86,6 +89,18 @@ Grace = Annotated[
 ]
 
 
+DeadMax = Annotated[
+    int,
+    typer.Option("--dead-letters-max", min=1, max=10_000_000,
+                 help="Dead letters kept; the oldest are dropped (and counted) beyond it."),
+]  # fmt: skip
+DeadMaxAge = Annotated[
+    str,
+    typer.Option("--dead-letters-max-age",
+                 help="Dead letters older than this are dropped (a duration: 180d, 12h)."),
+]  # fmt: skip
+
+
 def _worker(
     store: Store,
     queues: str,
@@ -93,12 +108,18 @@ def _worker(
     pool: str,
     worker_timeout: float,
     max_deliveries: int,
+    dead_max: int = DEAD_MAX,
+    dead_max_age: str = "180d",
 ) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise fail("--queues: name at least one queue", EXIT_USAGE)
     if pool not in ("thread", "process"):
         raise fail(f"--pool: {pool!r} is not one of thread, process", EXIT_USAGE)
+    try:
+        dead_max_age_s = parse_duration_s(dead_max_age)
+    except DurationError as exc:
+        raise fail(f"--dead-letters-max-age: {exc}", EXIT_USAGE) from None
     return Worker(
         store,
         names,
@@ -106,6 +127,8 @@ def _worker(
         pool,
         worker_timeout_s=worker_timeout,
         max_deliveries=max_deliveries,
+        dead_max=dead_max,
+        dead_max_age_s=dead_max_age_s,
     )
 
 
@@ -116,6 +139,8 @@ def worker(
     pool: Pool = "thread",
     worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
     max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    dead_letters_max: DeadMax = DEAD_MAX,
+    dead_letters_max_age: DeadMaxAge = "180d",
     grace: Grace = GRACE_S,
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
@@ -125,9 +150,9 @@ def worker(
     setup_logging(log_format)
     stop = threading.Event()
     Signals(stop)
-    executor = _worker(
-        open_store(redis_url, namespace), queues, concurrency, pool, worker_timeout, max_deliveries
-    )
+    store = open_store(redis_url, namespace)
+    executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
+                       dead_letters_max, dead_letters_max_age)  # fmt: skip
     executor.run(stop, grace)
 
 
@@ -139,6 +164,8 @@ def run(
     pool: Pool = "thread",
     worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
     max_deliveries: MaxDeliveries = MAX_DELIVERIES,
+    dead_letters_max: DeadMax = DEAD_MAX,
+    dead_letters_max_age: DeadMaxAge = "180d",
     grace: Grace = GRACE_S,
     data_dir: Annotated[
         Path, typer.Option(help="Where the embedded Redis keeps its data (no Redis URL).")
@@ -165,7 +192,8 @@ def run(
     try:
         store = open_store(redis_url, namespace)
         replica = Scheduler(store, schedules)
-        executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries)
+        executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
+                           dead_letters_max, dead_letters_max_age)  # fmt: skip
         reloader = _reloader(paths, replica)
         signals.on_hup = reloader.request
         died: list[BaseException] = []

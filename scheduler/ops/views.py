@@ -51,10 +51,14 @@ class Status:
     leader: LeaderInfo
     schedules: list[ScheduleRow]
     queues: dict[str, int]
+    dead_letters: int = 0
+    dead_dropped: int = 0  # dropped by the dead-letter queue's count and age bounds
 
     def to_json(self) -> dict[str, Any]:
         rows = [row.__dict__ for row in self.schedules]
-        return {"leader": self.leader.to_json(), "schedules": rows, "queues": self.queues}
+        dead = {"count": self.dead_letters, "dropped": self.dead_dropped}
+        return {"leader": self.leader.to_json(), "schedules": rows, "queues": self.queues,
+                "dead_letters": dead}  # fmt: skip
 
 
 def status(store: Store) -> Status:
@@ -66,7 +70,8 @@ def status(store: Store) -> Status:
         rows.append(ScheduleRow(name, state.paused, ms_text(state.next_ms),
                                 ms_text(state.last_fire_ms), state.runs, state.missed,
                                 ms_text(state.last_missed_ms)))  # fmt: skip
-    return Status(store.reads.leader(), rows, store.reads.queue_depths())
+    kept, dropped = store.reads.dead_counts()
+    return Status(store.reads.leader(), rows, store.reads.queue_depths(), kept, dropped)
 
 
 def history(store: Store, name: str, limit: int) -> list[Event]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import redis
 
 from scheduler.store.client import Connection, connect, redact
-from scheduler.store.keys import HISTORY_LEN, Keys
+from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S, HISTORY_LEN, Keys
 from scheduler.store.leader import LeaderStore
 from scheduler.store.ops import OpsStore
 from scheduler.store.reads import LeaderInfo, Reads
@@ -30,8 +30,9 @@ class Store:
         self.ops = OpsStore(self.conn)
         self.reads = Reads(self.conn)
 
-    def worker(self, worker_id: str) -> WorkerStore:
-        return WorkerStore(self.conn, worker_id)
+    def worker(self, worker_id: str, dead_max: int = DEAD_MAX,
+               dead_max_age_s: int = DEAD_MAX_AGE_S) -> WorkerStore:  # fmt: skip
+        return WorkerStore(self.conn, worker_id, dead_max, dead_max_age_s)
 
 
 __all__ = [

@@ -23,6 +23,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
 | ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
 | ``{ns}:dead_index`` | sorted set | run id -> ms it was dead-lettered |
+| ``{ns}:dead_dropped`` | integer | dead letters dropped by the count and age bounds |
 
 Definitions (what the files say) are kept apart from state (what has happened), so a
 redeploy that changes nothing about a schedule's trigger keeps its next fire time.
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 
 HISTORY_LEN = 100  # events kept per schedule
 BACKFILL_MEMORY = 100_000  # backfilled fire times remembered per schedule (oldest dropped)
+DEAD_MAX = 10_000  # dead letters kept (Sidekiq's default), oldest dropped first
+DEAD_MAX_AGE_S = 180 * 86400  # dead letters older than this are dropped (six months)
 TOMBSTONE_S = 7 * 86400  # how long a removed schedule's state and history are kept
 
 
@@ -116,3 +119,7 @@ class Keys:
     @property
     def dead_index(self) -> str:
         return self._k("dead_index")
+
+    @property
+    def dead_dropped(self) -> str:
+        return self._k("dead_dropped")

@@ -92,6 +92,15 @@ class Reads:
         bodies = self.conn.call("hmget", self.keys.dead, ids)
         return [DeadLetter.loads(body) for body in bodies if body is not None]
 
+    def dead_counts(self) -> tuple[int, int]:
+        """Dead letters kept, and dropped by the bounds so far."""
+        pipe = self.conn.pipeline()
+        pipe.zcard(self.keys.dead_index)
+        pipe.get(self.keys.dead_dropped)
+        with translated("dead counts"):
+            kept, dropped = pipe.execute()
+        return int(kept), int(dropped or 0)
+
     def dead_letter(self, run_id: str) -> DeadLetter | None:
         body = self.conn.call("hget", self.keys.dead, run_id)
         return None if body is None else DeadLetter.loads(body)

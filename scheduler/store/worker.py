@@ -7,15 +7,20 @@ from collections.abc import Sequence
 from scheduler.core.messages import PRIORITY_SLOT, RunMessage
 from scheduler.core.model import PRIORITY_MAX
 from scheduler.store.client import Connection, translated
-from scheduler.store.keys import HISTORY_LEN
+from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S, HISTORY_LEN
 from scheduler.store.values import Claimed, Outcome
 
 
 class WorkerStore:
-    def __init__(self, conn: Connection, worker_id: str) -> None:
+    def __init__(
+        self, conn: Connection, worker_id: str, dead_max: int = DEAD_MAX,
+        dead_max_age_s: int = DEAD_MAX_AGE_S,
+    ) -> None:  # fmt: skip
         self.conn = conn
         self.keys = conn.keys
         self.worker_id = worker_id
+        self.dead_max = dead_max
+        self.dead_max_age_s = dead_max_age_s
 
     def claim(self, queue: str, count: int, now_ms: int) -> list[Claimed]:
         """Take up to ``count`` runs; each with its deliveries (starts so far, plus this one)."""
@@ -58,9 +63,10 @@ class WorkerStore:
         for o in outcomes:
             keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
             keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
-            keys.append(k.queue(o.queue))
+            keys += [k.queue(o.queue), k.dead_dropped]
             args: list[str | int] = [self.worker_id, o.run_id, o.kind, o.new_message, o.due_ms]
-            args += [o.dead_letter, o.event, HISTORY_LEN, now_ms]
+            args += [o.dead_letter, o.event, HISTORY_LEN, now_ms, self.dead_max,
+                     now_ms - self.dead_max_age_s * 1000]  # fmt: skip
             finish(keys=keys, args=args, client=pipe)
         with translated("finish"):
             replies = [bool(x) for x in pipe.execute()]

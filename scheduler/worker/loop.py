@@ -24,6 +24,7 @@ from scheduler.core.backoff import Outage
 from scheduler.core.instants import to_ms
 from scheduler.errors import StoreError
 from scheduler.store import Store
+from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S
 from scheduler.store.values import Claimed, Outcome
 from scheduler.worker import outcomes
 from scheduler.worker.execute import Result
@@ -57,9 +58,11 @@ class Worker:
     max_deliveries: int = MAX_DELIVERIES
     worker_timeout_s: float = WORKER_TIMEOUT_S
     prefetch: int = PREFETCH
+    dead_max: int = DEAD_MAX
+    dead_max_age_s: int = DEAD_MAX_AGE_S
 
     def __post_init__(self) -> None:
-        self.backend = self.store.worker(self.worker_id)
+        self.backend = self.store.worker(self.worker_id, self.dead_max, self.dead_max_age_s)
         self.pool = make_pool(self.pool_kind, self.concurrency, self.worker_id)
         self.running: dict[str, Job] = {}
         self.backlog: deque[Claimed] = deque()

@@ -1,10 +1,13 @@
 -- Record the outcome of one run its worker still holds (acknowledge it).
 -- KEYS[1] runs, KEYS[2] claims, KEYS[3] deliveries, KEYS[4] worker:<id>, KEYS[5] retries (zset
 -- run_id -> due ms), KEYS[6] dead (hash), KEYS[7] dead_index (zset), KEYS[8] state:<name>,
--- KEYS[9] history:<name>, KEYS[10] queue:<queue> (for a handback)
+-- KEYS[9] history:<name>, KEYS[10] queue:<queue> (for a handback), KEYS[11] dead_dropped
+-- (integer: dead letters dropped by the bounds below)
 -- ARGV[1] worker id, ARGV[2] run id, ARGV[3] outcome: succeeded | failed | expired | retry |
 -- dead | handback, ARGV[4] new message (retry), ARGV[5] retry due ms (or queue score, handback), ARGV[6] dead letter JSON,
--- ARGV[7] event JSON ('' for none), ARGV[8] history_len, ARGV[9] now_ms
+-- ARGV[7] event JSON ('' for none), ARGV[8] history_len, ARGV[9] now_ms,
+-- ARGV[10] most dead letters kept, ARGV[11] oldest dead_at ms kept: like Sidekiq's dead
+-- set, the dead-letter queue is bounded by count and age, oldest dropped first (counted)
 -- A run no longer claimed by this worker (its worker was presumed dead and the run was
 -- delivered again) is left alone: returns 0. Otherwise 1.
 local id, outcome = ARGV[2], ARGV[3]
@@ -33,6 +36,19 @@ else
   if outcome == 'dead' then
     redis.call('HSET', KEYS[6], id, ARGV[6])
     redis.call('ZADD', KEYS[7], ARGV[9], id)
+    local drop = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[11])
+    local over = redis.call('ZCARD', KEYS[7]) - #drop - tonumber(ARGV[10])
+    if over > 0 then
+      local oldest = redis.call('ZRANGE', KEYS[7], #drop, #drop + over - 1)
+      for _, old in ipairs(oldest) do
+        drop[#drop + 1] = old
+      end
+    end
+    if #drop > 0 then
+      redis.call('HDEL', KEYS[6], unpack(drop))
+      redis.call('ZREM', KEYS[7], unpack(drop))
+      redis.call('INCRBY', KEYS[11], #drop)
+    end
   end
   redis.call('HDEL', KEYS[1], id)
   redis.call('HDEL', KEYS[3], id)
