@@ -45,8 +45,12 @@ def test_fifty_runs_of_a_crashed_worker_run_together_on_the_next_one(
     ids = {enqueue(s, f"r{i:02d}", "stamp", str(out), RUN_S) for i in range(RUNS)}
     first = start_worker(redis_url, "--concurrency", str(RUNS))
     workers.append(first)
-    wait_for(lambda: sum(1 for v in s.client.hvals(s.keys.claims) if v.endswith(b"|s")) == RUNS,
-             15)  # fmt: skip
+
+    def all_started() -> bool:
+        owners: list[bytes] = s.client.hvals(s.keys.claims)  # type: ignore[assignment]
+        return sum(owner.endswith(b"|s") for owner in owners) == RUNS
+
+    wait_for(all_started, 15)
     first.send_signal(signal.SIGKILL)  # every run started, none finished
     first.wait(timeout=10)
     second = start_worker(redis_url, "--concurrency", str(RUNS))
