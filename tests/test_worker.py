@@ -268,3 +268,19 @@ def test_history_and_state_count_queued_and_running_runs(redis_url: str) -> None
     state = s.reads.states(["cnt"])["cnt"]
     assert (state.active, state.waiting) == (0, 0)
     assert utc_text(T0) in {e.fire_at for e in s.reads.history("cnt")}
+
+
+def test_drifted_overlap_counters_are_repaired_from_the_runs_that_exist(redis_url: str) -> None:
+    s = store(redis_url)
+    queued = enqueue(s, job("q", "record"))
+    enqueue(s, job("r", "record"))
+    [claimed] = s.worker("w1").claim("default", 1, to_ms(T0))
+    assert claimed.run_id == queued
+    s.worker("w1").settle([], to_ms(T0), [(queued, "q")])  # q is now started, r queued
+    s.client.hset(s.keys.state("q"), mapping={"active": 7, "waiting": 3})  # drifted
+    s.client.hset(s.keys.state("r"), mapping={"active": 0, "waiting": -2})
+    s.client.hset(s.keys.state("gone"), mapping={"active": 4, "waiting": 4})
+    s.client.hset(s.keys.defs, "gone", "{}")
+    fixes = {f.schedule: (f.active_was, f.waiting_was, f.active, f.waiting) for f in ops.repair(s)}
+    assert fixes == {"q": (7, 3, 1, 0), "r": (0, -2, 1, 1), "gone": (4, 4, 0, 0)}
+    assert ops.repair(s) == []  # and now they agree

@@ -87,6 +87,14 @@ class Scheduler:
     def _ready(self, now: datetime, epoch: int) -> None:
         if self._synced_epoch != epoch:  # a new lease, or a reload: plan from Redis again
             self.sync(now)
+            self.repair()
+
+    def repair(self) -> None:
+        """Fix overlap counters that drifted from the runs that exist (a new leader checks)."""
+        for fix in self.store.ops.repair_counters():
+            log.warning("repaired the counters of %s: active %d -> %d, waiting %d -> %d",
+                        fix.schedule, fix.active_was, fix.active, fix.waiting_was,
+                        fix.waiting)  # fmt: skip
 
     # -- dispatch ---------------------------------------------------------------------
 

@@ -116,3 +116,13 @@ def backfill(
     except ops.BackfillError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(f"{name}: enqueued {len(done.enqueued)} runs; {done.already} already backfilled")
+
+
+@app.command()
+def repair(redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
+    """Recompute each schedule's overlap counters from the runs that exist; fix drift."""
+    fixes = ops.repair(open_store(redis_url, namespace))
+    for fix in fixes:
+        typer.echo(f"{fix.schedule}: active {fix.active_was} -> {fix.active}, "
+                   f"waiting {fix.waiting_was} -> {fix.waiting}")  # fmt: skip
+    typer.echo(f"{len(fixes)} schedule(s) repaired" if fixes else "all counters are right")

@@ -12,6 +12,7 @@ from scheduler.ops.actions import (
     pause,
     plan,
     purge_dead,
+    repair,
     resume,
     trigger,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "pause",
     "plan",
     "purge_dead",
+    "repair",
     "resume",
     "status",
     "stored_schedule",

@@ -14,7 +14,7 @@ from scheduler.core.model import Schedule
 from scheduler.errors import BackfillError
 from scheduler.ops.views import stored_schedule
 from scheduler.store import Store
-from scheduler.store.values import Run
+from scheduler.store.values import CounterFix, Run
 
 MAX_BACKFILL_RUNS = 10_000
 
@@ -148,3 +148,8 @@ def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Ch
             detail = f"{', '.join(fields)} (next fire kept)"
         changes.append(Change("changed", name, detail, next_fire))
     return changes
+
+
+def repair(store: Store) -> list[CounterFix]:
+    """Recompute the overlap counters of every schedule from the runs that exist."""
+    return store.ops.repair_counters()

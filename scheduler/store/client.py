@@ -17,7 +17,7 @@ from scheduler.store.keys import Keys
 
 SCRIPTS = (
     "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
-    "claim", "start", "finish", "promote", "reap", "revive", "heartbeat",
+    "claim", "start", "finish", "promote", "reap", "revive", "heartbeat", "repair",
 )  # fmt: skip
 
 

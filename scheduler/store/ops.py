@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.store.client import Connection
 from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
-from scheduler.store.values import Run, ms_arg
+from scheduler.store.values import CounterFix, Run, ms_arg
 
 
 class OpsStore:
@@ -35,6 +35,14 @@ class OpsStore:
                 k.history(schedule)]  # fmt: skip
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue, event, HISTORY_LEN]
         return bool(self.conn.run("revive", keys, args))
+
+    def repair_counters(self) -> list[CounterFix]:
+        """Recompute every schedule's active/waiting counters from the runs that exist;
+        the ones that were wrong, with their old and new values."""
+        keys = [self.keys.runs, self.keys.claims, self.keys.defs]
+        flat = self.conn.run("repair", keys, [self.keys.prefix])
+        rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
+        return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]
 
     def purge_dead(self) -> int:
         count = int(self.conn.call("zcard", self.keys.dead_index))

@@ -86,6 +86,17 @@ class Outcome:
     dead_letter: str = ""  # dead: the dead letter JSON
 
 
+@dataclass(frozen=True)
+class CounterFix:
+    """A schedule whose overlap counters had drifted, before and after the repair."""
+
+    schedule: str
+    active_was: int
+    waiting_was: int
+    active: int
+    waiting: int
+
+
 def ms_arg(value: int | None) -> str:
     """An optional instant as a script argument: '' stands for none."""
     return "" if value is None else str(value)

@@ -1,0 +1,46 @@
+-- Recompute every schedule's `active` and `waiting` counters from the runs that exist, and
+-- fix the ones that drifted. The counters decide overlap (`skip`, `queue_one`): one stuck
+-- above zero would stop a schedule for good.
+-- KEYS[1] runs (hash run_id -> message JSON), KEYS[2] claims (hash run_id -> worker, with
+-- '|s' once started), KEYS[3] defs (hash name -> definition)
+-- ARGV[1] key prefix ("{ns}:")
+-- active = the schedule's runs that exist (queued, claimed, running, waiting to retry);
+-- waiting = those not started. Reads the run message's `schedule` field, writes no message.
+-- Returns a flat list: name, active before, waiting before, active now, waiting now, for
+-- each schedule that was wrong.
+local active, waiting = {}, {}
+local runs = redis.call('HGETALL', KEYS[1])
+for i = 1, #runs, 2 do
+  local ok, run = pcall(cjson.decode, runs[i + 1])
+  if ok and type(run) == 'table' and run['schedule'] then
+    local name = run['schedule']
+    active[name] = (active[name] or 0) + 1
+    local owner = redis.call('HGET', KEYS[2], runs[i])
+    if not owner or string.sub(owner, -2) ~= '|s' then
+      waiting[name] = (waiting[name] or 0) + 1
+    end
+  end
+end
+local names = redis.call('HKEYS', KEYS[3])
+for name, _ in pairs(active) do
+  names[#names + 1] = name
+end
+local out, seen = {}, {}
+for _, name in ipairs(names) do
+  if not seen[name] then
+    seen[name] = true
+    local state = ARGV[1] .. 'state:' .. name
+    local st = redis.call('HMGET', state, 'active', 'waiting')
+    local a, w = tonumber(st[1] or '0'), tonumber(st[2] or '0')
+    local want_a, want_w = active[name] or 0, waiting[name] or 0
+    if a ~= want_a or w ~= want_w then
+      redis.call('HSET', state, 'active', want_a, 'waiting', want_w)
+      out[#out + 1] = name
+      out[#out + 1] = a
+      out[#out + 1] = w
+      out[#out + 1] = want_a
+      out[#out + 1] = want_w
+    end
+  end
+end
+return out
