@@ -1,0 +1,452 @@
+"""acquire, release, upsert, remove, pause, enqueue and revive, called directly.
+
+Instants are explicit ms values; checks read the raw Redis keys of the key table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from scheduler import ops
+from scheduler.core.instants import from_ms, to_ms
+from scheduler.core.messages import DeadLetter, RunMessage, run_message
+from scheduler.core.model import Schedule
+from scheduler.errors import NotLeaderError
+from scheduler.store import Outcome, Run, Store, Upsert
+
+T = 1_780_000_000_000  # ms
+MIN = 60_000
+
+
+def store(url: str) -> Store:
+    return Store(redis.Redis.from_url(url))
+
+
+def text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def scored(s: Store, key: str) -> list[tuple[str, float]]:
+    rows: Any = s.client.zrange(key, 0, -1, withscores=True)
+    return [(text(m), float(sc)) for m, sc in rows]
+
+
+def hash_of(s: Store, key: str) -> dict[str, str]:
+    return {text(k): text(v) for k, v in s.client.hgetall(key).items()}
+
+
+def history(s: Store, name: str) -> list[str]:
+    return [text(v) for v in s.client.lrange(s.keys.history(name), 0, -1)]
+
+
+def snapshot(s: Store) -> dict[str, Any]:
+    """Every key and its whole value, for 'nothing changed' checks."""
+    c = s.client
+    out: dict[str, Any] = {}
+    for raw_key in c.keys("*"):
+        key = text(raw_key)
+        kind = text(c.type(key))
+        if kind == "string":
+            out[key] = text(c.get(key))
+        elif kind == "hash":
+            out[key] = hash_of(s, key)
+        elif kind == "zset":
+            out[key] = scored(s, key)
+        elif kind == "set":
+            out[key] = sorted(text(m) for m in c.smembers(key))
+        else:
+            out[key] = [text(v) for v in c.lrange(key, 0, -1)]
+    return out
+
+
+def fill_history(s: Store, name: str) -> None:
+    """100 events, the cap, oldest (0) first."""
+    s.client.lpush(s.keys.history(name), *[f"old-{i}" for i in range(100)])
+
+
+def assert_capped(s: Store, name: str, newest: str) -> None:
+    got = history(s, name)
+    assert len(got) == 100
+    assert (got[0], got[1], got[-1]) == (newest, "old-99", "old-1")
+
+
+# -- acquire and release ---------------------------------------------------------------------
+
+
+def test_a_new_lease_takes_the_next_epoch_and_records_its_leader(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    assert text(s.client.get(s.keys.lease)) == "t1"
+    assert 4_000 < s.client.pttl(s.keys.lease) <= 5_000
+    assert text(s.client.get(s.keys.epoch)) == "1"
+    assert hash_of(s, s.keys.leader) == {"token": "t1", "epoch": "1", "identity": "host:1",
+                                         "since_ms": str(T)}  # fmt: skip
+
+
+def test_renewing_keeps_the_epoch_and_extends_the_lease(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    assert s.leader.acquire("t1", 60_000, "host:1", T + 500) == 1
+    assert s.client.pttl(s.keys.lease) > 50_000
+    assert text(s.client.get(s.keys.epoch)) == "1"
+    assert hash_of(s, s.keys.leader)["since_ms"] == str(T)
+
+
+def test_a_lease_held_by_another_is_not_taken_and_nothing_changes(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    before = snapshot(s)
+    assert s.leader.acquire("t2", 60_000, "host:2", T + 1) == 0
+    assert snapshot(s) == before
+    assert s.client.pttl(s.keys.lease) <= 5_000
+
+
+def test_each_new_lease_increments_the_epoch(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    assert s.leader.release("t1")
+    assert s.leader.acquire("t2", 5_000, "host:2", T + 1) == 2
+    s.client.delete(s.keys.lease)  # expired
+    assert s.leader.acquire("t3", 5_000, "host:3", T + 2) == 3
+    assert hash_of(s, s.keys.leader) == {"token": "t3", "epoch": "3", "identity": "host:3",
+                                         "since_ms": str(T + 2), "released": "1"}  # fmt: skip
+
+
+def test_release_by_the_holder_frees_the_lease_at_once(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    assert s.leader.release("t1") is True
+    assert s.client.get(s.keys.lease) is None
+    assert hash_of(s, s.keys.leader)["released"] == "1"
+    assert s.reads.leader().identity is None
+
+
+def test_release_by_a_token_that_does_not_hold_the_lease_does_nothing(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
+    before = snapshot(s)
+    assert s.leader.release("t0") is False
+    assert snapshot(s) == before
+
+
+# -- upsert and remove -----------------------------------------------------------------------
+
+
+def item(name: str, trigger: str, next_ms: int | None, digest: str = "d1") -> Upsert:
+    due_ms = None if next_ms is None else next_ms + 3
+    return Upsert(name, f'{{"def":"{name}","digest":"{digest}"}}', digest, trigger, next_ms, due_ms)
+
+
+def led(url: str) -> Store:
+    s = store(url)
+    assert s.leader.acquire("tok", 60_000, "host:1", T) == 1
+    return s
+
+
+def test_a_new_schedule_is_added_with_its_next_fire_time(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d1"}'}
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
+                                             "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
+    assert scored(s, s.keys.due) == [("a", T + 3)]
+
+
+def test_an_unchanged_trigger_keeps_the_stored_next_fire_time(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    again = s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN, digest="d2")])
+    assert again == ["updated"]
+    assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d2"}'}
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 60",
+                                             "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
+    assert scored(s, s.keys.due) == [("a", T + 3)]
+
+
+def test_a_changed_trigger_recomputes_the_next_fire_time_and_keeps_the_counters(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    s.client.hset(s.keys.state("a"), mapping={"runs": 4, "missed": 2})
+    assert s.leader.upsert("tok", [item("a", "every 30", T + MIN, digest="d2")]) == ["changed"]
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d2",
+        "trigger_key": "every 30",
+        "next_ms": str(T + MIN),
+        "due_ms": str(T + MIN + 3),
+        "runs": "4",
+        "missed": "2",
+    }
+    assert scored(s, s.keys.due) == [("a", T + MIN + 3)]
+
+
+def test_a_trigger_that_never_fires_again_leaves_the_due_set(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T), item("b", "x", T)]) == ["added"] * 2
+    assert s.leader.upsert("tok", [item("a", "ended", None)]) == ["changed"]
+    assert scored(s, s.keys.due) == [("b", T + 3)]
+    assert hash_of(s, s.keys.state("a"))["next_ms"] == ""
+
+
+def test_a_paused_schedule_whose_trigger_changes_stays_out_of_the_due_set(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    assert s.ops.set_paused("a", True, "paused")
+    assert s.leader.upsert("tok", [item("a", "every 30", T + MIN)]) == ["changed"]
+    assert scored(s, s.keys.due) == []
+    assert hash_of(s, s.keys.state("a"))["next_ms"] == str(T + MIN)
+
+
+def test_upsert_and_remove_with_a_token_that_lost_the_lease_change_nothing(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    s.client.lpush(s.keys.history("a"), "event")
+    before = snapshot(s)
+    with pytest.raises(NotLeaderError):
+        s.leader.upsert("old", [item("a", "every 30", T + MIN, digest="d2")])
+    with pytest.raises(NotLeaderError):
+        s.leader.upsert("old", [item("b", "every 30", T + MIN)])
+    with pytest.raises(NotLeaderError):
+        s.leader.remove("old", "a")
+    assert snapshot(s) == before
+
+
+def test_remove_deletes_the_definition_and_all_state_of_one_schedule(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T), item("b", "x", T)]) == ["added"] * 2
+    for name in ("a", "b"):
+        s.client.lpush(s.keys.history(name), "event")
+    s.leader.remove("tok", "a")
+    assert list(hash_of(s, s.keys.defs)) == ["b"]
+    assert scored(s, s.keys.due) == [("b", T + 3)]
+    assert not s.client.exists(s.keys.state("a"), s.keys.history("a"))
+    assert s.client.exists(s.keys.state("b"), s.keys.history("b")) == 2
+
+
+# -- pause and resume ------------------------------------------------------------------------
+
+
+def test_pause_leaves_the_due_set_and_records_the_event_once(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T), item("b", "x", T)]) == ["added"] * 2
+    assert s.ops.set_paused("a", True, "paused") is True
+    assert hash_of(s, s.keys.state("a"))["paused"] == "1"
+    assert scored(s, s.keys.due) == [("b", T + 3)]
+    assert history(s, "a") == ["paused"]
+    before = snapshot(s)
+    assert s.ops.set_paused("a", True, "paused again") is False
+    assert snapshot(s) == before
+
+
+def test_resume_continues_from_the_given_fire_time_and_counts_the_missed_ones(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    s.client.hset(s.keys.state("a"), "missed", 2)
+    assert s.ops.set_paused("a", True, "paused")
+    assert s.ops.set_paused("a", False, "resumed", T + 9 * MIN, T + 9 * MIN + 3, 5, T + 8 * MIN)
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d1",
+        "trigger_key": "every 60",
+        "next_ms": str(T + 9 * MIN),
+        "due_ms": str(T + 9 * MIN + 3),
+        "paused": "0",
+        "missed": "7",
+        "last_missed_ms": str(T + 8 * MIN),
+    }
+    assert scored(s, s.keys.due) == [("a", T + 9 * MIN + 3)]
+    assert history(s, "a") == ["resumed", "paused"]
+    before = snapshot(s)
+    assert s.ops.set_paused("a", False, "resumed again", T, T, 1, T) is False
+    assert snapshot(s) == before
+
+
+def test_resume_with_nothing_missed_records_no_missed_count(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    assert s.ops.set_paused("a", True, "paused")
+    assert s.ops.set_paused("a", False, "resumed", T + MIN, T + MIN, 0, None)
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
+                                             "next_ms": str(T + MIN), "due_ms": str(T + MIN),
+                                             "paused": "0"}  # fmt: skip
+
+
+def test_resume_after_one_missed_fire_time_counts_it(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    assert s.ops.set_paused("a", True, "paused")
+    assert s.ops.set_paused("a", False, "resumed", T + 2 * MIN, T + 2 * MIN, 1, T + MIN)
+    got = hash_of(s, s.keys.state("a"))
+    assert (got["missed"], got["last_missed_ms"]) == ("1", str(T + MIN))
+
+
+def test_resuming_a_schedule_that_never_fires_again_keeps_it_out_of_the_due_set(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    assert s.ops.set_paused("a", True, "paused")
+    assert s.ops.set_paused("a", False, "resumed", None, None, 1, T)
+    assert scored(s, s.keys.due) == []
+
+
+def test_pause_and_resume_keep_exactly_the_100_newest_history_events(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    fill_history(s, "a")
+    assert s.ops.set_paused("a", True, "paused")
+    assert_capped(s, "a", "paused")
+
+
+# -- enqueue (trigger, backfill) -------------------------------------------------------------
+
+
+def message(name: str, fire_ms: int, priority: int = 5, attempt: int = 1) -> RunMessage:
+    schedule = Schedule(name=name, task="scheduler.tasks:heartbeat", timezone="UTC", every_s=60,
+                        queue="q", priority=priority)  # fmt: skip
+    body = run_message(schedule, f"{name}@{fire_ms}", from_ms(fire_ms), from_ms(T), "schedule", 1)
+    msg = RunMessage.loads(body)
+    return msg if attempt == 1 else msg.next_attempt("Boom: x").next_attempt("Boom: y")
+
+
+def run(name: str, fire_ms: int) -> Run:
+    return Run(f"{name}@{fire_ms}", "q", 4 * 10**13 + fire_ms, message(name, fire_ms).dumps())
+
+
+def test_a_trigger_enqueues_its_run_and_counts_it_active_and_waiting(redis_url: str) -> None:
+    s = store(redis_url)
+    s.client.hset(s.keys.state("a"), mapping={"active": 2, "waiting": 1})
+    assert s.ops.enqueue("a", run("a", T), "triggered") is True
+    assert scored(s, s.keys.queue("q")) == [(f"a@{T}", 4 * 10**13 + T)]
+    assert text(s.client.hget(s.keys.runs, f"a@{T}")) == message("a", T).dumps()
+    assert {text(m) for m in s.client.smembers(s.keys.queues)} == {"q"}
+    assert hash_of(s, s.keys.state("a")) == {"active": "3", "waiting": "2"}
+    assert history(s, "a") == ["triggered"]
+    assert not s.client.exists(s.keys.backfilled("a"))
+    before = snapshot(s)
+    assert s.ops.enqueue("a", run("a", T), "again") is False
+    assert snapshot(s) == before
+
+
+def test_backfill_enqueues_each_fire_time_once_however_often_repeated(redis_url: str) -> None:
+    s = store(redis_url)
+    assert s.ops.enqueue("a", run("a", T), "backfilled", backfill_ms=T) is True
+    assert scored(s, s.keys.backfilled("a")) == [(str(T), T)]
+    assert scored(s, s.keys.queue("q")) == [(f"a@{T}", 4 * 10**13 + T)]
+    before = snapshot(s)
+    assert s.ops.enqueue("a", run("a", T), "backfilled", backfill_ms=T) is False
+    assert snapshot(s) == before
+    [claimed] = s.worker("w1").claim("q", 5, T)  # run and acknowledged: still never again
+    done = Outcome(claimed.run_id, "a", "q", "succeeded")
+    assert s.worker("w1").finish([done], T, started=[(claimed.run_id, "a")]) == [True]
+    assert s.client.hget(s.keys.runs, claimed.run_id) is None
+    assert s.ops.enqueue("a", run("a", T), "backfilled", backfill_ms=T) is False
+    assert scored(s, s.keys.queue("q")) == []
+
+
+def test_backfill_of_a_fire_time_the_leader_already_enqueued_adds_nothing(redis_url: str) -> None:
+    s = store(redis_url)
+    s.client.hset(s.keys.runs, f"a@{T}", "dispatched")
+    assert s.ops.enqueue("a", run("a", T), "backfilled", backfill_ms=T) is False
+    assert text(s.client.hget(s.keys.runs, f"a@{T}")) == "dispatched"
+    assert scored(s, s.keys.queue("q")) == []
+    assert not s.client.exists(s.keys.state("a"), s.keys.history("a"))
+
+
+def test_backfill_remembers_the_100000_newest_fire_times(redis_url: str) -> None:
+    s = store(redis_url)
+    key = s.keys.backfilled("a")
+    s.client.zadd(key, {str(i): i for i in range(1, 100_001)})
+    assert s.ops.enqueue("a", run("a", T), "backfilled", backfill_ms=T) is True
+    assert s.client.zcard(key) == 100_000
+    assert s.client.zrange(key, 0, 0) == [b"2"]  # the oldest was forgotten
+    assert s.client.zscore(key, str(T)) == T
+
+
+def test_enqueue_keeps_exactly_the_100_newest_history_events(redis_url: str) -> None:
+    s = store(redis_url)
+    fill_history(s, "a")
+    assert s.ops.enqueue("a", run("a", T), "triggered")
+    assert_capped(s, "a", "triggered")
+
+
+# -- revive ----------------------------------------------------------------------------------
+
+
+def dead_letter(s: Store, name: str, fire_ms: int) -> str:
+    msg = message(name, fire_ms, priority=7, attempt=3)
+    letter = DeadLetter(msg, T, "Boom", "x", "", 3, "retries spent")
+    s.client.hset(s.keys.dead, msg.run_id, letter.dumps())
+    s.client.zadd(s.keys.dead_index, {msg.run_id: T})
+    return msg.run_id
+
+
+def test_revive_moves_a_dead_letter_back_to_its_queue_as_attempt_1(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = dead_letter(s, "a", T)
+    other = dead_letter(s, "b", T)
+    s.client.hset(s.keys.state("a"), mapping={"active": 1, "waiting": 0})
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    assert ops.dead_retry(s, run_id, now) is True
+    [queued] = s.reads.queued_runs("q")
+    assert (queued.run_id, queued.attempt, queued.previous_error) == (run_id, 1, None)
+    assert scored(s, s.keys.queue("q")) == [(run_id, (9 - 7) * 10**13 + to_ms(now))]
+    assert list(hash_of(s, s.keys.dead)) == [other]
+    assert scored(s, s.keys.dead_index) == [(other, T)]
+    assert {text(m) for m in s.client.smembers(s.keys.queues)} == {"q"}
+    assert hash_of(s, s.keys.state("a")) == {"active": "2", "waiting": "1"}
+    assert [e.event for e in s.reads.history("a")] == ["revived"]
+
+
+def test_revive_of_a_run_that_is_not_dead_changes_nothing(redis_url: str) -> None:
+    s = store(redis_url)
+    dead_letter(s, "b", T)
+    before = snapshot(s)
+    assert s.ops.revive(run("a", T), "a", "revived") is False
+    assert snapshot(s) == before
+
+
+def test_revive_keeps_exactly_the_100_newest_history_events(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = dead_letter(s, "a", T)
+    fill_history(s, "a")
+    assert s.ops.revive(Run(run_id, "q", 1, message("a", T).dumps()), "a", "revived")
+    assert_capped(s, "a", "revived")
+
+
+# -- the scripts' own replies, as their headers document them --------------------------------
+
+
+def test_operator_scripts_reply_1_when_they_act_and_0_when_not(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    run_id = dead_letter(s, "a", T)
+    replies: list[Any] = []
+    original = s.conn.run
+
+    def spy(script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        replies.append(original(script, keys, args))
+        return replies[-1]
+
+    monkeypatch.setattr(s.conn, "run", spy)
+    s.ops.set_paused("a", True, "paused")
+    s.ops.set_paused("a", True, "paused")
+    s.ops.enqueue("a", run("a", T + 1), "triggered")
+    s.ops.enqueue("a", run("a", T + 1), "triggered")
+    s.ops.revive(Run(run_id, "q", 1, message("a", T).dumps()), "a", "revived")
+    s.ops.revive(Run(run_id, "q", 1, message("a", T).dumps()), "a", "revived")
+    s.leader.remove("tok", "a")
+    s.leader.release("other")
+    s.leader.release("tok")
+    assert replies == [1, 0, 1, 0, 1, 0, 1, 0, 1]

@@ -1,0 +1,424 @@
+"""claim, start, finish, promote and reap (the worker's Lua scripts), called directly.
+
+Instants are explicit ms values; checks read the raw Redis keys of the key table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from scheduler.core.instants import from_ms
+from scheduler.core.messages import DeadLetter, RunMessage, run_message
+from scheduler.core.model import Schedule
+from scheduler.store import Outcome, Run, Store
+from scheduler.worker import Worker
+
+T = 1_780_000_000_000  # ms
+TIMEOUT = 10_000  # worker timeout, ms
+
+
+def store(url: str) -> Store:
+    return Store(redis.Redis.from_url(url))
+
+
+def text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def scored(s: Store, key: str) -> list[tuple[str, float]]:
+    rows: Any = s.client.zrange(key, 0, -1, withscores=True)
+    return [(text(m), float(sc)) for m, sc in rows]
+
+
+def hash_of(s: Store, key: str) -> dict[str, str]:
+    return {text(k): text(v) for k, v in s.client.hgetall(key).items()}
+
+
+def members(s: Store, key: str) -> set[str]:
+    return {text(m) for m in s.client.smembers(key)}
+
+
+def history(s: Store, name: str) -> list[str]:
+    return [text(v) for v in s.client.lrange(s.keys.history(name), 0, -1)]
+
+
+def snapshot(s: Store) -> dict[str, Any]:
+    """Every key and its whole value, for 'nothing changed' checks."""
+    c = s.client
+    out: dict[str, Any] = {}
+    for raw_key in c.keys("*"):
+        key = text(raw_key)
+        kind = text(c.type(key))
+        if kind == "string":
+            out[key] = text(c.get(key))
+        elif kind == "hash":
+            out[key] = hash_of(s, key)
+        elif kind == "zset":
+            out[key] = scored(s, key)
+        elif kind == "set":
+            out[key] = sorted(members(s, key))
+        else:
+            out[key] = [text(v) for v in c.lrange(key, 0, -1)]
+    return out
+
+
+def counters(s: Store, name: str) -> tuple[int, int]:
+    """(active, waiting) of a schedule."""
+    st = s.reads.states([name])[name]
+    return st.active, st.waiting
+
+
+def message(name: str, fire_ms: int, queue: str = "default", priority: int = 5) -> str:
+    schedule = Schedule(name=name, task="scheduler.tasks:heartbeat", timezone="UTC", every_s=60,
+                        queue=queue, priority=priority)  # fmt: skip
+    return run_message(schedule, f"{name}@{fire_ms}", from_ms(fire_ms), from_ms(T), "schedule", 1)
+
+
+def enqueue(s: Store, name: str, fire_ms: int, queue: str = "default", priority: int = 5) -> str:
+    """A run on its queue, counted active and waiting, as dispatch leaves it; its id."""
+    run_id = f"{name}@{fire_ms}"
+    score = (9 - priority) * 10**13 + fire_ms
+    body = message(name, fire_ms, queue, priority)
+    assert s.ops.enqueue(name, Run(run_id, queue, score, body), "enqueued")
+    return run_id
+
+
+def claim_and_start(s: Store, worker_id: str, name: str, now_ms: int) -> list[int]:
+    """What a worker does before it runs a task; the deliveries claim reported."""
+    w = s.worker(worker_id)
+    claimed = w.claim("default", 10, now_ms)
+    w.finish([], now_ms, started=[(c.run_id, name) for c in claimed])
+    return [c.deliveries for c in claimed]
+
+
+def outcome(run_id: str, kind: str, event: str = "", **fields: Any) -> Outcome:
+    name = run_id.split("@")[0]
+    return Outcome(run_id, name, "default", kind, event, **fields)
+
+
+# -- claim -----------------------------------------------------------------------------------
+
+
+def test_claim_takes_at_most_count_runs_in_queue_order_and_records_the_claims(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    low = enqueue(s, "a", T, priority=1)
+    first = enqueue(s, "a", T + 1)
+    urgent = enqueue(s, "a", T + 2, priority=9)
+    claimed = s.worker("w1").claim("default", 2, T + 5)
+    assert [(c.run_id, c.deliveries) for c in claimed] == [(urgent, 1), (first, 1)]
+    assert claimed[0].message == RunMessage.loads(message("a", T + 2, priority=9))
+    assert hash_of(s, s.keys.claims) == {urgent: "w1", first: "w1"}
+    assert members(s, s.keys.worker("w1")) == {urgent, first}
+    assert [m for m, _ in scored(s, s.keys.queue("default"))] == [low]
+    assert scored(s, s.keys.workers) == [("w1", T + 5)]  # claiming is a sign of life
+    assert counters(s, "a") == (3, 3)  # claimed runs still wait until they start
+    assert [c.run_id for c in s.worker("w1").claim("default", 5, T + 6)] == [low]
+
+
+def test_a_queued_id_without_a_message_is_dropped_by_claim(redis_url: str) -> None:
+    s = store(redis_url)
+    s.client.zadd(s.keys.queue("default"), {"gone@1": 1})
+    run_id = enqueue(s, "a", T)
+    assert [c.run_id for c in s.worker("w1").claim("default", 5, T)] == [run_id]
+    assert hash_of(s, s.keys.claims) == {run_id: "w1"}
+    assert scored(s, s.keys.queue("default")) == []
+
+
+def test_the_runs_of_a_worker_that_claimed_and_died_before_any_heartbeat_come_back(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 5, T)
+    s.worker("w2").heartbeat(T + TIMEOUT + 1)
+    assert s.worker("w2").reap(T + TIMEOUT + 1, TIMEOUT) == 1
+    assert [m for m, _ in scored(s, s.keys.queue("default"))] == [run_id]
+
+
+# -- start -----------------------------------------------------------------------------------
+
+
+def test_start_marks_the_claim_started_and_counts_a_delivery(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    assert claim_and_start(s, "w1", "a", T) == [1]
+    assert hash_of(s, s.keys.claims) == {run_id: "w1|s"}
+    assert hash_of(s, s.keys.deliveries) == {run_id: "1"}
+    assert counters(s, "a") == (1, 0)
+
+
+def test_start_by_a_worker_that_does_not_hold_the_claim_changes_nothing(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 5, T)
+    before = snapshot(s)
+    s.worker("w2").finish([], T, started=[(run_id, "a")])
+    assert snapshot(s) == before
+
+
+# -- finish ----------------------------------------------------------------------------------
+
+
+def test_success_acknowledges_the_run_and_clears_every_trace_of_it(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    assert s.worker("w1").finish([outcome(run_id, "succeeded", "ok")], T + 9) == [True]
+    for key in (s.keys.runs, s.keys.claims, s.keys.deliveries):
+        assert hash_of(s, key) == {}
+    assert members(s, s.keys.worker("w1")) == set()
+    assert counters(s, "a") == (0, 0)
+    assert history(s, "a") == ["ok", "enqueued"]
+
+
+def test_a_run_expired_before_it_started_no_longer_counts_as_waiting(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 5, T)
+    assert s.worker("w1").finish([outcome(run_id, "expired", "late")], T + 9) == [True]
+    assert counters(s, "a") == (0, 0)
+    assert hash_of(s, s.keys.runs) == {} and hash_of(s, s.keys.claims) == {}
+    assert hash_of(s, s.keys.deliveries) == {}
+
+
+def test_a_retry_waits_with_its_next_attempt_and_resets_the_delivery_count(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    nxt = RunMessage.loads(message("a", T)).next_attempt("Boom: x").dumps()
+    retry = outcome(run_id, "retry", "retrying", new_message=nxt, due_ms=T + 30_000)
+    assert s.worker("w1").finish([retry], T + 9) == [True]
+    assert text(s.client.hget(s.keys.runs, run_id)) == nxt
+    assert scored(s, s.keys.retries) == [(run_id, T + 30_000)]
+    assert hash_of(s, s.keys.deliveries) == {} and hash_of(s, s.keys.claims) == {}
+    assert members(s, s.keys.worker("w1")) == set()
+    assert counters(s, "a") == (1, 1)
+    assert history(s, "a") == ["retrying", "enqueued"]
+
+
+def test_a_started_run_handed_back_waits_again_and_its_delivery_does_not_count(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    back = outcome(run_id, "handback", due_ms=4 * 10**13 + T + 50)
+    assert s.worker("w1").finish([back], T + 50) == [True]
+    assert scored(s, s.keys.queue("default")) == [(run_id, 4 * 10**13 + T + 50)]
+    assert hash_of(s, s.keys.deliveries) == {run_id: "0"}
+    assert hash_of(s, s.keys.claims) == {} and members(s, s.keys.worker("w1")) == set()
+    assert counters(s, "a") == (1, 1)
+    assert history(s, "a") == ["enqueued"]
+    assert claim_and_start(s, "w2", "a", T + 60) == [1]
+
+
+def test_a_prefetched_run_handed_back_is_still_counted_waiting_once(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 5, T)
+    back = outcome(run_id, "handback", due_ms=4 * 10**13 + T + 50)
+    assert s.worker("w1").finish([back], T + 50) == [True]
+    assert counters(s, "a") == (1, 1)
+    assert hash_of(s, s.keys.deliveries) == {}
+    assert scored(s, s.keys.queue("default")) == [(run_id, 4 * 10**13 + T + 50)]
+
+
+def test_a_dead_run_goes_to_the_dead_letter_queue_at_now(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    dead = outcome(run_id, "dead", "dead", dead_letter="letter")
+    assert s.worker("w1").finish([dead], T + 77) == [True]
+    assert hash_of(s, s.keys.dead) == {run_id: "letter"}
+    assert scored(s, s.keys.dead_index) == [(run_id, T + 77)]
+    assert hash_of(s, s.keys.runs) == {} and hash_of(s, s.keys.deliveries) == {}
+    assert counters(s, "a") == (0, 0)
+
+
+def test_a_finish_from_a_worker_that_no_longer_holds_the_claim_changes_nothing(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    assert s.worker("w2").reap(T + TIMEOUT + 1, TIMEOUT) == 1  # w1 froze
+    claim_and_start(s, "w2", "a", T + TIMEOUT + 2)
+    before = snapshot(s)
+    for kind in ("succeeded", "retry", "handback", "dead", "expired"):
+        late = outcome(run_id, kind, "late", new_message="x", due_ms=1, dead_letter="x")
+        assert s.worker("w1").finish([late], T + TIMEOUT + 3) == [False]
+        assert snapshot(s) == before
+    assert s.worker("w3").finish([outcome(run_id, "succeeded")], T) == [False]
+    assert snapshot(s) == before
+
+
+def test_finish_keeps_exactly_the_100_newest_history_events(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.client.delete(s.keys.history("a"))
+    s.client.lpush(s.keys.history("a"), *[f"old-{i}" for i in range(100)])
+    claim_and_start(s, "w1", "a", T)
+    assert s.worker("w1").finish([outcome(run_id, "succeeded", "new")], T) == [True]
+    got = history(s, "a")
+    assert len(got) == 100
+    assert (got[0], got[1], got[-1]) == ("new", "old-99", "old-1")
+
+
+# -- poison runs -----------------------------------------------------------------------------
+
+
+def test_max_deliveries_3_allows_exactly_3_starts_then_dead_letters_a_poison_run(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    now = T
+    for delivery in (1, 2, 3):
+        assert claim_and_start(s, f"w{delivery}", "a", now) == [delivery]
+        assert counters(s, "a") == (1, 0)
+        now += TIMEOUT + 1  # the task killed its worker: it falls silent
+        assert s.worker("reaper").reap(now, TIMEOUT) == 1
+        assert counters(s, "a") == (1, 1)
+    worker = Worker(s, now=lambda: datetime.fromtimestamp(now / 1000, UTC), worker_id="w4",
+                    max_deliveries=3)  # fmt: skip
+    try:
+        assert worker.process_once() == 1
+        assert not worker.running and not worker.backlog
+    finally:
+        worker.pool.close()
+    [letter] = s.reads.dead_letters(10)
+    assert isinstance(letter, DeadLetter)
+    assert (letter.run.run_id, letter.error_type, letter.deliveries) == (run_id, "PoisonRun", 3)
+    assert scored(s, s.keys.dead_index) == [(run_id, now)]
+    assert counters(s, "a") == (0, 0)  # or an `overlap: skip` schedule never ran again
+    for key in (s.keys.runs, s.keys.claims, s.keys.deliveries):
+        assert hash_of(s, key) == {}
+
+
+# -- promote ---------------------------------------------------------------------------------
+
+
+def retrying(s: Store, name: str, fire_ms: int, due_ms: int, queue: str, priority: int) -> str:
+    run_id = f"{name}@{fire_ms}"
+    s.client.hset(s.keys.runs, run_id, message(name, fire_ms, queue, priority))
+    s.client.zadd(s.keys.retries, {run_id: due_ms})
+    return run_id
+
+
+def test_promote_moves_only_due_retries_to_their_queue_by_priority_then_now(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    a = retrying(s, "a", T, T - 5, "qa", 7)
+    b = retrying(s, "b", T, T, "qb", 2)
+    later = retrying(s, "c", T, T + 1, "qa", 5)
+    assert s.worker("w1").promote(T + 0) == 2
+    assert scored(s, s.keys.queue("qa")) == [(a, (9 - 7) * 10**13 + T)]
+    assert scored(s, s.keys.queue("qb")) == [(b, (9 - 2) * 10**13 + T)]
+    assert scored(s, s.keys.retries) == [(later, T + 1)]
+    assert members(s, s.keys.queues) == {"qa", "qb"}
+
+
+def test_promote_moves_at_most_limit_retries_oldest_due_first(redis_url: str) -> None:
+    s = store(redis_url)
+    ids = [retrying(s, "a", T + i, T - 10 + i, "default", 5) for i in range(3)]
+    assert s.worker("w1").promote(T, limit=2) == 2
+    assert [m for m, _ in scored(s, s.keys.queue("default"))] == ids[:2]
+    assert [m for m, _ in scored(s, s.keys.retries)] == ids[2:]
+
+
+def test_promote_drops_a_retry_whose_message_is_gone(redis_url: str) -> None:
+    s = store(redis_url)
+    s.client.zadd(s.keys.retries, {"gone@1": T - 1})
+    assert s.worker("w1").promote(T) == 1
+    assert scored(s, s.keys.retries) == []
+    assert s.client.keys(s.keys.queue("*")) == []
+
+
+# -- reap ------------------------------------------------------------------------------------
+
+
+def test_reap_delivers_again_only_the_runs_of_workers_silent_past_the_timeout(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    waiting = enqueue(s, "a", T, queue="default", priority=3)
+    started = enqueue(s, "b", T + 1, queue="default", priority=8)
+    alive = enqueue(s, "c", T + 2, priority=1)
+    w1 = s.worker("w1")
+    w1.claim("default", 2, T)  # the two highest priority: started, then waiting
+    w1.finish([], T, started=[(started, "b")])
+    claim_and_start(s, "w2", "c", T)
+    now = T + 2 * TIMEOUT
+    s.worker("w2").heartbeat(now - TIMEOUT + 1)
+    assert s.worker("w3").reap(now, TIMEOUT) == 2
+    assert scored(s, s.keys.queue("default")) == [
+        (started, (9 - 8) * 10**13 + now),
+        (waiting, (9 - 3) * 10**13 + now),
+    ]
+    assert hash_of(s, s.keys.claims) == {alive: "w2|s"}
+    assert members(s, s.keys.worker("w2")) == {alive}
+    assert not s.client.exists(s.keys.worker("w1"))
+    assert scored(s, s.keys.workers) == [("w2", now - TIMEOUT + 1)]
+    assert counters(s, "a") == (1, 1)  # never started: still waiting once
+    assert counters(s, "b") == (1, 1)  # started: waiting again
+    assert counters(s, "c") == (1, 0)
+    assert hash_of(s, s.keys.deliveries) == {started: "1", alive: "1"}
+
+
+def test_reap_leaves_a_run_another_worker_now_holds(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w2", "a", T + TIMEOUT)
+    s.client.sadd(s.keys.worker("w1"), run_id)  # a stale entry of a dead worker
+    s.worker("w1").heartbeat(T)
+    assert s.worker("w2").reap(T + TIMEOUT, TIMEOUT) == 0
+    assert hash_of(s, s.keys.claims) == {run_id: "w2|s"}
+    assert scored(s, s.keys.queue("default")) == []
+    assert counters(s, "a") == (1, 0)
+    assert not s.client.exists(s.keys.worker("w1"))
+
+
+def test_reap_skips_a_held_run_whose_message_is_gone(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    other = enqueue(s, "a", T + 1)
+    s.worker("w1").claim("default", 5, T)
+    s.client.hdel(s.keys.runs, run_id)
+    assert s.worker("w2").reap(T + TIMEOUT, TIMEOUT) == 1
+    assert [m for m, _ in scored(s, s.keys.queue("default"))] == [other]
+    assert hash_of(s, s.keys.claims) == {}
+
+
+# -- the scripts' own replies, as their headers document them --------------------------------
+
+
+def start_reply(s: Store, worker_id: str, run_id: str) -> Any:
+    k = s.keys
+    return s.conn.run("start", [k.claims, k.state("a"), k.deliveries], [worker_id, run_id])
+
+
+def finish_reply(s: Store, worker_id: str, run_id: str) -> Any:
+    k = s.keys
+    keys = [k.runs, k.claims, k.deliveries, k.worker(worker_id), k.retries, k.dead,
+            k.dead_index, k.state("a"), k.history("a"), k.queue("default")]  # fmt: skip
+    return s.conn.run("finish", keys, [worker_id, run_id, "succeeded", "", 0, "", "", 100, T])
+
+
+def test_start_and_finish_reply_1_for_the_holder_and_0_for_anyone_else(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 5, T)
+    assert start_reply(s, "w2", run_id) == 0
+    assert start_reply(s, "w1", run_id) == 1
+    assert start_reply(s, "w1", run_id) == 0  # already started
+    assert finish_reply(s, "w2", run_id) == 0
+    assert finish_reply(s, "w1", run_id) == 1
+    assert finish_reply(s, "w1", run_id) == 0  # already acknowledged
