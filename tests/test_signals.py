@@ -32,6 +32,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.timeout(400)  # fifty process starts: minutes on a loaded two-core machine
 def test_sigterm_at_random_moments_stops_the_leader_within_a_second_and_a_standby_leads(
     tmp_path: Path, redis_url: str, processes: list[subprocess.Popen[bytes]]
 ) -> None:
