@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ STALL_S = 15.0  # documented: a loop silent this long is stuck and its lease is 
 
 # Loaded by every Python process started with this folder on PYTHONPATH: breaks the
 # dispatch planner of the process whose SCHED_TEST_FAULT says so, after a few good rounds.
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, time
 fault = os.environ.get("SCHED_TEST_FAULT")
 if fault:
@@ -37,7 +36,7 @@ if fault:
             time.sleep(3600)
         return original(self, *args, **kwargs)
     planner.Planner.steps = steps
-'''
+"""
 
 
 @pytest.fixture
@@ -47,18 +46,6 @@ def faulty(tmp_path: Path) -> Path:
     (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     (tmp_path / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
     return folder
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def start(

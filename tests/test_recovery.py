@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -19,13 +19,8 @@ RUN_S = 1.0
 
 
 @pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+def workers(processes: list[subprocess.Popen[Any]]) -> list[subprocess.Popen[Any]]:
+    return processes
 
 
 def most_at_once(spans: list[tuple[float, float]]) -> int:

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,6 @@ from scheduler.store import Store
 ROUNDS = 50
 EXIT_WITHIN_S = 1.0
 STANDBY_LEADS_WITHIN_S = 3.0  # the released lease is taken at the standby's next try (0.5 s)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.timeout(400)  # fifty process starts: minutes on a loaded two-core machine

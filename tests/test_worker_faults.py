@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -82,13 +83,8 @@ def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+def workers(processes: list[subprocess.Popen[Any]]) -> list[subprocess.Popen[Any]]:
+    return processes
 
 
 @pytest.fixture
