@@ -27,6 +27,7 @@ from scheduler.cli.common import (
 )
 from scheduler.cli.signals import Signals
 from scheduler.core.durations import parse_duration_s
+from scheduler.core.model import Schedule
 from scheduler.errors import DurationError
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
@@ -46,10 +47,7 @@ def scheduler_command(
     stop = threading.Event()
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
     schedules, _ = load_files(paths)
-    store = open_store(redis_url, namespace)
-    replica = Scheduler(store, schedules)
-    reloader = _reloader(paths, replica)
-    signals.on_hup = reloader.request
+    replica, reloader = _replica(paths, schedules, open_store(redis_url, namespace), signals)
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",
         replica.identity, len(schedules), redact(redis_url or ""),
@@ -191,11 +189,9 @@ def run(
         )
     try:
         store = open_store(redis_url, namespace)
-        replica = Scheduler(store, schedules)
         executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
                            dead_letters_max, dead_letters_max_age)  # fmt: skip
-        reloader = _reloader(paths, replica)
-        signals.on_hup = reloader.request
+        replica, reloader = _replica(paths, schedules, store, signals)
         died: list[BaseException] = []
         leading = threading.Thread(
             target=_lead, args=(replica, stop, reloader, died), daemon=True, name="sched-lead"
@@ -235,6 +231,12 @@ def _embedded(data_dir: Path) -> EmbeddedRedis:
                    EXIT_USAGE) from None  # fmt: skip
 
 
-def _reloader(paths: list[Path] | None, replica: Scheduler) -> Reloader:
-    return Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
-                    replica.replace_schedules)  # fmt: skip
+def _replica(
+    paths: list[Path] | None, schedules: dict[str, Schedule], store: Store, signals: Signals
+) -> tuple[Scheduler, Reloader]:
+    """A scheduler replica, and the reloader SIGHUP and file changes go to."""
+    replica = Scheduler(store, schedules)
+    reloader = Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
+                        replica.replace_schedules)  # fmt: skip
+    signals.on_hup = reloader.request
+    return replica, reloader
