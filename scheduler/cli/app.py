@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from scheduler import __version__
 from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE
 from scheduler.errors import SchedError, UsageError
 
@@ -17,9 +18,26 @@ app = typer.Typer(
     name="sched",
     help="sched: a periodic job scheduler. Schedules live in YAML files (default: schedules/).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"sched {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """sched: a periodic job scheduler. Schedules live in YAML files (default: schedules/)."""
+
+
 dead_app = typer.Typer(
     help="The dead-letter queue: runs that failed for good.", no_args_is_help=True
 )

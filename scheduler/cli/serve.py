@@ -147,11 +147,11 @@ def worker(
     """Execute runs from the queues (no scheduler)."""
     setup_logging(log_format)
     stop = threading.Event()
-    Signals(stop)
+    signals = Signals(stop)
     store = open_store(redis_url, namespace)
     executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
                        dead_letters_max, dead_letters_max_age)  # fmt: skip
-    executor.run(stop, grace)
+    executor.run(stop, grace, signals.force)
 
 
 @app.command()
@@ -198,7 +198,7 @@ def run(
         )
         leading.start()
         try:
-            executor.run(stop, grace)
+            executor.run(stop, grace, signals.force)
         finally:
             stop.set()  # the worker half ended (or died): the scheduler half stops too
             leading.join(timeout=10)

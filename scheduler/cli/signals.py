@@ -24,10 +24,12 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 
 
 class Signals:
-    """SIGTERM and SIGINT set ``stop``; SIGHUP calls ``on_hup`` once it is set."""
+    """SIGTERM and SIGINT set ``stop``, a second one also ``force`` (stop waiting for
+    running runs); SIGHUP calls ``on_hup`` once it is set."""
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
+        self.force = threading.Event()
         self.on_hup: Callable[[], None] | None = None
         self._read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
@@ -49,6 +51,8 @@ class Signals:
 
     def _handle(self, signum: int) -> None:
         if signum in STOP_SIGNALS:
+            if self.stop.is_set():
+                self.force.set()
             self.stop.set()
         elif signum == signal.SIGHUP and self.on_hup is not None:
             self.on_hup()

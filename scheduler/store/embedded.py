@@ -6,6 +6,7 @@ ships, so a fresh machine needs nothing beyond `pip install`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -59,6 +60,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _lock: int | None = field(default=None, init=False)  # fd of the data dir's lock file
 
     def __post_init__(self) -> None:
         # A unix socket path may be at most ~107 bytes; from a deep folder use loopback TCP.
@@ -77,6 +79,7 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._own_data_dir()
         args = [
             redis_server_binary(),
             "--dir", str(self.data_dir.resolve()),
@@ -95,6 +98,30 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self._wait_ready()
         return self
+
+    def _own_data_dir(self) -> None:
+        """One owner per data dir: two servers on one append-only file would both lead."""
+        if self._lock is not None:
+            return
+        path = self.data_dir / "sched.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise EmbeddedRedisError(
+                f"sched is already running on {self.data_dir} (pid {owner}); to join it, "
+                f"set SCHED_REDIS_URL={self.url} (or use another --data-dir)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock = fd
+
+    def _release_data_dir(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the file releases the lock
+            self._lock = None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -117,20 +144,23 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Stop the server, flushing the AOF first (SHUTDOWN), then reap the process."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
+        if self.process is not None:
+            self._shutdown(self.process)
+        self.process = None
+        self._release_data_dir()
+
+    def _shutdown(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
             try:
                 client = redis.Redis.from_url(self.url, socket_timeout=2)
                 client.shutdown(nosave=False)
             except redis.RedisError:
-                self.process.terminate()
+                process.terminate()
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+                process.kill()
+                process.wait()
 
     def kill(self) -> None:
         """Stop without a flush, as a crash would (the AOF keeps what was fsynced)."""

@@ -238,7 +238,12 @@ class Worker:
             log.warning("handed back %d runs claimed while Redis did not answer", len(lost))
         return len(lost)
 
-    def run(self, stop: threading.Event, grace_s: float = GRACE_S) -> None:
+    def run(
+        self, stop: threading.Event, grace_s: float = GRACE_S,
+        force: threading.Event | None = None,
+    ) -> None:  # fmt: skip
+        """Work until ``stop``; then let running runs finish for ``grace_s`` (or until
+        ``force``: a second Ctrl-C) and hand the rest back."""
         log.info("worker %s taking runs from %s with %d %s slots", self.worker_id,
                  ",".join(self.queues), self.concurrency, self.pool_kind)  # fmt: skip
         next_upkeep = 0.0
@@ -257,15 +262,18 @@ class Worker:
                 continue
             if not taken:
                 self.wait(IDLE_POLL_S)
-        self._stop(grace_s)
+        self._stop(grace_s, force or threading.Event())
 
-    def _stop(self, grace_s: float) -> None:
+    def _stop(self, grace_s: float, force: threading.Event) -> None:
         # Stop taking runs; let running ones finish for the grace period, heartbeating so
         # that nobody delivers them again meanwhile; then hand back what is left.
         self.accepting = False
+        if self.running:
+            log.warning("finishing %d runs, up to %.0f s; press Ctrl-C again (or send SIGTERM "
+                        "again) to hand them back now", len(self.running), grace_s)  # fmt: skip
         deadline = time.monotonic() + grace_s
         next_beat = 0.0
-        while self.running and time.monotonic() < deadline:
+        while self.running and time.monotonic() < deadline and not force.is_set():
             self.process_once()
             self.wait(0.01)
             if time.monotonic() >= next_beat:

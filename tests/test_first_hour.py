@@ -1,0 +1,74 @@
+"""What a new user meets first: one `sched run` per data dir, a second Ctrl-C, --version."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+from test_worker_processes import TESTS, enqueue, wait_for
+
+from scheduler import __version__
+from scheduler.store import Store
+
+SCHEDULE = "schedules:\n  beat: {task: scheduler.tasks:heartbeat, every: 1s}\n"
+
+
+def sched(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "SCHED_REDIS_URL": ""}
+    return subprocess.Popen([sys.executable, "-m", "scheduler", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def test_a_second_sched_run_on_the_same_data_dir_is_refused_and_says_how_to_join(
+    tmp_path: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    (tmp_path / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
+    data = tmp_path / "data"
+    first = sched("run", str(tmp_path / "s.yaml"), "--data-dir", str(data))
+    processes.append(first)
+    wait_for(lambda: (data / "redis.sock").exists(), 15)
+    second = sched("run", str(tmp_path / "s.yaml"), "--data-dir", str(data))
+    processes.append(second)
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 1
+    assert f"sched is already running on {data} (pid {first.pid})" in err
+    assert f"SCHED_REDIS_URL=unix://{(data / 'redis.sock').resolve()}" in err
+    assert first.poll() is None  # the first one goes on
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 0
+
+
+def test_a_second_sigterm_hands_running_runs_back_at_once(
+    redis_url: str, tmp_path: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    run_id = enqueue(s, "slow", "hang", 3600)
+    worker = sched("worker", "--redis-url", redis_url, "--grace", "600")
+    processes.append(worker)
+    wait_for(lambda: s.client.hget(s.keys.claims, run_id) == b"%b|s" % owner(s), 15)
+    worker.send_signal(signal.SIGTERM)  # waits up to the 600 s grace for the run ...
+    assert worker.stderr is not None
+    waiting = next((line for line in worker.stderr if "finishing 1 runs" in line), "")
+    assert "up to 600 s; press Ctrl-C again" in waiting
+    worker.send_signal(signal.SIGTERM)  # ... unless told again
+    assert worker.wait(timeout=15) == 0
+    assert s.client.zscore(s.keys.queue("default"), run_id) is not None  # handed back
+    assert s.client.hget(s.keys.claims, run_id) is None
+
+
+def owner(s: Store) -> bytes:
+    """The id of the one worker running."""
+    found: list[bytes] = s.client.zrange(s.keys.workers, 0, -1)  # type: ignore[assignment]
+    return found[0] if found else b"?"
+
+
+def test_version_prints_the_package_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "scheduler", "--version"], capture_output=True,
+                         text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert out == f"sched {__version__}\n"
