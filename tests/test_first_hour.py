@@ -11,8 +11,9 @@ from typing import Any
 
 import redis
 from test_worker_processes import TESTS, enqueue, wait_for
+from typer.testing import CliRunner
 
-from scheduler import __version__
+from scheduler import __version__, cli
 from scheduler.store import Store
 
 SCHEDULE = "schedules:\n  beat: {task: scheduler.tasks:heartbeat, every: 1s}\n"
@@ -72,3 +73,20 @@ def test_version_prints_the_package_version() -> None:
     out = subprocess.run([sys.executable, "-m", "scheduler", "--version"], capture_output=True,
                          text=True, timeout=60, check=True).stdout  # fmt: skip
     assert out == f"sched {__version__}\n"
+
+
+def test_tasks_are_imported_from_the_app_dir(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    (app / "billing").mkdir(parents=True)
+    (app / "billing" / "__init__.py").write_text("", encoding="utf-8")
+    (app / "billing" / "tasks.py").write_text("def invoice() -> None: ...\n", encoding="utf-8")
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  bill: {task: billing.tasks:invoice, every: 1h}\n")
+    runner = CliRunner()
+    lost = runner.invoke(cli.app, ["validate", str(path), "--check-imports"])
+    assert lost.exit_code == 1
+    assert "cannot import module 'billing.tasks'" in lost.stdout
+    found = runner.invoke(
+        cli.app, ["validate", str(path), "--check-imports", "--app-dir", str(app)]
+    )
+    assert (found.exit_code, found.stdout) == (0, "1 schedule in 1 file OK\n")

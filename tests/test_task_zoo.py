@@ -4,13 +4,14 @@ pools, and the worker keeps executing runs afterwards."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
 from test_worker import T0, Clock, enqueue, job, settle
 
 from scheduler import ops
-from scheduler.core.model import RetryPolicy
+from scheduler.core.model import RetryPolicy, Schedule
 from scheduler.store import Store
 from scheduler.worker import Worker
 
@@ -70,3 +71,31 @@ def test_the_dead_letter_queue_is_bounded_by_count_and_age_and_counts_what_it_dr
     assert [d.run.schedule for d in ops.dead_letters(s)] == ["late"]
     assert s.reads.dead_counts() == (1, 5)
     assert ops.status(s).to_json()["dead_letters"] == {"count": 1, "dropped": 5}
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_an_async_task_is_run_to_completion(redis_url: str, tmp_path: Path, pool: str) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    out = tmp_path / "async.jsonl"
+    run_id = enqueue(s, job("coro", "async_append", args=(str(out),)))
+    settle(Worker(s, pool_kind=pool, now=Clock(T0), worker_id="w"), 60)
+    assert out.read_text(encoding="utf-8").splitlines() == [f'{{"run_id": "{run_id}"}}']
+    assert s.reads.history("coro")[0].event == "succeeded"
+
+
+def test_a_task_that_cannot_be_imported_fails_with_where_the_worker_looked(
+    redis_url: str,
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    schedule = Schedule(name="lost", task="no_such_app.tasks:go", timezone="UTC", every_s=60)
+    enqueue(s, schedule)
+    settle(Worker(s, now=Clock(T0), worker_id="w"), 30)
+    [letter] = ops.dead_letters(s)
+    assert letter.error_type == "TaskImportError"
+    assert letter.error_message.startswith(
+        "cannot import task 'no_such_app.tasks:go' (ModuleNotFoundError: No module named "
+        "'no_such_app'); the worker runs in "
+    )
+    assert "start it in the folder that holds 'no_such_app', or pass --app-dir" in (
+        letter.error_message
+    )

@@ -96,3 +96,12 @@ def stamp(path: str, seconds: float) -> None:
     line = {"run_id": run.run_id, "pid": os.getpid(), "start": started, "end": time.time()}
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
+
+
+async def async_append(path: str) -> None:
+    """An `async def` task: its side effect proves it was awaited."""
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"run_id": current_run().run_id}) + "\n")

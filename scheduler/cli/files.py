@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from scheduler.cli.common import (
     EXIT_INVALID,
     EXIT_PLAN_CHANGES,
     EXIT_USAGE,
+    AppDir,
     Namespace,
     PathsArg,
     RedisUrl,
@@ -22,6 +24,7 @@ from scheduler.cli.common import (
     instant,
     load_files,
     open_store,
+    use_app_dir,
 )
 from scheduler.cli.render import upcoming_table, utc_seconds
 from scheduler.config import check_imports
@@ -40,10 +43,12 @@ def validate(
         bool,
         typer.Option("--check-imports", help="Also import every task and check it is callable."),
     ] = False,
+    app_dir: AppDir = Path("."),
 ) -> None:
     """Check schedule files; print every problem as PATH:LINE:COLUMN: FIELD: message."""
     schedules, files = load_files(paths)
     if check_imports_:
+        use_app_dir(app_dir)
         messages = check_imports(schedules.values())
         for message in messages:
             typer.echo(message)

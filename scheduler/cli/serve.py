@@ -16,6 +16,7 @@ from scheduler.cli.common import (
     DEFAULT_PATHS,
     EXIT_INTERNAL,
     EXIT_USAGE,
+    AppDir,
     LogFormat,
     Namespace,
     PathsArg,
@@ -24,6 +25,7 @@ from scheduler.cli.common import (
     load_files,
     open_store,
     setup_logging,
+    use_app_dir,
 )
 from scheduler.cli.signals import Signals
 from scheduler.core.durations import parse_duration_s
@@ -143,9 +145,11 @@ def worker(
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
+    app_dir: AppDir = Path("."),
 ) -> None:
     """Execute runs from the queues (no scheduler)."""
     setup_logging(log_format)
+    use_app_dir(app_dir)
     stop = threading.Event()
     signals = Signals(stop)
     store = open_store(redis_url, namespace)
@@ -171,9 +175,11 @@ def run(
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
+    app_dir: AppDir = Path("."),
 ) -> None:
     """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
     setup_logging(log_format)
+    use_app_dir(app_dir)
     stop = threading.Event()
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
     schedules, _ = load_files(paths)

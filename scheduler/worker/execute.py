@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import os
+import sys
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from scheduler.core.context import RunContext, set_current_run
 from scheduler.core.instants import from_ms
@@ -39,12 +45,35 @@ def execute(message: RunMessage, worker_id: str) -> Result:
     """Run one attempt in this thread."""
     set_current_run(context(message, worker_id))
     try:
-        resolve_task(message.task)(*message.args, **message.kwargs)
+        outcome = task_of(message)(*message.args, **message.kwargs)
+        if inspect.isawaitable(outcome):  # an `async def` task runs to completion here
+            asyncio.run(_awaited(outcome))
         return Result()
     except BaseException as exc:  # a task's failure is an outcome, not ours
         return failed(exc)
     finally:
         set_current_run(None)
+
+
+class TaskImportError(Exception):
+    """A task that cannot be imported where this worker runs."""
+
+
+def task_of(message: RunMessage) -> Callable[..., Any]:
+    try:
+        return resolve_task(message.task)
+    except (ImportError, AttributeError) as exc:
+        module = message.task.partition(":")[0]
+        raise TaskImportError(
+            f"cannot import task {message.task!r} ({type(exc).__name__}: {exc}); the worker "
+            f"runs in {os.getcwd()} and imports from {sys.path[0] or os.getcwd()} first: start it "
+            f"in the folder that holds {module.split('.')[0]!r}, or pass --app-dir or set "
+            "PYTHONPATH"
+        ) from exc
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> None:
+    await awaitable
 
 
 def failed(exc: BaseException) -> Result:
