@@ -90,3 +90,21 @@ def test_tasks_are_imported_from_the_app_dir(tmp_path: Path) -> None:
         cli.app, ["validate", str(path), "--check-imports", "--app-dir", str(app)]
     )
     assert (found.exit_code, found.stdout) == (0, "1 schedule in 1 file OK\n")
+
+
+def test_sched_run_serves_every_queue_its_schedules_name(
+    redis_url: str, tmp_path: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "schedules:\n"
+        "  beat: {task: scheduler.tasks:heartbeat, every: 1s}\n"
+        "  report: {task: scheduler.tasks:heartbeat, every: 1s, queue: reports}\n",
+        encoding="utf-8",
+    )
+    s = Store(redis.Redis.from_url(redis_url))
+    proc = sched("run", str(tmp_path / "s.yaml"), "--redis-url", redis_url)
+    processes.append(proc)
+    done = lambda name: any(e.event == "succeeded" for e in s.reads.history(name))  # noqa: E731
+    wait_for(lambda: done("beat") and done("report"), 20)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -161,7 +162,16 @@ def worker(
 @app.command()
 def run(
     paths: PathsArg = None,
-    queues: Queues = "default",
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            "-Q",
+            help="Comma-separated queues, taken in turn "
+            "[default: every queue the schedules name, and default].",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Concurrency = 4,
     pool: Pool = "thread",
     worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
@@ -195,9 +205,12 @@ def run(
         )
     try:
         store = open_store(redis_url, namespace)
-        executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
+        served = queues or ",".join(queues_of(schedules))
+        executor = _worker(store, served, concurrency, pool, worker_timeout, max_deliveries,
                            dead_letters_max, dead_letters_max_age)  # fmt: skip
         replica, reloader = _replica(paths, schedules, store, signals)
+        if queues is None:  # the worker follows the schedules' queues through reloads
+            reloader.apply = lambda new: _follow(replica, executor, new)
         died: list[BaseException] = []
         leading = threading.Thread(
             target=_lead, args=(replica, stop, reloader, died), daemon=True, name="sched-lead"
@@ -246,3 +259,13 @@ def _replica(
                         replica.replace_schedules)  # fmt: skip
     signals.on_hup = reloader.request
     return replica, reloader
+
+
+def queues_of(schedules: Mapping[str, Schedule]) -> list[str]:
+    """Every queue the schedules name, and ``default``: what ``sched run`` serves."""
+    return sorted({"default", *(s.queue for s in schedules.values())})
+
+
+def _follow(replica: Scheduler, executor: Worker, schedules: Mapping[str, Schedule]) -> None:
+    replica.replace_schedules(schedules)
+    executor.queues = queues_of(schedules)
