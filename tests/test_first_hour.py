@@ -104,7 +104,10 @@ def test_sched_run_serves_every_queue_its_schedules_name(
     s = Store(redis.Redis.from_url(redis_url))
     proc = sched("run", str(tmp_path / "s.yaml"), "--redis-url", redis_url)
     processes.append(proc)
-    done = lambda name: any(e.event == "succeeded" for e in s.reads.history(name))  # noqa: E731
+
+    def done(name: str) -> bool:
+        return any(e.event == "succeeded" for e in s.reads.history(name))
+
     wait_for(lambda: done("beat") and done("report"), 20)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
