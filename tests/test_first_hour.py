@@ -13,8 +13,9 @@ import redis
 from test_worker_processes import TESTS, enqueue, wait_for
 from typer.testing import CliRunner
 
-from scheduler import __version__, cli
+from scheduler import __version__, cli, ops
 from scheduler.store import Store
+from scheduler.worker import Worker
 
 SCHEDULE = "schedules:\n  beat: {task: scheduler.tasks:heartbeat, every: 1s}\n"
 
@@ -111,3 +112,39 @@ def test_sched_run_serves_every_queue_its_schedules_name(
     wait_for(lambda: done("beat") and done("report"), 20)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
+
+
+def test_validate_warns_about_queue_names_a_letter_apart(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "schedules:\n"
+        "  a: {task: m:f, every: 1h, queue: report}\n"
+        "  b: {task: m:f, every: 1h, queue: reports}\n"
+        "  c: {task: m:f, every: 1h, queue: billing}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli.app, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: queues 'report' and 'reports' differ by a letter or two; is one a typo?\n"
+    )
+
+
+def test_status_lists_workers_and_flags_a_queue_no_live_worker_takes_from(
+    redis_url: str,
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    enqueue(s, "waits", "hang", 1)  # on `default`
+    worker = Worker(s, queues=["reports"], concurrency=3, worker_id="host-a:42:beef")
+    worker.upkeep()
+    view = ops.status(s)
+    [only] = view.workers
+    assert (only.worker_id, only.host, only.queues, only.concurrency, only.pool) == (
+        "host-a:42:beef", "host-a", ("reports",), 3, "thread",
+    )  # fmt: skip
+    assert view.unserved == ["default"]
+    shown = CliRunner().invoke(cli.app, ["status", "--redis-url", redis_url]).stdout
+    assert "queue default: 1 waiting  (no live worker takes from this queue)" in shown
+    assert "worker host-a:42:beef: queues reports, 3 thread slots, 0 in flight" in shown
+    worker.backend.leave()
+    assert ops.status(s).workers == []

@@ -30,7 +30,7 @@ from scheduler.cli.render import upcoming_table, utc_seconds
 from scheduler.config import check_imports
 from scheduler.core import clock
 from scheduler.core.model import Schedule
-from scheduler.core.names import closest
+from scheduler.core.names import closest, near_duplicates
 
 UNTIL_CAP = 10_000  # fire times per schedule when only --until bounds the listing
 _ONE_US = timedelta(microseconds=1)
@@ -54,6 +54,9 @@ def validate(
             typer.echo(message)
         if messages:
             raise typer.Exit(EXIT_INVALID)
+    for a, b in near_duplicates(s.queue for s in schedules.values()):
+        typer.echo(f"warning: queues {a!r} and {b!r} differ by a letter or two; is one a typo?",
+                   err=True)  # fmt: skip
     noun = "schedule" if len(schedules) == 1 else "schedules"
     typer.echo(f"{len(schedules)} {noun} in {files} file{'s' if files != 1 else ''} OK")
 

@@ -23,6 +23,7 @@ from scheduler.cli.common import (
 )
 from scheduler.cli.render import echo_table, utc_seconds
 from scheduler.core import clock
+from scheduler.core.instants import ms_text
 
 
 @app.command()
@@ -44,7 +45,12 @@ def status(
             f"missed {row.missed}"
         )
     for queue, depth in view.queues.items():
-        typer.echo(f"queue {queue}: {depth} waiting")
+        alarm = "  (no live worker takes from this queue)" if queue in view.unserved else ""
+        typer.echo(f"queue {queue}: {depth} waiting{alarm}")
+    for w in view.workers:
+        typer.echo(f"worker {w.worker_id}: queues {','.join(w.queues)}, {w.concurrency} "
+                   f"{w.pool} slots, {w.in_flight} in flight, last heartbeat "
+                   f"{ms_text(w.last_heartbeat_ms)}")  # fmt: skip
     typer.echo(f"dead letters: {view.dead_letters} (dropped by the bounds: {view.dead_dropped})")
 
 

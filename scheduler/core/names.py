@@ -15,3 +15,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` or an empty string."""
     found = closest(word, choices)
     return f" (did you mean {found!r}?)" if found else ""
+
+
+def near_duplicates(names: Iterable[str], cutoff: float = 0.8) -> list[tuple[str, str]]:
+    """Pairs of distinct names that differ by a letter or two (``report``, ``reports``)."""
+    unique = sorted(set(names))
+    return [
+        (a, b)
+        for i, a in enumerate(unique)
+        for b in unique[i + 1 :]
+        if difflib.SequenceMatcher(None, a, b).ratio() >= cutoff
+    ]

@@ -3,7 +3,7 @@ fire times, history and dead letters. The CLI (and later the web page) render th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from scheduler.core.model import Schedule
 from scheduler.core.names import closest
 from scheduler.errors import UnknownScheduleError
 from scheduler.store import Store
-from scheduler.store.reads import LeaderInfo
+from scheduler.store.reads import LeaderInfo, WorkerInfo
 from scheduler.store.values import ScheduleState
 
 
@@ -53,11 +53,19 @@ class Status:
     queues: dict[str, int]
     dead_letters: int = 0
     dead_dropped: int = 0  # dropped by the dead-letter queue's count and age bounds
+    workers: list[WorkerInfo] = field(default_factory=list)
+
+    @property
+    def unserved(self) -> list[str]:
+        """Queues with runs waiting and no live worker taking from them."""
+        served = {queue for worker in self.workers for queue in worker.queues}
+        return [q for q, depth in self.queues.items() if depth and q not in served]
 
     def to_json(self) -> dict[str, Any]:
         rows = [row.__dict__ for row in self.schedules]
         dead = {"count": self.dead_letters, "dropped": self.dead_dropped}
         return {"leader": self.leader.to_json(), "schedules": rows, "queues": self.queues,
+                "unserved_queues": self.unserved, "workers": [w.to_json() for w in self.workers],
                 "dead_letters": dead}  # fmt: skip
 
 
@@ -71,7 +79,8 @@ def status(store: Store) -> Status:
                                 ms_text(state.last_fire_ms), state.runs, state.missed,
                                 ms_text(state.last_missed_ms)))  # fmt: skip
     kept, dropped = store.reads.dead_counts()
-    return Status(store.reads.leader(), rows, store.reads.queue_depths(), kept, dropped)
+    return Status(store.reads.leader(), rows, store.reads.queue_depths(), kept, dropped,
+                  store.reads.workers())  # fmt: skip
 
 
 def history(store: Store, name: str, limit: int) -> list[Event]:

@@ -20,6 +20,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:deliveries`` | hash | run id -> times started without an outcome (poison detection) |
 | ``{ns}:workers`` | sorted set | worker id -> last heartbeat ms |
 | ``{ns}:worker:<id>`` | set | run ids the worker holds (delivered again if it dies) |
+| ``{ns}:worker_info:<id>`` | string, TTL | the worker's description (host, pid, queues, concurrency, pool), renewed by each heartbeat |
 | ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
 | ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
 | ``{ns}:dead_index`` | sorted set | run id -> ms it was dead-lettered |
@@ -107,6 +108,9 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._k("worker", worker_id)
+
+    def worker_info(self, worker_id: str) -> str:
+        return self._k("worker_info", worker_id)
 
     @property
     def retries(self) -> str:

@@ -5,10 +5,12 @@ Read models are plain values (``ScheduleState``, ``Event``, ``DeadLetter``, ...)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.core.instants import ms_text
 from scheduler.core.messages import DeadLetter, Event, RunMessage, loads
 from scheduler.store.client import Connection, translated
 from scheduler.store.keys import HISTORY_LEN
@@ -27,6 +29,23 @@ class LeaderInfo:
     def to_json(self) -> dict[str, Any]:
         return {"identity": self.identity, "epoch": self.epoch, "since_ms": self.since_ms,
                 "ttl_ms": self.ttl_ms}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    host: str
+    queues: tuple[str, ...]
+    concurrency: int
+    pool: str
+    in_flight: int  # runs it holds: claimed, running or about to start
+    last_heartbeat_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.worker_id, "host": self.host, "queues": list(self.queues),
+                "concurrency": self.concurrency, "pool": self.pool,
+                "in_flight": self.in_flight,
+                "last_heartbeat_at": ms_text(self.last_heartbeat_ms)}  # fmt: skip
 
 
 class Reads:
@@ -91,6 +110,29 @@ class Reads:
             return []
         bodies = self.conn.call("hmget", self.keys.dead, ids)
         return [DeadLetter.loads(body) for body in bodies if body is not None]
+
+    def workers(self) -> list[WorkerInfo]:
+        """Workers that heartbeat recently enough to still have a description, by id."""
+        beats = self.conn.call("zrange", self.keys.workers, 0, -1, False, True)
+        if not beats:
+            return []
+        pipe = self.conn.pipeline()
+        for worker_id, _ in beats:
+            pipe.get(self.keys.worker_info(worker_id.decode()))
+            pipe.scard(self.keys.worker(worker_id.decode()))
+        with translated("workers"):
+            replies = pipe.execute()
+        out = []
+        for (worker_id, beat_ms), info, held in zip(beats, replies[0::2], replies[1::2],
+                                                     strict=True):  # fmt: skip
+            if info is None:
+                continue  # silent for three worker timeouts: gone
+            described = json.loads(info)
+            out.append(WorkerInfo(worker_id.decode(), described.get("host", ""),
+                                  tuple(described.get("queues", ())),
+                                  int(described.get("concurrency", 0)),
+                                  described.get("pool", ""), int(held), int(beat_ms)))  # fmt: skip
+        return out
 
     def dead_counts(self) -> tuple[int, int]:
         """Dead letters kept, and dropped by the bounds so far."""

@@ -86,9 +86,11 @@ class WorkerStore:
             if owner in mine
         }
 
-    def heartbeat(self) -> int:
-        """Beat by Redis' clock; Redis' time in ms."""
-        return int(self.conn.run("heartbeat", [self.keys.workers], [self.worker_id]))
+    def heartbeat(self, description: str = "{}", ttl_s: int = 60) -> int:
+        """Beat by Redis' clock, with the worker's description (JSON) living ``ttl_s``;
+        Redis' time in ms."""
+        keys = [self.keys.workers, self.keys.worker_info(self.worker_id)]
+        return int(self.conn.run("heartbeat", keys, [self.worker_id, description, ttl_s]))
 
     def promote(self, now_ms: int, limit: int = 1000) -> int:
         """Move retries that are due back to their queues; how many moved."""
@@ -106,3 +108,4 @@ class WorkerStore:
     def leave(self) -> None:
         """Forget this worker's heartbeat (after a graceful stop handed its runs back)."""
         self.conn.call("zrem", self.keys.workers, self.worker_id)
+        self.conn.call("delete", self.keys.worker_info(self.worker_id))

@@ -7,6 +7,7 @@ recorded, and runs held by a worker whose heartbeat stops are delivered again. T
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -208,8 +209,13 @@ class Worker:
 
     def _beat(self) -> None:
         sent = clock.utc_now()
-        redis_ms = self.backend.heartbeat()
+        redis_ms = self.backend.heartbeat(self._description(), int(self.worker_timeout_s) * 3)
         self.clock.sample(redis_ms, sent, clock.utc_now())
+
+    def _description(self) -> str:
+        host, _, pid = self.worker_id.partition(":")
+        return json.dumps({"host": host, "pid": pid.partition(":")[0], "queues": list(self.queues),
+                           "concurrency": self.concurrency, "pool": self.pool_kind})  # fmt: skip
 
     def hand_back(self) -> int:
         """Return every unfinished run to its queue (graceful stop); the number returned."""
