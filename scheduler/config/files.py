@@ -51,13 +51,27 @@ def read_text(path: Path, f: SourceFile) -> str | None:
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _yaml_hint(problem: str, line: str) -> str:
+    """One hint for the usual causes: a tab, or an indentation that does not line up."""
+    if "\t" in line[: len(line) - len(line.lstrip())] or "'\\t'" in problem:
+        return "; YAML does not allow tabs for indentation: indent with spaces"
+    if any(p in problem for p in ("mapping values are not allowed", "expected <block end>",
+                                  "could not find expected ':'",
+                                  "did not find expected key")):  # fmt: skip
+        return "; check the indentation of this line and the one above it"
+    return ""
+
+
 def compose(text: str, f: SourceFile) -> Node | None:
     try:
         documents = list(yaml.compose_all(text, Loader=LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        f.problems.append(Problem(f.path, line, column, "(file)", f"invalid YAML: {exc.problem}"))
+        lines = text.splitlines()
+        shown = lines[line - 1] if 0 < line <= len(lines) else ""
+        message = f"invalid YAML: {exc.problem}{_yaml_hint(str(exc.problem), shown)}"
+        f.problems.append(Problem(f.path, line, column, "(file)", message))
         return None
     except yaml.YAMLError as exc:
         f.problems.append(Problem(f.path, 1, 1, "(file)", f"invalid YAML: {exc}"))

@@ -163,6 +163,8 @@ def json_value(node: Node, f: SourceFile, where: str) -> JSONValue:
             key: json_value(value, f, f"{where}.{key}") for key, _, value in mapping(node, f, where)
         }
     value = scalar(node, f)
+    if isinstance(node, ScalarNode) and not node.style:
+        yaml11_surprise(node, value)
     if isinstance(value, float) and not math.isfinite(value):
         fail(f"{node.value!r} is not a JSON number; only finite numbers are allowed", node)
     if isinstance(value, (date, datetime)):
@@ -172,6 +174,26 @@ def json_value(node: Node, f: SourceFile, where: str) -> JSONValue:
             node,
         )
     return value
+
+
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+def yaml11_surprise(node: ScalarNode, value: object) -> None:
+    """Unquoted YAML 1.1 forms that silently become something else in arguments."""
+    text = str(node.value)
+    if isinstance(value, bool) and text.lower() in YAML11_BOOLEANS:
+        fail(
+            f"YAML reads the unquoted {text!r} as {str(value).lower()}; write true or false, "
+            f'or put it in quotes: "{text}"',
+            node,
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and ":" in text:
+        fail(
+            f"YAML reads the unquoted {text!r} as the number {value} (base 60); "
+            f'put it in quotes: "{text}"',
+            node,
+        )
 
 
 def mapping(node: Node, f: SourceFile, where: str) -> list[tuple[str, Node, Node]]:
