@@ -21,7 +21,9 @@ SCHEDULE = "schedules:\n  beat: {task: scheduler.tasks:heartbeat, every: 1s}\n"
 
 
 def sched(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "SCHED_REDIS_URL": ""}
+    root = str(TESTS.parent)  # this checkout's code, whatever the working folder
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), root]),
+           "SCHED_REDIS_URL": ""}  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "scheduler", *args], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
@@ -148,3 +150,32 @@ def test_status_lists_workers_and_flags_a_queue_no_live_worker_takes_from(
     assert "worker host-a:42:beef: queues reports, 3 thread slots, 0 in flight" in shown
     worker.backend.leave()
     assert ops.status(s).workers == []
+
+
+def test_operator_commands_find_the_embedded_server_running_or_stopped(
+    tmp_path: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
+    run = sched("run", cwd=tmp_path)
+    processes.append(run)
+
+    def history() -> tuple[int, str]:
+        done = sched("history", "beat", cwd=tmp_path)
+        processes.append(done)
+        out, _ = done.communicate(timeout=60)
+        return done.returncode, out
+
+    wait_for(lambda: "succeeded" in history()[1], 20)  # while `sched run` runs
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=20) == 0
+    code, out = history()  # after it stopped: its data is opened for the command alone
+    assert code == 0 and "succeeded" in out
+    assert not (tmp_path / ".sched" / "redis.sock").exists()  # and closed again
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = sched("status", cwd=empty)
+    processes.append(nothing)
+    _, err = nothing.communicate(timeout=60)
+    assert nothing.returncode == 2
+    assert "no Redis: pass --redis-url or set SCHED_REDIS_URL" in err

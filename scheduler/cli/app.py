@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from scheduler import __version__
-from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE
+from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE, close_after_command
 from scheduler.errors import SchedError, UsageError
 
 T = TypeVar("T")
@@ -64,3 +64,5 @@ def guarded(command: Callable[[], T]) -> T:
             err=True,
         )
         raise SystemExit(EXIT_INTERNAL) from None
+    finally:
+        close_after_command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from scheduler.core.instants import EARLIEST, LATEST, RANGE_TEXT
 from scheduler.core.model import Schedule
 from scheduler.errors import ConfigError, PathError, RedisUrlError, UnknownScheduleError
 from scheduler.store import Store, connect
+from scheduler.store.embedded import EmbeddedRedis, EmbeddedRedisError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 EXIT_PLAN_CHANGES = 3
@@ -65,12 +68,45 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 def open_store(redis_url: str | None, namespace: str) -> Store:
-    if not redis_url:
-        raise fail("no Redis: pass --redis-url or set SCHED_REDIS_URL", EXIT_USAGE)
+    """The store at ``redis_url``; without one, the embedded server of ``sched run`` in
+    ``.sched/`` (or ``SCHED_DATA_DIR``): the running one, or, when ``sched run`` has stopped,
+    one started on its data for this command alone."""
+    redis_url = redis_url or local_server()
     try:
         return Store(connect(redis_url), namespace)
     except RedisUrlError as exc:
         raise fail(f"--redis-url: {exc}", EXIT_USAGE) from None
+
+
+# Called once the command is done, whatever its outcome (by ``app.guarded``; and at exit
+# for commands invoked another way).
+after_command: list[Callable[[], None]] = []
+atexit.register(lambda: close_after_command())
+
+
+def close_after_command() -> None:
+    while after_command:
+        after_command.pop()()
+
+
+def local_server() -> str:
+    data_dir = Path(os.environ.get("SCHED_DATA_DIR") or ".sched")
+    running = EmbeddedRedis.running_url(data_dir)
+    if running is not None:
+        return running
+    if not EmbeddedRedis.has_data(data_dir):
+        raise fail(
+            f"no Redis: pass --redis-url or set SCHED_REDIS_URL (and no `sched run` data in "
+            f"{data_dir}/ to open)",
+            EXIT_USAGE,
+        )
+    try:
+        server = EmbeddedRedis(data_dir).start()
+    except (OSError, EmbeddedRedisError) as exc:
+        message = f"cannot open the data of `sched run` in {data_dir}/: {exc}"
+        raise fail(message, EXIT_INVALID) from None
+    after_command.append(server.stop)
+    return server.url
 
 
 def load_files(paths: list[Path] | None) -> tuple[dict[str, Schedule], int]:

@@ -97,7 +97,28 @@ class EmbeddedRedis:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self._wait_ready()
+        (self.data_dir / "redis.url").write_text(self.url, encoding="utf-8")  # for operators
         return self
+
+    @staticmethod
+    def has_data(data_dir: Path) -> bool:
+        """True when a server kept data in ``data_dir`` (its append-only file)."""
+        return (data_dir / "appendonlydir").is_dir() or (data_dir / "appendonly.aof").is_file()
+
+    @staticmethod
+    def running_url(data_dir: Path) -> str | None:
+        """The URL of the server that owns ``data_dir`` now, if one answers there."""
+        try:
+            url = (data_dir / "redis.url").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return url if client.ping() else None
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            client.close()
 
     def _own_data_dir(self) -> None:
         """One owner per data dir: two servers on one append-only file would both lead."""
