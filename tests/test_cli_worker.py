@@ -93,6 +93,7 @@ def test_history_shows_outcomes_newest_first(redis_url: str) -> None:
         "DURATION",
         "WORKER",
         "ERROR",
+        "DETAIL",
     ]
     unknown = runner.invoke(app, ["history", "nothing", "--redis-url", redis_url])
     assert (unknown.exit_code, unknown.stderr) == (

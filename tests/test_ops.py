@@ -63,6 +63,10 @@ def test_a_paused_schedule_is_not_dispatched_and_resume_counts_what_passed(redis
     assert leader.tick(T0 + timedelta(minutes=11)) == 1
     assert fire_times(s) == ["2026-06-01T12:11:00.000Z"]
     assert [e.event for e in s.reads.history("m")] == ["resumed", "paused"]
+    shown = CliRunner().invoke(app, ["history", "m", "--redis-url", redis_url]).stdout
+    assert shown.splitlines()[1].split() == [
+        "2026-06-01T12:10:30.000Z", "resumed", "10", "fire", "time(s)", "missed", "while", "paused",
+    ]  # fmt: skip
 
 
 def test_trigger_enqueues_one_run_now_and_leaves_the_timeline_alone(redis_url: str) -> None:

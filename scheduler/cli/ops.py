@@ -24,6 +24,7 @@ from scheduler.cli.common import (
 from scheduler.cli.render import echo_table, utc_seconds
 from scheduler.core import clock
 from scheduler.core.instants import ms_text
+from scheduler.core.messages import Event
 
 
 @app.command()
@@ -68,13 +69,26 @@ def history(
     if as_json:
         typer.echo(json.dumps([e.to_json() for e in events], indent=2))
         return
-    table = [("AT", "EVENT", "RUN", "FIRE AT", "ATTEMPT", "DURATION", "WORKER", "ERROR")]
+    table = [("AT", "EVENT", "RUN", "FIRE AT", "ATTEMPT", "DURATION", "WORKER", "ERROR",
+              "DETAIL")]  # fmt: skip
     for e in events:
         duration = f"{e.duration_ms} ms" if e.duration_ms is not None else ""
         attempt = "" if e.attempt is None else str(e.attempt)
         table.append((e.at, e.event, e.run_id or "", e.fire_at or "", attempt, duration,
-                      e.worker or "", e.error or ""))  # fmt: skip
+                      e.worker or "", e.error or "", _detail(e)))  # fmt: skip
     echo_table(table)
+
+
+def _detail(e: Event) -> str:
+    """What else an event says: fire times missed, or when a retry is due."""
+    if e.count is not None:
+        last = f", the last at {e.last_missed}" if e.last_missed else ""
+        return f"{e.count} fire time(s) missed{last}"
+    if e.missed:
+        return f"{e.missed} fire time(s) missed while paused"
+    if e.retry_at:
+        return f"retry at {e.retry_at}"
+    return ""
 
 
 @app.command()
