@@ -142,7 +142,8 @@ def test_plan_shows_what_a_sync_would_change_and_exits_3(redis_url: str, tmp_pat
         "schedules:\n"
         f"  keep: {{{common}, every: 60}}\n"
         f"  edit: {{{common}, every: 60, queue: fast}}\n"
-        f"  new: {{{common}, cron: '0 * * * *'}}\n",
+        f"  new: {{{common}, cron: '0 * * * *'}}\n"
+        f"  idle: {{{common}, every: 90, enabled: false}}\n",
         encoding="utf-8",
     )
     with freeze_time("2026-06-01T12:00:30Z"):
@@ -150,9 +151,10 @@ def test_plan_shows_what_a_sync_would_change_and_exits_3(redis_url: str, tmp_pat
     assert result.exit_code == 3
     assert result.stdout.splitlines() == [
         "- drop: no longer in the files; next fire -",
-        "~ edit: queue (next fire kept); next fire 2026-06-01T12:01:00Z",
+        "~ edit: queue: default -> fast (next fire kept); next fire 2026-06-01T12:01:00Z",
+        "+ idle: every 1m30s, disabled; next fire -",
         "+ new: cron '0 * * * *'; next fire 2026-06-01T13:00:00Z",
-        "1 added, 1 removed, 1 changed",
+        "2 added, 1 removed, 1 changed",
     ]
     path.write_text(
         f"schedules:\n  keep: {{{common}, every: 60}}\n  edit: {{{common}, every: 60}}\n"

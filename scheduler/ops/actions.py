@@ -3,10 +3,13 @@ letters, and plan (what a sync would change). The CLI is a thin layer over these
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import from_ms, to_ms, utc_text
 from scheduler.core.messages import event, priority_score, run_message
 from scheduler.core.misfire import count_fires
@@ -133,21 +136,50 @@ def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Ch
             changes.append(Change("removed", name, "no longer in the files", None))
             continue
         if name not in stored:
-            changes.append(Change("added", name, local.describe_trigger(), local.next_fire(now)))
+            if not local.enabled:
+                changes.append(Change("added", name, f"{local.describe_trigger()}, disabled", None))
+            else:
+                changes.append(Change("added", name, local.describe_trigger(),
+                                      local.next_fire(now)))  # fmt: skip
             continue
         if stored[name].get("digest") == local.digest():
             continue
         before = Schedule.from_json(stored[name]["schedule"])
-        fields = sorted(k for k, v in local.to_json().items() if before.to_json()[k] != v)
+        fields = field_changes(before.to_json(), local.to_json())
         state = states.get(name)
         if before.trigger_key() != local.trigger_key():
             next_fire = local.next_fire(now) if local.enabled else None
-            detail = f"{', '.join(fields)} (trigger changed: next fire recomputed)"
+            detail = f"{'; '.join(fields)} (trigger changed: next fire recomputed)"
         else:
             next_fire = from_ms(state.next_ms) if state and state.next_ms else None
-            detail = f"{', '.join(fields)} (next fire kept)"
+            detail = f"{'; '.join(fields)} (next fire kept)"
         changes.append(Change("changed", name, detail, next_fire))
     return changes
+
+
+# Stored names of fields as users write them in YAML, with durations in YAML's form.
+_YAML_NAMES = {"every_s": "every", "timeout_s": "timeout", "expires_s": "expires",
+               "jitter_s": "jitter", "misfire_grace_s": "misfire_grace"}  # fmt: skip
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``field: old -> new`` for each field that differs, by its YAML name."""
+    out = []
+    for key in sorted(after, key=lambda k: _YAML_NAMES.get(k, k)):
+        if before.get(key) == after[key]:
+            continue
+        name = _YAML_NAMES.get(key, key)
+        show = _duration_text if key in _YAML_NAMES else _json_text
+        out.append(f"{name}: {show(before.get(key))} -> {show(after[key])}")
+    return out
+
+
+def _duration_text(value: Any) -> str:
+    return "none" if value is None else format_duration_s(int(value))
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
 
 
 def repair(store: Store) -> list[CounterFix]:
