@@ -102,8 +102,27 @@ def test_backfill_refuses_the_future_and_huge_ranges(redis_url: str) -> None:
     leading(redis_url, minutely())
     with pytest.raises(ops.BackfillError, match="is in the future; backfill is for the past"):
         ops.backfill(store(redis_url), "m", T0, T0 + timedelta(minutes=1), T0)
-    with pytest.raises(ops.BackfillError, match="holds 14401 fire times; backfill at most 10000"):
+    with pytest.raises(ops.BackfillError, match="holds more than 10000 fire times; backfill at"):
         ops.backfill(store(redis_url), "m", T0 - timedelta(days=10), T0, T0)
+    # Bounded however large the range: a century of minutes is refused at once.
+    with pytest.raises(ops.BackfillError, match="holds more than 10000 fire times"):
+        ops.backfill(store(redis_url), "m", T0 - timedelta(days=36000), T0, T0)
+
+
+def test_backfill_leaves_out_fire_times_past_expires_unless_told_to_ignore_it(
+    redis_url: str,
+) -> None:
+    leading(redis_url, Schedule(name="x", task="scheduler.tasks:heartbeat", timezone="UTC",
+                                every_s=60, expires_s=150))  # fmt: skip
+    s = store(redis_url)
+    # 11:55 .. 11:59 at 12:00: only 11:58 and 11:59 are within their 150 s to start.
+    done = ops.backfill(s, "x", T0 - timedelta(minutes=5), T0 - timedelta(minutes=1), T0)
+    assert (len(done.enqueued), done.expiring) == (2, 3)
+    forced = ops.backfill(s, "x", T0 - timedelta(minutes=5), T0 - timedelta(minutes=1), T0,
+                          ignore_expires=True)  # fmt: skip
+    assert (len(forced.enqueued), forced.already, forced.expiring) == (3, 2, 0)
+    late = [m for m in s.reads.queued_runs("default") if m.fire_at < "2026-06-01T11:58"]
+    assert len(late) == 3 and all(m.expires_at is None for m in late)
 
 
 def test_operator_commands_name_an_unknown_schedule_with_a_suggestion(redis_url: str) -> None:

@@ -124,6 +124,12 @@ def backfill(
     name: NameArg,
     from_: Annotated[str, typer.Option("--from", help="ISO 8601 start, inclusive.")],
     until: Annotated[str, typer.Option(help="ISO 8601 end, inclusive; in the past.")],
+    ignore_expires: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-expires", help="Run them even where the schedule's `expires` has passed."
+        ),
+    ] = False,
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
 ) -> None:
@@ -132,10 +138,16 @@ def backfill(
     assert start is not None and end is not None
     store = open_store(redis_url, namespace)
     try:
-        done = operate(lambda: ops.backfill(store, name, start, end, clock.utc_now()))
+        done = operate(
+            lambda: ops.backfill(store, name, start, end, clock.utc_now(), ignore_expires)
+        )
     except ops.BackfillError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     typer.echo(f"{name}: enqueued {len(done.enqueued)} runs; {done.already} already backfilled")
+    if done.expiring:
+        typer.echo(f"warning: left out {done.expiring} fire times past the schedule's "
+                   "`expires` (they would only be recorded as expired); backfill again with "
+                   "--ignore-expires to run them", err=True)  # fmt: skip
 
 
 @app.command()

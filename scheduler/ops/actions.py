@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import from_ms, to_ms, utc_text
-from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.messages import RunMessage, event
 from scheduler.core.misfire import count_fires
 from scheduler.core.model import Schedule
 from scheduler.errors import BackfillError
@@ -53,9 +53,14 @@ def resume(store: Store, name: str, now: datetime) -> Resumed:
     return Resumed(changed, next_fire, missed)
 
 
-def _run(schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str) -> Run:
-    message = run_message(schedule, run_id, fire_at, now, origin, epoch=0)
-    return Run(run_id, schedule.queue, priority_score(schedule.priority, to_ms(now)), message)
+def _run(
+    schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str,
+    expires: bool = True,
+) -> Run:  # fmt: skip
+    message = RunMessage.for_fire(schedule, run_id, fire_at, now, origin, epoch=0)
+    if not expires:
+        message = replace(message, expires_at=None)
+    return Run(run_id, schedule.queue, message.score(to_ms(now)), message.dumps())
 
 
 def trigger(store: Store, name: str, now: datetime) -> str:
@@ -71,34 +76,43 @@ def trigger(store: Store, name: str, now: datetime) -> str:
 class Backfilled:
     enqueued: list[str]
     already: int
+    expiring: int = 0  # fire times left out: past the schedule's `expires`, they would not run
 
 
 def backfill(
-    store: Store, name: str, start: datetime, until: datetime, now: datetime
-) -> Backfilled:
-    """Enqueue every fire time in ``[start, until]``, each once however often this is repeated."""
+    store: Store, name: str, start: datetime, until: datetime, now: datetime,
+    ignore_expires: bool = False,
+) -> Backfilled:  # fmt: skip
+    """Enqueue every fire time in ``[start, until]``, each once however often this is repeated.
+
+    A fire time already past the schedule's ``expires`` would only be recorded as expired:
+    it is left out (and counted) unless ``ignore_expires``, and can be backfilled later."""
     if until > now:
         raise BackfillError(f"--until {utc_text(until)} is in the future; backfill is for the past")
     if until < start:
         raise BackfillError("--until is earlier than --from")
     schedule, _ = stored_schedule(store, name)
-    fires = schedule.fire_times(start - timedelta(microseconds=1), until)
+    fires = schedule.fire_times(start - timedelta(microseconds=1), until, MAX_BACKFILL_RUNS + 1)
     if len(fires) > MAX_BACKFILL_RUNS:
         raise BackfillError(
-            f"the range holds {len(fires)} fire times; backfill at most {MAX_BACKFILL_RUNS} "
-            "at a time (narrow --from/--until)"
+            f"the range holds more than {MAX_BACKFILL_RUNS} fire times; backfill at most "
+            f"{MAX_BACKFILL_RUNS} at a time (narrow --from/--until)"
         )
-    enqueued, already = [], 0
+    enqueued, already, expiring = [], 0, 0
     for fire_at in fires:
         fire_ms = to_ms(fire_at)
+        expires_s = schedule.expires_s
+        if not ignore_expires and expires_s and fire_at + timedelta(seconds=expires_s) < now:
+            expiring += 1
+            continue
         run_id = f"{name}@backfill-{fire_ms}"
         note = event("backfilled", now, run_id=run_id, fire_at=utc_text(fire_at))
-        run = _run(schedule, run_id, fire_at, now, "backfill")
+        run = _run(schedule, run_id, fire_at, now, "backfill", expires=not ignore_expires)
         if store.ops.enqueue(name, run, note, backfill_ms=fire_ms):
             enqueued.append(run_id)
         else:
             already += 1
-    return Backfilled(enqueued, already)
+    return Backfilled(enqueued, already, expiring)
 
 
 def dead_retry(store: Store, run_id: str, now: datetime) -> bool:
