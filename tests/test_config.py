@@ -357,7 +357,7 @@ def test_an_alias_bomb_is_stopped_by_the_node_limit(tmp_path: Path) -> None:
     text += "\nschedules:\n  z:\n    task: m:f\n    every: 5\n    args: [*e, *e]\n"
     found = problems(tmp_path, text)
     assert found[-1] == (
-        f"3:10: schedules.z.args: the file expands to more than {MAX_NODES} YAML nodes "
+        f"3:31: schedules.z.args: the file expands to more than {MAX_NODES} YAML nodes "
         "(anchors and aliases count each time they are used); split or simplify it"
     )
 

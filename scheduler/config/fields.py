@@ -31,7 +31,7 @@ from scheduler.core.model import (
     Overlap,
 )
 from scheduler.core.triggers import CronTrigger
-from scheduler.core.zones import ZoneNameError, zone
+from scheduler.core.zones import ZoneNameError, segment_at, zone
 from scheduler.errors import CronError
 
 MAX_RETRY_ATTEMPTS = 100
@@ -91,11 +91,14 @@ def datetime_field(node: Node, f: SourceFile) -> LocalTime:
 def resolve_local(local: LocalTime, tz_name: str) -> datetime:
     if local.value.tzinfo is not None:
         return local.value.astimezone(UTC)
-    # A naive local time in a gap is moved forward past it, like a cron fire time.
+    # A naive local time shown twice (fall back) is its first occurrence (fold=0). One in a
+    # spring-forward gap exists nowhere: it is moved to the first instant after the gap, as
+    # a cron fire time is. fold=0 reads it with the offset from before the jump, which lands
+    # past the transition; the segment found there starts at the transition.
     tz = zone(tz_name)
     instant = local.value.replace(tzinfo=tz).astimezone(UTC)
     if instant.astimezone(tz).replace(tzinfo=None) != local.value:
-        instant = local.value.replace(tzinfo=tz, fold=1).astimezone(UTC)
+        instant = segment_at(tz, instant).start
     return instant
 
 

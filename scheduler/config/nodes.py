@@ -155,8 +155,9 @@ def show(node: Node) -> str:
 
 
 def json_value(node: Node, f: SourceFile, where: str) -> JSONValue:
-    f.visit(node)
+    # Each node is counted once: here for a list, by mapping() and scalar() for the rest.
     if isinstance(node, SequenceNode):
+        f.visit(node)
         return [json_value(item, f, f"{where}[{i}]") for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
         return {
