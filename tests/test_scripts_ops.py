@@ -1,11 +1,12 @@
 """acquire, release, upsert, remove, pause, enqueue and revive, called directly.
 
-Instants are explicit ms values; checks read the raw Redis keys of the key table.
+Instants are explicit ms values; checks read the raw Redis keys of the key table. What a
+script reads from Redis' own clock (``TIME``) is checked against Redis' clock read around it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from scheduler.store import Outcome, Run, Store, Upsert
 
 T = 1_780_000_000_000  # ms
 MIN = 60_000
+WEEK_S = 604_800  # a tombstone's life
 
 
 def store(url: str) -> Store:
@@ -62,6 +64,33 @@ def snapshot(s: Store) -> dict[str, Any]:
         else:
             out[key] = [text(v) for v in c.lrange(key, 0, -1)]
     return out
+
+
+def redis_ms(s: Store) -> int:
+    """Redis' own clock, in ms, as the scripts compute it from ``TIME``."""
+    seconds, micros = s.client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def assert_by_redis_clock(
+    s: Store, act: Callable[[], int], span_ms: int = 1_000, min_same_ms: int = 50
+) -> None:
+    """``act()`` returns an instant a script took from Redis' clock: it must lie within Redis'
+    clock read just before and just after, and equal it when both reads fall in one ms.
+    Repeated over ``span_ms`` of Redis' clock (a whole second: every microsecond value, so
+    a conversion off by under 1 ms shows) and at least ``min_same_ms`` rounds in one ms."""
+    start, same_ms = redis_ms(s), 0
+    for _ in range(50_000):
+        before = redis_ms(s)
+        got = act()
+        after = redis_ms(s)
+        assert before <= got <= after
+        if before == after:
+            same_ms += 1
+            assert got == before
+        if after - start >= span_ms and same_ms >= min_same_ms:
+            return
+    raise AssertionError(f"only {same_ms} rounds within one ms")
 
 
 def fill_history(s: Store, name: str) -> None:
@@ -115,6 +144,23 @@ def test_each_new_lease_increments_the_epoch(redis_url: str) -> None:
     assert s.leader.acquire("t3", 5_000, "host:3", T + 2) == 3
     assert hash_of(s, s.keys.leader) == {"token": "t3", "epoch": "3", "identity": "host:3",
                                          "since_ms": str(T + 2), "released": "1"}  # fmt: skip
+
+
+def test_acquire_also_replies_redis_time_in_ms_whether_it_takes_renews_or_is_refused(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    before = redis_ms(s)
+    epoch, at = s.leader.grant("t1", 5_000, "host:1", T)
+    assert (epoch, before <= at <= redis_ms(s)) == (1, True)
+    assert_by_redis_clock(s, lambda: s.leader.grant("t1", 5_000, "host:1", T)[1])  # renewing
+    refused = lambda: s.leader.grant("t2", 5_000, "host:2", T)[1]  # noqa: E731
+    assert_by_redis_clock(s, refused, span_ms=0, min_same_ms=5)
+    assert s.leader.grant("t2", 5_000, "host:2", T)[0] == 0
+    assert s.leader.grant("t1", 5_000, "host:1", T)[0] == 1
+    assert s.leader.release("t1")
+    assert s.leader.grant("t2", 5_000, "host:2", T)[0] == 2  # a new lease
+    assert text(s.client.get(s.keys.epoch)) == "2"
 
 
 def test_release_by_the_holder_frees_the_lease_at_once(redis_url: str) -> None:
@@ -215,20 +261,108 @@ def test_upsert_and_remove_with_a_token_that_lost_the_lease_change_nothing(
     with pytest.raises(NotLeaderError):
         s.leader.upsert("old", [item("b", "every 30", T + MIN)])
     with pytest.raises(NotLeaderError):
-        s.leader.remove("old", "a")
+        s.leader.remove("old", "a", T + 5)
     assert snapshot(s) == before
+    assert s.client.ttl(s.keys.state("a")) == -1 and s.client.ttl(s.keys.history("a")) == -1
 
 
-def test_remove_deletes_the_definition_and_all_state_of_one_schedule(redis_url: str) -> None:
+def test_remove_deletes_the_definition_and_keeps_a_7_day_tombstone_of_its_state_and_history(
+    redis_url: str,
+) -> None:
     s = led(redis_url)
     assert s.leader.upsert("tok", [item("a", "every 60", T), item("b", "x", T)]) == ["added"] * 2
     for name in ("a", "b"):
         s.client.lpush(s.keys.history(name), "event")
-    s.leader.remove("tok", "a")
+    s.leader.remove("tok", "a", T + 5)
     assert list(hash_of(s, s.keys.defs)) == ["b"]
     assert scored(s, s.keys.due) == [("b", T + 3)]
-    assert not s.client.exists(s.keys.state("a"), s.keys.history("a"))
-    assert s.client.exists(s.keys.state("b"), s.keys.history("b")) == 2
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
+                                             "next_ms": str(T), "due_ms": str(T + 3),
+                                             "removed_ms": str(T + 5)}  # fmt: skip
+    assert history(s, "a") == ["event"]
+    for key in (s.keys.state("a"), s.keys.history("a")):
+        assert WEEK_S - 5 <= s.client.ttl(key) <= WEEK_S
+    assert s.reads.states(["a"])["a"].removed is True
+    assert "removed_ms" not in hash_of(s, s.keys.state("b"))
+    assert s.client.ttl(s.keys.state("b")) == -1 and s.client.ttl(s.keys.history("b")) == -1
+
+
+def test_remove_of_a_schedule_without_state_or_history_creates_neither(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    s.leader.remove("tok", "a", T + 5)  # a has state but no history
+    assert not s.client.exists(s.keys.history("a"))
+    s.leader.remove("tok", "ghost", T + 5)  # neither
+    assert not s.client.exists(s.keys.state("ghost"), s.keys.history("ghost"))
+    s.client.lpush(s.keys.history("h"), "event")
+    s.leader.remove("tok", "h", T + 5)  # history but no state
+    assert not s.client.exists(s.keys.state("h"))
+    assert WEEK_S - 5 <= s.client.ttl(s.keys.history("h")) <= WEEK_S
+
+
+def removed(s: Store, name: str, **fields: str | int) -> None:
+    """A tombstone: schedule ``name`` added at T (with ``fields`` in its state), then removed."""
+    assert s.leader.upsert("tok", [item(name, "every 60", T)]) == ["added"]
+    for field, value in fields.items():
+        s.client.hset(s.keys.state(name), field, value)
+    s.client.lpush(s.keys.history(name), "event")
+    s.leader.remove("tok", name, T + 5)
+
+
+def test_a_schedule_back_within_its_tombstone_keeps_its_next_fire_time_counters_and_history(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    removed(s, "a", runs=4, missed=2)
+    again = s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN, digest="d2")])
+    assert again == ["restored"]
+    assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d2"}'}
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 60",
+                                             "next_ms": str(T), "due_ms": str(T + 3),
+                                             "runs": "4", "missed": "2"}  # fmt: skip
+    assert scored(s, s.keys.due) == [("a", T + 3)]
+    assert history(s, "a") == ["event"]
+    assert s.client.ttl(s.keys.state("a")) == -1 and s.client.ttl(s.keys.history("a")) == -1
+    assert s.reads.states(["a"])["a"].removed is False
+    assert s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN)]) == ["updated"]
+
+
+def test_a_paused_schedule_back_within_its_tombstone_stays_paused_and_out_of_the_due_set(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    removed(s, "a", paused=1)
+    assert s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN)]) == ["restored"]
+    assert hash_of(s, s.keys.state("a"))["paused"] == "1"
+    assert scored(s, s.keys.due) == []
+    assert s.client.ttl(s.keys.state("a")) == -1 and s.client.ttl(s.keys.history("a")) == -1
+
+
+def test_a_schedule_that_never_fires_again_back_from_its_tombstone_stays_out_of_the_due_set(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    removed(s, "a", next_ms="", due_ms="")
+    assert s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN)]) == ["restored"]
+    assert (hash_of(s, s.keys.state("a"))["next_ms"], scored(s, s.keys.due)) == ("", [])
+    s.client.hdel(s.keys.state("a"), "next_ms", "due_ms")  # an older state without them
+    s.leader.remove("tok", "a", T + 6)
+    assert s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN)]) == ["restored"]
+    assert scored(s, s.keys.due) == []
+
+
+def test_a_schedule_back_from_its_tombstone_with_a_new_trigger_recomputes_its_next_fire_time(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    removed(s, "a", runs=4)
+    assert s.leader.upsert("tok", [item("a", "every 30", T + MIN, digest="d2")]) == ["changed"]
+    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 30",
+                                             "next_ms": str(T + MIN),
+                                             "due_ms": str(T + MIN + 3), "runs": "4"}  # fmt: skip
+    assert scored(s, s.keys.due) == [("a", T + MIN + 3)]
+    assert history(s, "a") == ["event"]
+    assert s.client.ttl(s.keys.state("a")) == -1 and s.client.ttl(s.keys.history("a")) == -1
 
 
 # -- pause and resume ------------------------------------------------------------------------
@@ -446,7 +580,7 @@ def test_operator_scripts_reply_1_when_they_act_and_0_when_not(
     s.ops.enqueue("a", run("a", T + 1), "triggered")
     s.ops.revive(Run(run_id, "q", 1, message("a", T).dumps()), "a", "revived")
     s.ops.revive(Run(run_id, "q", 1, message("a", T).dumps()), "a", "revived")
-    s.leader.remove("tok", "a")
+    s.leader.remove("tok", "a", T)
     s.leader.release("other")
     s.leader.release("tok")
     assert replies == [1, 0, 1, 0, 1, 0, 1, 0, 1]

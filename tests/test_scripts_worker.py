@@ -1,10 +1,15 @@
-"""claim, start, finish, promote and reap (the worker's Lua scripts), called directly.
+"""claim, start, finish, promote, heartbeat, reap and repair (the worker's Lua scripts),
+called directly.
 
-Instants are explicit ms values; checks read the raw Redis keys of the key table.
+Instants are explicit ms values; checks read the raw Redis keys of the key table. Heartbeats
+and the reaper's judgement of silence use Redis' own clock (``TIME``): a worker is made to
+look dead by an old heartbeat score relative to Redis' clock, never by the now_ms passed.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +70,44 @@ def snapshot(s: Store) -> dict[str, Any]:
     return out
 
 
+def redis_ms(s: Store) -> int:
+    """Redis' own clock, in ms, as the scripts compute it from ``TIME``."""
+    seconds, micros = s.client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def silence(s: Store, worker_id: str, silent_ms: int = TIMEOUT + 1) -> None:
+    """Make a worker's last heartbeat ``silent_ms`` old by Redis' clock."""
+    s.client.zadd(s.keys.workers, {worker_id: redis_ms(s) - silent_ms})
+
+
+def beat_of(s: Store, worker_id: str) -> int:
+    score = s.client.zscore(s.keys.workers, worker_id)
+    assert score is not None
+    return int(score)
+
+
+def assert_by_redis_clock(
+    s: Store, act: Callable[[], int], span_ms: int = 1_000, min_same_ms: int = 50
+) -> None:
+    """``act()`` returns an instant a script took from Redis' clock: it must lie within Redis'
+    clock read just before and just after, and equal it when both reads fall in one ms.
+    Repeated over ``span_ms`` of Redis' clock (a whole second: every microsecond value, so
+    a conversion off by under 1 ms shows) and at least ``min_same_ms`` rounds in one ms."""
+    start, same_ms = redis_ms(s), 0
+    for _ in range(50_000):
+        before = redis_ms(s)
+        got = act()
+        after = redis_ms(s)
+        assert before <= got <= after
+        if before == after:
+            same_ms += 1
+            assert got == before
+        if after - start >= span_ms and same_ms >= min_same_ms:
+            return
+    raise AssertionError(f"only {same_ms} rounds within one ms")
+
+
 def counters(s: Store, name: str) -> tuple[int, int]:
     """(active, waiting) of a schedule."""
     st = s.reads.states([name])[name]
@@ -109,13 +152,16 @@ def test_claim_takes_at_most_count_runs_in_queue_order_and_records_the_claims(
     low = enqueue(s, "a", T, priority=1)
     first = enqueue(s, "a", T + 1)
     urgent = enqueue(s, "a", T + 2, priority=9)
+    before = redis_ms(s)
     claimed = s.worker("w1").claim("default", 2, T + 5)
+    after = redis_ms(s)
     assert [(c.run_id, c.deliveries) for c in claimed] == [(urgent, 1), (first, 1)]
     assert claimed[0].message == RunMessage.loads(message("a", T + 2, priority=9))
     assert hash_of(s, s.keys.claims) == {urgent: "w1", first: "w1"}
     assert members(s, s.keys.worker("w1")) == {urgent, first}
     assert [m for m, _ in scored(s, s.keys.queue("default"))] == [low]
-    assert scored(s, s.keys.workers) == [("w1", T + 5)]  # claiming is a sign of life
+    assert before <= beat_of(s, "w1") <= after  # claiming is a sign of life, by Redis' clock
+    assert s.client.zcard(s.keys.workers) == 1
     assert counters(s, "a") == (3, 3)  # claimed runs still wait until they start
     assert [c.run_id for c in s.worker("w1").claim("default", 5, T + 6)] == [low]
 
@@ -129,15 +175,23 @@ def test_a_queued_id_without_a_message_is_dropped_by_claim(redis_url: str) -> No
     assert scored(s, s.keys.queue("default")) == []
 
 
-def test_the_runs_of_a_worker_that_claimed_and_died_before_any_heartbeat_come_back(
+def test_claim_beats_by_redis_clock_whatever_now_ms_it_is_given(redis_url: str) -> None:
+    s = store(redis_url)
+    w = s.worker("w1")
+    assert_by_redis_clock(s, lambda: (w.claim("default", 5, T), beat_of(s, "w1"))[1])
+
+
+def test_the_runs_of_a_worker_that_claimed_and_never_beat_again_come_back(
     redis_url: str,
 ) -> None:
     s = store(redis_url)
     run_id = enqueue(s, "a", T)
     s.worker("w1").claim("default", 5, T)
-    s.worker("w2").heartbeat(T + TIMEOUT + 1)
-    assert s.worker("w2").reap(T + TIMEOUT + 1, TIMEOUT) == 1
-    assert [m for m, _ in scored(s, s.keys.queue("default"))] == [run_id]
+    assert s.worker("w2").reap(T + 10 * TIMEOUT, TIMEOUT) == 0  # the claim was its heartbeat
+    time.sleep(0.06)  # silent for 60 ms by Redis' clock
+    assert s.worker("w2").reap(T + 10 * TIMEOUT, 30) == 1
+    assert scored(s, s.keys.queue("default")) == [(run_id, 4 * 10**13 + T + 10 * TIMEOUT)]
+    assert s.client.zcard(s.keys.workers) == 0
 
 
 # -- start -----------------------------------------------------------------------------------
@@ -150,6 +204,23 @@ def test_start_marks_the_claim_started_and_counts_a_delivery(redis_url: str) -> 
     assert hash_of(s, s.keys.claims) == {run_id: "w1|s"}
     assert hash_of(s, s.keys.deliveries) == {run_id: "1"}
     assert counters(s, "a") == (1, 0)
+
+
+def test_a_start_sent_again_by_the_worker_that_started_the_run_is_ours_and_changes_nothing(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    w = s.worker("w1")
+    w.claim("default", 5, T)
+    assert w.settle([], T, started=[(run_id, "a")]) == ([True], [])
+    before = snapshot(s)
+    assert w.settle([], T, started=[(run_id, "a")]) == ([True], [])  # its reply was lost
+    assert snapshot(s) == before
+    assert hash_of(s, s.keys.deliveries) == {run_id: "1"}  # one delivery, not two
+    assert counters(s, "a") == (1, 0)  # and waiting not decremented twice
+    assert s.worker("w2").settle([], T, started=[(run_id, "a")]) == ([False], [])
+    assert snapshot(s) == before
 
 
 def test_start_by_a_worker_that_does_not_hold_the_claim_changes_nothing(redis_url: str) -> None:
@@ -242,13 +313,78 @@ def test_a_dead_run_goes_to_the_dead_letter_queue_at_now(redis_url: str) -> None
     assert counters(s, "a") == (0, 0)
 
 
+def old_letters(s: Store, **dead_at: int) -> None:
+    """Dead letters already in the queue: run id -> dead_at ms."""
+    s.client.hset(s.keys.dead, mapping={run_id: f"letter {run_id}" for run_id in dead_at})
+    s.client.zadd(s.keys.dead_index, dead_at)
+
+
+def dead_letter_now(s: Store, now_ms: int, dead_max: int, dead_max_age_s: int) -> str:
+    """A run of schedule a dead-lettered at ``now_ms`` under these bounds; its id."""
+    run_id = enqueue(s, "a", now_ms)
+    w = s.worker("w1", dead_max=dead_max, dead_max_age_s=dead_max_age_s)
+    w.claim("default", 5, now_ms)
+    dead = outcome(run_id, "dead", dead_letter=f"letter {run_id}")
+    assert w.finish([dead], now_ms, started=[(run_id, "a")]) == [True]
+    return run_id
+
+
+def dropped(s: Store) -> Any:
+    return text(s.client.get(s.keys.dead_dropped))
+
+
+def test_the_dead_letter_queue_keeps_the_newest_up_to_its_count_and_counts_the_dropped(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    old_letters(s, o1=T - 3, o2=T - 2, o3=T - 1)
+    new = dead_letter_now(s, T, dead_max=2, dead_max_age_s=3600)
+    assert scored(s, s.keys.dead_index) == [("o3", T - 1), (new, T)]
+    assert hash_of(s, s.keys.dead) == {"o3": "letter o3", new: f"letter {new}"}
+    assert dropped(s) == "2"
+    newer = dead_letter_now(s, T + 1, dead_max=2, dead_max_age_s=3600)
+    assert scored(s, s.keys.dead_index) == [(new, T), (newer, T + 1)]
+    assert dropped(s) == "3"  # counted over time
+
+
+def test_the_dead_letter_queue_drops_letters_older_than_its_age_limit_and_keeps_the_limit(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    old_letters(s, older=T - 60_001, limit=T - 60_000)
+    new = dead_letter_now(s, T, dead_max=10, dead_max_age_s=60)
+    assert scored(s, s.keys.dead_index) == [("limit", T - 60_000), (new, T)]
+    assert hash_of(s, s.keys.dead) == {"limit": "letter limit", new: f"letter {new}"}
+    assert dropped(s) == "1"
+
+
+def test_the_dead_letter_queue_drops_the_aged_then_the_oldest_over_its_count(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    old_letters(s, aged1=T - 100_000, aged2=T - 90_000, f1=T - 3, f2=T - 2, f3=T - 1)
+    new = dead_letter_now(s, T, dead_max=2, dead_max_age_s=60)
+    assert scored(s, s.keys.dead_index) == [("f3", T - 1), (new, T)]
+    assert sorted(hash_of(s, s.keys.dead)) == sorted(["f3", new])
+    assert dropped(s) == "4"
+
+
+def test_a_dead_letter_queue_within_its_bounds_drops_nothing(redis_url: str) -> None:
+    s = store(redis_url)
+    old_letters(s, o1=T - 60_000)
+    new = dead_letter_now(s, T, dead_max=2, dead_max_age_s=60)
+    assert scored(s, s.keys.dead_index) == [("o1", T - 60_000), (new, T)]
+    assert s.client.exists(s.keys.dead_dropped) == 0
+
+
 def test_a_finish_from_a_worker_that_no_longer_holds_the_claim_changes_nothing(
     redis_url: str,
 ) -> None:
     s = store(redis_url)
     run_id = enqueue(s, "a", T)
     claim_and_start(s, "w1", "a", T)
-    assert s.worker("w2").reap(T + TIMEOUT + 1, TIMEOUT) == 1  # w1 froze
+    silence(s, "w1")  # w1 froze
+    assert s.worker("w2").reap(T + TIMEOUT + 1, TIMEOUT) == 1
     claim_and_start(s, "w2", "a", T + TIMEOUT + 2)
     before = snapshot(s)
     for kind in ("succeeded", "retry", "handback", "dead", "expired"):
@@ -283,7 +419,8 @@ def test_max_deliveries_3_allows_exactly_3_starts_then_dead_letters_a_poison_run
     for delivery in (1, 2, 3):
         assert claim_and_start(s, f"w{delivery}", "a", now) == [delivery]
         assert counters(s, "a") == (1, 0)
-        now += TIMEOUT + 1  # the task killed its worker: it falls silent
+        now += TIMEOUT + 1
+        silence(s, f"w{delivery}")  # the task killed its worker: it fell silent
         assert s.worker("reaper").reap(now, TIMEOUT) == 1
         assert counters(s, "a") == (1, 1)
     worker = Worker(s, now=lambda: datetime.fromtimestamp(now / 1000, UTC), worker_id="w4",
@@ -357,7 +494,9 @@ def test_reap_delivers_again_only_the_runs_of_workers_silent_past_the_timeout(
     w1.finish([], T, started=[(started, "b")])
     claim_and_start(s, "w2", "c", T)
     now = T + 2 * TIMEOUT
-    s.worker("w2").heartbeat(now - TIMEOUT + 1)
+    silence(s, "w1", TIMEOUT + 1)
+    silence(s, "w2", TIMEOUT - 1_000)  # quiet, but within the timeout
+    beat = beat_of(s, "w2")
     assert s.worker("w3").reap(now, TIMEOUT) == 2
     assert scored(s, s.keys.queue("default")) == [
         (started, (9 - 8) * 10**13 + now),
@@ -366,7 +505,7 @@ def test_reap_delivers_again_only_the_runs_of_workers_silent_past_the_timeout(
     assert hash_of(s, s.keys.claims) == {alive: "w2|s"}
     assert members(s, s.keys.worker("w2")) == {alive}
     assert not s.client.exists(s.keys.worker("w1"))
-    assert scored(s, s.keys.workers) == [("w2", now - TIMEOUT + 1)]
+    assert scored(s, s.keys.workers) == [("w2", beat)]
     assert counters(s, "a") == (1, 1)  # never started: still waiting once
     assert counters(s, "b") == (1, 1)  # started: waiting again
     assert counters(s, "c") == (1, 0)
@@ -378,12 +517,13 @@ def test_reap_leaves_a_run_another_worker_now_holds(redis_url: str) -> None:
     run_id = enqueue(s, "a", T)
     claim_and_start(s, "w2", "a", T + TIMEOUT)
     s.client.sadd(s.keys.worker("w1"), run_id)  # a stale entry of a dead worker
-    s.worker("w1").heartbeat(T)
+    silence(s, "w1")
     assert s.worker("w2").reap(T + TIMEOUT, TIMEOUT) == 0
     assert hash_of(s, s.keys.claims) == {run_id: "w2|s"}
     assert scored(s, s.keys.queue("default")) == []
     assert counters(s, "a") == (1, 0)
     assert not s.client.exists(s.keys.worker("w1"))
+    assert [w for w, _ in scored(s, s.keys.workers)] == ["w2"]
 
 
 def test_reap_skips_a_held_run_whose_message_is_gone(redis_url: str) -> None:
@@ -392,9 +532,71 @@ def test_reap_skips_a_held_run_whose_message_is_gone(redis_url: str) -> None:
     other = enqueue(s, "a", T + 1)
     s.worker("w1").claim("default", 5, T)
     s.client.hdel(s.keys.runs, run_id)
+    silence(s, "w1")
     assert s.worker("w2").reap(T + TIMEOUT, TIMEOUT) == 1
     assert [m for m, _ in scored(s, s.keys.queue("default"))] == [other]
     assert hash_of(s, s.keys.claims) == {}
+
+
+def test_a_live_worker_by_redis_clock_is_not_reaped_whatever_now_ms_the_reaper_passes(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    s.worker("w2").claim("default", 5, T)
+    beat = s.worker("w2").heartbeat()
+    before = snapshot(s)
+    for now in (T + 100 * TIMEOUT, redis_ms(s) + 10**9, 10**15):  # a reaper's clock far ahead
+        assert s.worker("w3").reap(now, TIMEOUT) == 0
+        assert snapshot(s) == before
+    assert scored(s, s.keys.workers)[1] == ("w2", beat)
+
+
+def test_reap_judges_silence_to_the_ms_by_redis_clock(redis_url: str) -> None:
+    """Silent exactly the timeout: dead. 1 ms less (with Redis' clock still in that ms): alive.
+    Repeated over a whole second of Redis' clock, so a conversion off by under 1 ms shows."""
+    s = store(redis_url)
+    start, same_ms = redis_ms(s), 0
+    for _ in range(50_000):
+        before = redis_ms(s)
+        s.client.zadd(s.keys.workers, {"dead": before - TIMEOUT, "alive": before - TIMEOUT + 1})
+        s.worker("w3").reap(T, TIMEOUT)
+        after = redis_ms(s)
+        left = [w for w, _ in scored(s, s.keys.workers)]
+        assert "dead" not in left
+        if before == after:
+            same_ms += 1
+            assert left == ["alive"]
+        if after - start >= 1_000 and same_ms >= 50:
+            return
+    raise AssertionError(f"only {same_ms} rounds within one ms")
+
+
+def test_heartbeat_writes_and_replies_redis_time_in_ms(redis_url: str) -> None:
+    s = store(redis_url)
+    w = s.worker("w1")
+    s.client.zadd(s.keys.workers, {"w0": 5})
+
+    def beat() -> int:
+        got = w.heartbeat()
+        assert beat_of(s, "w1") == got
+        return got
+
+    assert_by_redis_clock(s, beat)
+    assert scored(s, s.keys.workers)[0] == ("w0", 5)
+
+
+def test_heartbeat_stores_the_worker_description_for_its_ttl(redis_url: str) -> None:
+    s = store(redis_url)
+    w = s.worker("w1")
+    w.heartbeat('{"host": "h1"}', ttl_s=30)
+    assert text(s.client.get(s.keys.worker_info("w1"))) == '{"host": "h1"}'
+    assert 25 <= s.client.ttl(s.keys.worker_info("w1")) <= 30
+    w.heartbeat('{"host": "h2"}', ttl_s=90)  # each beat replaces it and renews its life
+    assert text(s.client.get(s.keys.worker_info("w1"))) == '{"host": "h2"}'
+    assert 85 <= s.client.ttl(s.keys.worker_info("w1")) <= 90
+    assert not s.client.exists(s.keys.worker_info("w0"))
 
 
 # -- the scripts' own replies, as their headers document them --------------------------------
@@ -408,17 +610,76 @@ def start_reply(s: Store, worker_id: str, run_id: str) -> Any:
 def finish_reply(s: Store, worker_id: str, run_id: str) -> Any:
     k = s.keys
     keys = [k.runs, k.claims, k.deliveries, k.worker(worker_id), k.retries, k.dead,
-            k.dead_index, k.state("a"), k.history("a"), k.queue("default")]  # fmt: skip
-    return s.conn.run("finish", keys, [worker_id, run_id, "succeeded", "", 0, "", "", 100, T])
+            k.dead_index, k.state("a"), k.history("a"), k.queue("default"),
+            k.dead_dropped]  # fmt: skip
+    args: list[str | int] = [worker_id, run_id, "succeeded", "", 0, "", "", 100, T, 10_000, 0]
+    return s.conn.run("finish", keys, args)
 
 
-def test_start_and_finish_reply_1_for_the_holder_and_0_for_anyone_else(redis_url: str) -> None:
+def test_start_replies_1_to_its_holder_even_again_and_finish_1_once_0_to_anyone_else(
+    redis_url: str,
+) -> None:
     s = store(redis_url)
     run_id = enqueue(s, "a", T)
     s.worker("w1").claim("default", 5, T)
     assert start_reply(s, "w2", run_id) == 0
     assert start_reply(s, "w1", run_id) == 1
-    assert start_reply(s, "w1", run_id) == 0  # already started
+    assert start_reply(s, "w1", run_id) == 1  # already started by w1: still w1's to run
+    assert start_reply(s, "w2", run_id) == 0
     assert finish_reply(s, "w2", run_id) == 0
     assert finish_reply(s, "w1", run_id) == 1
     assert finish_reply(s, "w1", run_id) == 0  # already acknowledged
+
+
+# -- repair ----------------------------------------------------------------------------------
+
+
+def test_repair_recomputes_active_and_waiting_from_the_runs_and_fixes_only_the_wrong_ones(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    k = s.keys
+    s.client.hset(k.runs, mapping={
+        "q@1": message("q", 1),  # queued
+        "q@2": message("q", 2),  # claimed, not started
+        "q@3": message("q", 3),  # started
+        "o@1": message("o", 1),  # started, of a schedule no longer defined
+        "bad@1": "not json",
+        "plain@1": '{"queue": "default"}',  # no schedule field
+        "num@1": "5",
+    })  # fmt: skip
+    s.client.hset(k.claims, mapping={"q@2": "w1", "q@3": "w1|s", "o@1": "w2|s"})
+    s.client.hset(k.defs, mapping={n: "{}" for n in ("q", "ok", "onlya", "onlyw", "bothw")})
+    s.client.hset(k.state("q"), mapping={"active": 3, "waiting": 2, "runs": 9})  # right
+    s.client.hset(k.state("onlya"), mapping={"active": 1, "waiting": 0})
+    s.client.hset(k.state("onlyw"), mapping={"active": 0, "waiting": 1})
+    s.client.hset(k.state("bothw"), mapping={"active": -1, "waiting": 2})
+    fixes = s.ops.repair_counters()
+    rows = {f.schedule: (f.active_was, f.waiting_was, f.active, f.waiting) for f in fixes}
+    assert rows == {
+        "onlya": (1, 0, 0, 0),
+        "onlyw": (0, 1, 0, 0),
+        "bothw": (-1, 2, 0, 0),
+        "o": (0, 0, 1, 0),
+    }
+    assert len(fixes) == 4
+    assert hash_of(s, k.state("q")) == {"active": "3", "waiting": "2", "runs": "9"}
+    assert not s.client.exists(k.state("ok"))  # right by default: not written
+    for name in ("onlya", "onlyw", "bothw"):
+        assert hash_of(s, k.state(name)) == {"active": "0", "waiting": "0"}
+    assert hash_of(s, k.state("o")) == {"active": "1", "waiting": "0"}
+    assert len(hash_of(s, k.runs)) == 7 and len(hash_of(s, k.claims)) == 3  # read only
+    assert s.ops.repair_counters() == []
+
+
+def test_repair_counts_each_run_once_per_schedule(redis_url: str) -> None:
+    s = store(redis_url)
+    k = s.keys
+    s.client.hset(k.runs, mapping={f"q@{i}": message("q", i) for i in range(1, 4)})
+    s.client.hset(k.claims, mapping={"q@1": "w1|s"})
+    s.client.hset(k.state("q"), mapping={"active": 0, "waiting": 0})
+    [fix] = s.ops.repair_counters()
+    assert (fix.schedule, fix.active_was, fix.waiting_was, fix.active, fix.waiting) == (
+        "q", 0, 0, 3, 2
+    )  # fmt: skip
+    assert hash_of(s, k.state("q")) == {"active": "3", "waiting": "2"}
