@@ -6,6 +6,14 @@ errors. Everything else is reached through the ``sched`` command.
 
 from scheduler.core.context import Retry, RunContext, current_run
 from scheduler.errors import ConfigError, CronError, SchedError
+from scheduler.version import __version__
 
-__all__ = ["ConfigError", "CronError", "Retry", "RunContext", "SchedError", "current_run"]
-__version__ = "0.1.0"
+__all__ = [
+    "ConfigError",
+    "CronError",
+    "Retry",
+    "RunContext",
+    "SchedError",
+    "__version__",
+    "current_run",
+]

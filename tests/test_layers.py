@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "scheduler"
 LEVELS: dict[str, int] = {
     "errors": 0,
     "tasks": 0,
+    "version": 0,
     "core": 1,
     "config": 2,
     "store": 3,

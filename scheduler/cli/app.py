@@ -8,9 +8,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from scheduler import __version__
 from scheduler.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_USAGE, close_after_command
 from scheduler.errors import SchedError, UsageError
+from scheduler.version import __version__
 
 T = TypeVar("T")
 
