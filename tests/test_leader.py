@@ -299,15 +299,22 @@ def test_status_shows_leader_schedules_and_queues(redis_url: str) -> None:
     assert payload["queues"] == {"default": 1}
 
 
-def test_commands_that_need_redis_say_so_without_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_that_need_redis_say_so_without_a_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from scheduler.cli import app
 
     monkeypatch.delenv("SCHED_REDIS_URL", raising=False)
+    monkeypatch.delenv("SCHED_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .sched/ of a `sched run` here either
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code == 2
-    assert result.stderr == "error: no Redis: pass --redis-url or set SCHED_REDIS_URL\n"
+    assert result.stderr == (
+        "error: no Redis: pass --redis-url or set SCHED_REDIS_URL (and no `sched run` data in "
+        ".sched/ to open)\n"
+    )
 
 
 def test_passwords_never_appear_in_a_redacted_url() -> None:
