@@ -764,3 +764,30 @@ def test_a_transition_in_the_last_hours_of_a_year_is_found() -> None:
 def test_a_transition_at_an_odd_second_is_found_to_the_second() -> None:
     # Berlin left local mean time (+0:53:28) at 1893-04-01T00:00 local.
     assert transitions_in_year(BERLIN, 1893) == (utc(1893, 3, 31, 23, 6, 32),)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 5-1 * * *", "hour field '5-1': '5-1' is a reversed range; write 5-23,0-1 for the "
+         "values it wraps around"),
+        ("0 0 * dec-jan *", "month field 'dec-jan': 'dec-jan' is a reversed range; write 12,1 "
+         "for the values it wraps around"),
+        ("0 0 * * fri-mon", "day-of-week field 'fri-mon': 'fri-mon' is a reversed range; write "
+         "5-6,0-1 for the values it wraps around"),
+        ("0 5-1/2 * * *", "hour field '5-1/2': '5-1/2' is a reversed range; write 5-23/2,0-1/2 "
+         "for the values it wraps around"),
+        ("0 0 20-10 * *", "day-of-month field '20-10': '20-10' is a reversed range; write "
+         "20-31,1-10 for the values it wraps around"),
+    ],
+)  # fmt: skip
+def test_a_reversed_range_is_refused_with_the_ranges_it_means(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(CronError) as info:
+        CronSpec.parse(expression)
+    assert str(info.value) == message
+
+
+def test_a_range_ending_on_sunday_as_7_is_not_reversed() -> None:
+    assert CronSpec.parse("0 0 * * 5-7").weekdays == frozenset({5, 6, 0})

@@ -221,9 +221,40 @@ def _expand(
     return list(expanded), dict(nth)
 
 
+_FIELD_MAX = {"second": 59, "minute": 59, "hour": 23, "day-of-month": 31, "month": 12,
+              "day-of-week": 6}  # fmt: skip
+_FIELD_MIN = {"day-of-month": 1, "month": 1}
+
+
+def _check_ranges(field: str, name: str) -> None:
+    """A reversed range (``5-1``) is an error, as in cron, with the two ranges it means."""
+    for item in field.split(","):
+        match = _SINGLE_RANGE.fullmatch(item)
+        if not match:
+            continue
+        low, high = _number(name, match[1]), _number(name, match[2])
+        if (
+            low is not None
+            and high is not None
+            and low > high
+            and not (name == "day-of-week" and high == 7)
+        ):
+            first, last, step = _FIELD_MIN.get(name, 0), _FIELD_MAX[name], match[3] or ""
+            wrapped = f"{_span(low, last)}{step},{_span(first, high)}{step}"
+            raise CronError(
+                f"{name} field {field!r}: {item!r} is a reversed range; write {wrapped} "
+                "for the values it wraps around"
+            )
+
+
+def _span(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def _check_each_field(fields: list[str], names: tuple[str, ...]) -> None:
     """Parse each field alone so the error names the field that is wrong."""
     for index, (field, name) in enumerate(zip(fields, names, strict=True)):
+        _check_ranges(field, name)
         pattern = _UNSUPPORTED.get(name)
         if pattern is not None and pattern.search(field):
             raise CronError(f"{name} field {field!r} is not supported; allowed: {_ALLOWED[name]}")
