@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 import redis
-from test_worker_processes import WORKER_TIMEOUT_S, enqueue, start_worker, wait_for
+from test_worker_processes import WORKER_TIMEOUT_S, enqueue, lines, start_worker, wait_for
 
 from scheduler.store import Store
 
@@ -50,10 +49,11 @@ def test_fifty_runs_of_a_crashed_worker_run_together_on_the_next_one(
     first.wait(timeout=10)
     second = start_worker(redis_url, "--concurrency", str(RUNS))
     workers.append(second)
-    wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= RUNS,
+    wait_for(lambda: len(lines(out)) >= RUNS,
              WORKER_TIMEOUT_S + 60)  # fmt: skip
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {line["run_id"] for line in lines} == ids
-    spans = [(line["start"], line["end"]) for line in lines if line["pid"] != first.pid]
+    rows = lines(out)
+    assert {row["run_id"] for row in rows} == ids
+    spans = [(float(str(row["start"])), float(str(row["end"])))
+             for row in rows if row["pid"] != first.pid]  # fmt: skip
     # One at a time would be 1; a worker with 50 slots runs (nearly) all of them at once.
     assert most_at_once(spans) >= RUNS // 2

@@ -60,9 +60,11 @@ def enqueue(s: Store, name: str, task: str, *args: object, **fields: object) -> 
 
 
 def lines(path: Path) -> list[dict[str, object]]:
+    """The complete lines written so far (a line still being written is left for later)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    complete = path.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in complete]
 
 
 def succeeded(s: Store, name: str) -> int:

@@ -52,9 +52,9 @@ def append_line(path: str, seconds: float = 0.0) -> None:
     """Sleeps, then appends one JSON line naming the run: evidence a run finished."""
     time.sleep(seconds)
     run = current_run()
+    line = json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": os.getpid()})
     with Path(path).open("a", encoding="utf-8") as out:
-        out.write(json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": os.getpid()}))
-        out.write("\n")
+        out.write(line + "\n")  # one write: concurrent writers append whole lines
 
 
 class _UnprintableError(Exception):
