@@ -791,3 +791,27 @@ def test_a_reversed_range_is_refused_with_the_ranges_it_means(
 
 def test_a_range_ending_on_sunday_as_7_is_not_reversed() -> None:
     assert CronSpec.parse("0 0 * * 5-7").weekdays == frozenset({5, 6, 0})
+
+
+def january_2026(expression: str) -> list[int]:
+    """The days of January 2026 (the 1st is a Thursday) on which the expression fires."""
+    spec = CronSpec.parse(expression)
+    return [day for day in range(1, 32) if spec.day_matches(2026, 1, day)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "days"),
+    [
+        ("0 9 * * 1,5#2", [5, 9, 12, 19, 26]),  # every Monday, and the second Friday
+        ("0 9 * * 1,L5", [5, 12, 19, 26, 30]),  # every Monday, and the last Friday
+        ("0 9 * * 5,5#2", [2, 9, 16, 23, 30]),  # every Friday (5#2 adds nothing)
+        ("0 9 * * *,1", list(range(1, 32))),  # a list with `*` is every day
+        ("0 9 * * 5#2,5#4", [9, 23]),
+    ],
+)
+def test_a_weekday_list_is_the_union_of_its_items(expression: str, days: list[int]) -> None:
+    assert january_2026(expression) == days
+
+
+def test_a_minute_list_with_a_star_is_every_minute() -> None:
+    assert CronSpec.parse("*,5 * * * *").minutes == tuple(range(60))

@@ -127,8 +127,7 @@ class CronSpec:
             )
         names = _FIELDS_6 if len(fields) == 6 else _FIELDS_5
         fields = [_normalise(name, f) for name, f in zip(names, fields, strict=True)]
-        _check_each_field(fields, names)
-        expanded, nth = _expand(" ".join(fields), len(fields) == 6)
+        expanded, nth = _expand_fields(fields, names)
         # croniter puts seconds last; we keep fields in (second, minute, ...) order.
         expanded = [expanded[5], *expanded[:5]] if len(fields) == 6 else [[0], *expanded]
         sec, minute, hour, dom, month, dow = expanded
@@ -206,9 +205,35 @@ class CronSpec:
 
 
 def _full(values: list[int | str], low: int, high: int) -> tuple[int, ...]:
-    if values == ["*"]:
+    if "*" in values:  # a list is the union of its items, `*` included
         return tuple(range(low, high + 1))
     return tuple(sorted({v for v in values if isinstance(v, int)}))
+
+
+_NTH = re.compile(r"[^,]*(#|^[lL])[^,]*")
+
+
+def _expand_fields(
+    fields: list[str], names: tuple[str, ...]
+) -> tuple[list[list[int | str]], dict[int, set[int | str]]]:
+    """croniter's expansion, except that a day-of-week list may mix plain weekdays with
+    ``N#K`` and ``LN`` items (croniter refuses): the plain ones match every week."""
+    index = names.index("day-of-week")
+    items = fields[index].split(",")
+    special = [item for item in items if _NTH.fullmatch(item)]
+    plain = [item for item in items if not _NTH.fullmatch(item)]
+    if not special or not plain:
+        _check_each_field(fields, names)
+        return _expand(" ".join(fields), len(fields) == 6)
+    with_special = [*fields[:index], ",".join(special), *fields[index + 1 :]]
+    with_plain = [*fields[:index], ",".join(plain), *fields[index + 1 :]]
+    _check_each_field(with_special, names)
+    _check_each_field(with_plain, names)
+    expanded, nth = _expand(" ".join(with_special), len(fields) == 6)
+    every_week = _expand(" ".join(with_plain), len(fields) == 6)[0][4]
+    weekly = {d % 7 for d in _full(every_week, 0, 6)}
+    expanded[4] = [*every_week, *expanded[4]]
+    return expanded, {day: found for day, found in nth.items() if day % 7 not in weekly}
 
 
 def _expand(
