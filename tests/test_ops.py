@@ -65,7 +65,7 @@ def test_a_paused_schedule_is_not_dispatched_and_resume_counts_what_passed(redis
     assert [e.event for e in s.reads.history("m")] == ["resumed", "paused"]
     shown = CliRunner().invoke(app, ["history", "m", "--redis-url", redis_url]).stdout
     assert shown.splitlines()[1].split() == [
-        "2026-06-01T12:10:30.000Z", "resumed", "10", "fire", "time(s)", "missed", "while", "paused",
+        "2026-06-01T12:10:30Z", "resumed", "10", "fire", "time(s)", "missed", "while", "paused",
     ]  # fmt: skip
 
 
@@ -217,3 +217,20 @@ def test_state_of_an_unknown_version_fails_with_a_clear_error(redis_url: str) ->
         "error: stored definition has version 99; this sched reads version 1. "
         "Upgrade sched, or use a fresh namespace (--namespace)\n"
     )
+
+
+def test_history_dead_and_status_print_one_format_in_the_zone_asked_for(redis_url: str) -> None:
+    leader = leading(redis_url, minutely())
+    leader.tick(T0 + timedelta(minutes=1))
+    s = store(redis_url)
+    assert ops.pause(s, "m", T0 + timedelta(minutes=1, seconds=5))
+    url = ["--redis-url", redis_url]
+    utc = runner.invoke(app, ["history", "m", *url]).stdout.splitlines()[1]
+    assert utc.split()[:2] == ["2026-06-01T12:01:05Z", "paused"]
+    berlin = runner.invoke(app, ["history", "m", *url, "--tz", "Europe/Berlin"]).stdout
+    assert berlin.splitlines()[1].split()[:2] == ["2026-06-01T14:01:05+02:00", "paused"]
+    shown = runner.invoke(app, ["status", *url, "--tz", "Europe/Berlin"]).stdout
+    assert "m (paused): next 2026-06-01T14:02:00+02:00, runs 1, missed 0" in shown
+    wrong = runner.invoke(app, ["status", *url, "--tz", "Europe/Berln"])
+    assert wrong.exit_code == 2
+    assert "did you mean 'Europe/Berlin'?" in " ".join(wrong.stderr.replace("│", " ").split())

@@ -60,6 +60,11 @@ AppDir = Annotated[
     ),
 ]
 NameArg = Annotated[str, typer.Argument(help="The schedule's name.", show_default=False)]
+Tz = Annotated[
+    str,
+    typer.Option("--tz", envvar="SCHED_TZ",
+                 help="Show times in UTC, in this machine's zone (local) or in an IANA zone."),
+]  # fmt: skip
 
 
 def fail(message: str, code: int) -> typer.Exit:

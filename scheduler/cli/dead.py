@@ -15,12 +15,12 @@ from scheduler.cli.common import (
     AsJson,
     Namespace,
     RedisUrl,
+    Tz,
     fail,
     open_store,
 )
-from scheduler.cli.render import echo_table
+from scheduler.cli.render import echo_table, when, zone_option
 from scheduler.core import clock
-from scheduler.core.instants import ms_text
 from scheduler.core.messages import DeadLetter
 from scheduler.store import Store
 
@@ -33,8 +33,10 @@ def dead_list(
     as_json: AsJson = False,
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
+    tz: Tz = "UTC",
 ) -> None:
     """Dead-lettered runs, newest first."""
+    shown_in = zone_option(tz)
     letters = ops.dead_letters(open_store(redis_url, namespace), limit)
     if as_json:
         typer.echo(json.dumps([d.to_json() for d in letters], indent=2))
@@ -42,7 +44,7 @@ def dead_list(
     table = [("RUN", "SCHEDULE", "DEAD AT", "ATTEMPTS", "ERROR")]
     for d in letters:
         error = f"{d.error_type}: {d.error_message}"[:120]
-        dead_at = ms_text(d.dead_at_ms) or ""
+        dead_at = when(d.dead_at_ms, shown_in)
         table.append((d.run.run_id, d.run.schedule, dead_at, str(d.attempts), error))
     echo_table(table)
 
@@ -57,9 +59,10 @@ def _dead_letter(store: Store, run_id: str) -> DeadLetter:
 @dead_app.command("show")
 def dead_show(
     run_id: RunIdArg, as_json: AsJson = False, redis_url: RedisUrl = None,
-    namespace: Namespace = "sched",
+    namespace: Namespace = "sched", tz: Tz = "UTC",
 ) -> None:  # fmt: skip
     """One dead letter: the run, its error and traceback."""
+    shown_in = zone_option(tz)
     letter = _dead_letter(open_store(redis_url, namespace), run_id)
     if as_json:
         typer.echo(json.dumps(letter.to_json(), indent=2))
@@ -68,9 +71,9 @@ def dead_show(
     typer.echo(f"run:      {run.run_id}")
     typer.echo(f"schedule: {run.schedule}")
     typer.echo(f"task:     {run.task}")
-    typer.echo(f"fire at:  {run.fire_at}")
+    typer.echo(f"fire at:  {when(run.fire_at, shown_in)}")
     typer.echo(f"attempts: {letter.attempts}")
-    typer.echo(f"dead at:  {ms_text(letter.dead_at_ms)}")
+    typer.echo(f"dead at:  {when(letter.dead_at_ms, shown_in)}")
     typer.echo(f"error:    {letter.error_type}: {letter.error_message}")
     if letter.traceback:
         typer.echo(letter.traceback.rstrip())

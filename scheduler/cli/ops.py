@@ -4,6 +4,7 @@ trigger, backfill. Each is a thin layer over ``scheduler.ops``."""
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Annotated
 
 import typer
@@ -16,22 +17,26 @@ from scheduler.cli.common import (
     NameArg,
     Namespace,
     RedisUrl,
+    Tz,
     fail,
     instant,
     open_store,
     operate,
 )
-from scheduler.cli.render import echo_table, utc_seconds
+from scheduler.cli.render import echo_table, when, zone_option
 from scheduler.core import clock
-from scheduler.core.instants import ms_text
 from scheduler.core.messages import Event
 
 
 @app.command()
 def status(
-    redis_url: RedisUrl = None, namespace: Namespace = "sched", as_json: AsJson = False
+    redis_url: RedisUrl = None,
+    namespace: Namespace = "sched",
+    as_json: AsJson = False,
+    tz: Tz = "UTC",
 ) -> None:
     """Leader, epoch, lease, schedules with next due and missed counts, queue depths."""
+    shown_in = zone_option(tz)
     view = ops.status(open_store(redis_url, namespace))
     if as_json:
         typer.echo(json.dumps(view.to_json(), indent=2))
@@ -42,7 +47,8 @@ def status(
     for row in view.schedules:
         flag = " (paused)" if row.paused else ""
         typer.echo(
-            f"{row.schedule}{flag}: next {row.next_fire_at or '-'}, runs {row.runs}, "
+            f"{row.schedule}{flag}: next {when(row.next_fire_at, shown_in) or '-'}, "
+            f"runs {row.runs}, "
             f"missed {row.missed}"
         )
     for queue, depth in view.queues.items():
@@ -51,7 +57,7 @@ def status(
     for w in view.workers:
         typer.echo(f"worker {w.worker_id}: queues {','.join(w.queues)}, {w.concurrency} "
                    f"{w.pool} slots, {w.in_flight} in flight, last heartbeat "
-                   f"{ms_text(w.last_heartbeat_ms)}")  # fmt: skip
+                   f"{when(w.last_heartbeat_ms, shown_in)}")  # fmt: skip
     typer.echo(f"dead letters: {view.dead_letters} (dropped by the bounds: {view.dead_dropped})")
 
 
@@ -62,8 +68,10 @@ def history(
     as_json: AsJson = False,
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
+    tz: Tz = "UTC",
 ) -> None:
     """Recent events of a schedule, newest first: runs, outcomes, attempts, errors."""
+    shown_in = zone_option(tz)
     store = open_store(redis_url, namespace)
     events = operate(lambda: ops.history(store, name, limit))
     if as_json:
@@ -74,20 +82,21 @@ def history(
     for e in events:
         duration = f"{e.duration_ms} ms" if e.duration_ms is not None else ""
         attempt = "" if e.attempt is None else str(e.attempt)
-        table.append((e.at, e.event, e.run_id or "", e.fire_at or "", attempt, duration,
-                      e.worker or "", e.error or "", _detail(e)))  # fmt: skip
+        table.append((when(e.at, shown_in), e.event, e.run_id or "", when(e.fire_at, shown_in),
+                      attempt, duration, e.worker or "", e.error or "",
+                      _detail(e, shown_in)))  # fmt: skip
     echo_table(table)
 
 
-def _detail(e: Event) -> str:
+def _detail(e: Event, tz: tzinfo | None) -> str:
     """What else an event says: fire times missed, or when a retry is due."""
     if e.count is not None:
-        last = f", the last at {e.last_missed}" if e.last_missed else ""
+        last = f", the last at {when(e.last_missed, tz)}" if e.last_missed else ""
         return f"{e.count} fire time(s) missed{last}"
     if e.missed:
         return f"{e.missed} fire time(s) missed while paused"
     if e.retry_at:
-        return f"retry at {e.retry_at}"
+        return f"retry at {when(e.retry_at, tz)}"
     return ""
 
 
@@ -107,7 +116,7 @@ def resume(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sc
     if not done.changed:
         typer.echo(f"{name}: not paused")
         return
-    next_text = utc_seconds(done.next_fire) if done.next_fire else "never"
+    next_text = when(done.next_fire) or "never"
     typer.echo(f"{name}: resumed; next fire {next_text}; {done.missed} missed while paused")
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import typer
 
-from scheduler.core.instants import utc_text
+from scheduler.core.instants import from_ms, utc_text
 from scheduler.core.model import Schedule
+from scheduler.core.zones import ZoneNameError, zone
 
 
 def relative(delta: timedelta) -> str:
@@ -29,6 +30,34 @@ def relative(delta: timedelta) -> str:
 def utc_seconds(instant: datetime) -> str:
     """ISO 8601 UTC as ``upcoming --json`` and operator commands print it."""
     return utc_text(instant, "auto")
+
+
+def when(value: str | int | datetime | None, tz: tzinfo | None = None) -> str:
+    """One format for every instant a command prints: ``2026-06-01T12:00:00Z`` in UTC, or
+    ``2026-06-01T14:00:00+02:00`` in the zone of ``--tz``. Takes stored text, ms or a
+    datetime; empty for none."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int):
+        instant = from_ms(value)
+    elif isinstance(value, str):
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    else:
+        instant = value
+    shown = instant.astimezone(tz or UTC).replace(microsecond=0).isoformat()
+    return shown.replace("+00:00", "Z") if tz is None else shown
+
+
+def zone_option(text: str) -> tzinfo | None:
+    """``--tz``: UTC (None), ``local`` (this machine's zone) or an IANA zone name."""
+    if text.upper() == "UTC":
+        return None
+    if text == "local":
+        return datetime.now().astimezone().tzinfo
+    try:
+        return zone(text)
+    except ZoneNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tz") from None
 
 
 def echo_table(table: Sequence[tuple[str, ...]]) -> None:

@@ -180,7 +180,10 @@ def run(
     dead_letters_max_age: DeadMaxAge = "180d",
     grace: Grace = GRACE_S,
     data_dir: Annotated[
-        Path, typer.Option(help="Where the embedded Redis keeps its data (no Redis URL).")
+        Path,
+        typer.Option(
+            envvar="SCHED_DATA_DIR", help="Where the embedded Redis keeps its data (no Redis URL)."
+        ),
     ] = Path(".sched"),
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
