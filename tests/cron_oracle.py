@@ -6,11 +6,12 @@ of a window. It is slow and simple on purpose, so it can be read and trusted.
 
 The rules it implements (the project's DST spec):
 
-Rule A (the hour field matches every hour: ``*``, ``*/1``, ``0-23``): follow real time.
+Rule A (cronie's "wildcard" jobs: the minute or hour field, or the seconds field, is
+written starting with ``*``): follow real time.
     Walk every real instant u; fire at u iff the local wall time of u matches. So nothing
     fires in a spring-forward gap, and a fall-back repeated hour fires twice.
 
-Rule B (a fixed set of hours): follow the wall clock. Walk every naive local wall time m
+Rule B (every other expression): follow the wall clock. Walk every naive local wall time m
     that matches, and map it to one instant:
       * m exists exactly once          -> that instant;
       * m is ambiguous (fall-back)     -> its first occurrence (fold=0);
@@ -72,11 +73,12 @@ class CronSpec:
     dom_restricted: bool
     dow_restricted: bool
     has_seconds: bool
+    wildcard: bool = False  # the seconds, minute or hour field text starts with "*"
 
     @property
     def follows_real_time(self) -> bool:
-        """Rule A applies when the hour field matches every hour of the day."""
-        return self.hours == frozenset(range(24))
+        """Rule A applies to cronie's wildcard jobs."""
+        return self.wildcard
 
 
 def _value(text: str, lo: int, hi: int, names: dict[str, int]) -> int:
@@ -137,6 +139,7 @@ def parse(expr: str) -> CronSpec:
         dom_restricted=not dom.startswith(("*", "?")),
         dow_restricted=not dow.startswith(("*", "?")),
         has_seconds=has_seconds,
+        wildcard=any(field.startswith("*") for field in (second, minute, hour)),
     )
 
 

@@ -310,20 +310,33 @@ def test_half_hourly_jobs_from_1_to_3_skip_the_second_pass_of_the_hour_in_berlin
     )
 
 
-def test_every_20_minutes_in_hour_2_fires_once_on_the_spring_day_in_berlin() -> None:
-    check_table(
-        "*/20 2 * * *", BERLIN, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22), [utc(2026, 3, 29, 1)]
-    )
+# `*/20 2 * * *` is a wildcard job for cronie (its minute field starts with `*`): it follows
+# real time, so it fires nowhere in the gap and in both passes of the repeated hour.
+def test_every_20_minutes_in_hour_2_does_not_fire_on_the_spring_day_in_berlin() -> None:
+    check_table("*/20 2 * * *", BERLIN, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22), [])
 
 
-def test_every_20_minutes_in_hour_2_fires_three_times_on_the_fall_back_day_in_berlin() -> None:
+def test_every_20_minutes_in_hour_2_fires_six_times_on_the_fall_back_day_in_berlin() -> None:
     check_table(
         "*/20 2 * * *",
         BERLIN,
         utc(2026, 10, 24, 22),
         utc(2026, 10, 25, 23),
+        [utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 0, 20), utc(2026, 10, 25, 0, 40),
+         utc(2026, 10, 25, 1, 0), utc(2026, 10, 25, 1, 20), utc(2026, 10, 25, 1, 40)],
+    )  # fmt: skip
+
+
+def test_the_same_minutes_written_as_a_list_follow_the_wall_clock_in_berlin() -> None:
+    # `0,20,40 2 * * *` is not a wildcard job: once at the gap's end, once in the fall back.
+    check_table(
+        "0,20,40 2 * * *", BERLIN, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22),
+        [utc(2026, 3, 29, 1)],
+    )  # fmt: skip
+    check_table(
+        "0,20,40 2 * * *", BERLIN, utc(2026, 10, 24, 22), utc(2026, 10, 25, 23),
         [utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 0, 20), utc(2026, 10, 25, 0, 40)],
-    )
+    )  # fmt: skip
 
 
 def test_a_sunday_0200_job_fires_at_the_end_of_the_gap_on_the_spring_sunday_in_berlin() -> None:
@@ -619,15 +632,14 @@ def test_a_seconds_job_at_023000_fires_once_on_the_fall_back_day_in_berlin() -> 
     )
 
 
-def test_every_second_of_hour_2_collapses_to_one_fire_in_the_berlin_gap() -> None:
-    check_table(
-        "* * 2 * * *", BERLIN, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22), [utc(2026, 3, 29, 1)]
-    )
+def test_every_second_of_hour_2_does_not_fire_in_the_berlin_gap() -> None:
+    # A wildcard job (its seconds and minute fields start with `*`): real time.
+    check_table("* * 2 * * *", BERLIN, utc(2026, 3, 28, 23), utc(2026, 3, 29, 22), [])
 
 
-def test_every_second_of_hour_2_fires_3600_times_on_the_fall_back_day_in_berlin() -> None:
-    start = utc(2026, 10, 25, 0)  # 02:00:00 CEST
-    expected = [start + timedelta(seconds=k) for k in range(3600)]
+def test_every_second_of_hour_2_fires_7200_times_on_the_fall_back_day_in_berlin() -> None:
+    start = utc(2026, 10, 25, 0)  # 02:00:00 CEST; then 02:00:00 CET is 01:00Z
+    expected = [start + timedelta(seconds=k) for k in range(7200)]
     check_table("* * 2 * * *", BERLIN, utc(2026, 10, 24, 22), utc(2026, 10, 25, 23), expected)
 
 
@@ -680,12 +692,14 @@ def test_a_daily_0230_job_fires_at_the_gap_end_only_for_instants_before_it() -> 
     [
         ("* * * * *", True),
         ("*/15 * * * *", True),
+        ("*/15 2 * * *", True),  # the minute field starts with `*`
         ("0 */1 * * *", True),
-        ("0 0-23 * * *", True),
+        ("5 */2 * * *", True),  # the hour field starts with `*`
         ("@hourly", True),
+        ("*/10 0 2 * * *", True),  # our seconds field starts with `*`
         ("0 0 * * * *", True),
+        ("0 0-23 * * *", False),  # every hour, but written as a range: the wall clock
         ("0 2 * * *", False),
-        ("5 */2 * * *", False),
         ("0 1-23 * * *", False),
         ("0 0 2 * * *", False),
         ("@daily", False),
@@ -694,18 +708,22 @@ def test_a_daily_0230_job_fires_at_the_gap_end_only_for_instants_before_it() -> 
         ("@yearly", False),
     ],
 )
-def test_follows_real_time_is_true_exactly_when_the_hour_field_matches_every_hour(
+def test_follows_real_time_exactly_when_the_minute_or_hour_field_starts_with_a_star(
     expr: str, expected: bool
 ) -> None:
+    # cronie's and Vixie cron's rule (MIN_STAR or HR_STAR makes a "wildcard" job).
     assert CronTrigger(expr, BERLIN).follows_real_time is expected
     assert parse(expr).follows_real_time is expected
 
 
-@pytest.mark.parametrize("expr", ["0 0-23/1 * * *", "0 0-11,12-23 * * *", "0 */1,5 * * *"])
-def test_any_spelling_of_an_hour_field_that_covers_all_24_hours_follows_real_time(
-    expr: str,
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [("0 0-23/1 * * *", False), ("0 0-11,12-23 * * *", False), ("0 */1,5 * * *", True)],
+)
+def test_an_hour_field_covering_all_24_hours_follows_real_time_only_written_with_a_star(
+    expr: str, expected: bool
 ) -> None:
-    assert CronTrigger(expr, BERLIN).follows_real_time is True
+    assert CronTrigger(expr, BERLIN).follows_real_time is expected
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,9 @@ class CronSpec:
     nth_weekdays: dict[int, frozenset[int | str]]
     dom_star: bool
     dow_star: bool
+    # cronie's and Vixie cron's "wildcard" job: the minute or hour field (or our seconds
+    # field) is written starting with `*`. Such a job follows real time across DST changes.
+    wildcard: bool = False
 
     @property
     def every_hour(self) -> bool:
@@ -145,6 +148,11 @@ class CronSpec:
             nth_weekdays={int(k): frozenset(v) for k, v in nth.items()},
             dom_star=star_dom,
             dow_star=star_dow,
+            wildcard=any(
+                fields[names.index(name)].startswith("*")
+                for name in ("second", "minute", "hour")
+                if name in names
+            ),
         )
         spec._check_can_fire()
         return spec

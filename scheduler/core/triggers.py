@@ -2,11 +2,11 @@
 
 Daylight-saving rules (cronie's and Vixie cron's; the README has them as a table):
 
-* A cron expression whose hour field matches every hour follows *real time*: it fires at
-  each instant whose local wall time matches. A spring-forward gap has no wall times, so
-  nothing fires there; a fall-back hour shows its wall times twice, so it fires at both.
-* An expression with a fixed set of hours follows the *wall clock*: each matched wall
-  time fires once. One that falls in a gap fires at the first instant after the gap; one
+* A "wildcard" expression, whose minute or hour field (or seconds field) is written
+  starting with ``*``, follows *real time*: it fires at each instant whose local wall time
+  matches. A spring-forward gap has no wall times, so nothing fires there; a fall-back
+  hour shows its wall times twice, so it fires at both.
+* Any other expression follows the *wall clock*: each matched wall time fires once. One that falls in a gap fires at the first instant after the gap; one
   that falls in a repeated hour fires at its first occurrence.
 * Interval triggers are elapsed time, ``anchor + k * every``, and ignore the zone.
 """
@@ -40,7 +40,7 @@ class CronTrigger:
 
     @property
     def follows_real_time(self) -> bool:
-        return self.spec.every_hour
+        return self.spec.wildcard
 
     def next_fire(self, after: datetime) -> datetime | None:
         after = after.astimezone(UTC)
