@@ -6,8 +6,9 @@ Daylight-saving rules (cronie's and Vixie cron's; the README has them as a table
   starting with ``*``, follows *real time*: it fires at each instant whose local wall time
   matches. A spring-forward gap has no wall times, so nothing fires there; a fall-back
   hour shows its wall times twice, so it fires at both.
-* Any other expression follows the *wall clock*: each matched wall time fires once. One that falls in a gap fires at the first instant after the gap; one
-  that falls in a repeated hour fires at its first occurrence.
+* Any other expression follows the *wall clock*: each matched wall time fires once. One
+  that falls in a gap fires at the first instant after the gap; one that falls in a
+  repeated hour fires at its first occurrence.
 * Interval triggers are elapsed time, ``anchor + k * every``, and ignore the zone.
 """
 
