@@ -6,10 +6,8 @@ checks the raw Redis keys, so a change to any write of the script shows.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import redis
+from script_support import fill_history, hash_of, history, scored, snapshot, store, text
 
 from scheduler.core.instants import from_ms
 from scheduler.core.messages import run_message
@@ -22,49 +20,8 @@ N0 = 1_780_000_000_000  # the stored next fire time, ms
 MIN = 60_000
 
 
-def store(url: str) -> Store:
-    return Store(redis.Redis.from_url(url))
-
-
-def text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def snapshot(s: Store) -> dict[str, Any]:
-    """Every key and its whole value, for 'nothing changed' checks."""
-    c = s.client
-    out: dict[str, Any] = {}
-    for raw_key in c.keys("*"):
-        key = text(raw_key)
-        kind = text(c.type(key))
-        if kind == "string":
-            out[key] = text(c.get(key))
-        elif kind == "hash":
-            out[key] = hash_of(s, key)
-        elif kind == "zset":
-            out[key] = scored(s, key)
-        elif kind == "set":
-            out[key] = sorted(text(m) for m in c.smembers(key))
-        else:
-            out[key] = [text(v) for v in c.lrange(key, 0, -1)]
-    return out
-
-
-def scored(s: Store, key: str) -> list[tuple[str, float]]:
-    rows: Any = s.client.zrange(key, 0, -1, withscores=True)
-    return [(text(m), float(sc)) for m, sc in rows]
-
-
-def hash_of(s: Store, key: str) -> dict[str, str]:
-    return {text(k): text(v) for k, v in s.client.hgetall(key).items()}
-
-
 def state(s: Store, name: str) -> dict[str, str]:
     return hash_of(s, s.keys.state(name))
-
-
-def history(s: Store, name: str) -> list[str]:
-    return [text(v) for v in s.client.lrange(s.keys.history(name), 0, -1)]
 
 
 def queue(s: Store, name: str) -> list[tuple[str, float]]:
@@ -292,11 +249,6 @@ def test_a_run_id_already_enqueued_is_never_enqueued_twice(redis_url: str) -> No
     got = state(s, "a")
     assert (got["duplicates"], got["runs"], got["active"], got["waiting"]) == ("1", "0", "0", "0")
     assert got["next_ms"] == str(N0 + MIN)
-
-
-def fill_history(s: Store, name: str) -> None:
-    """100 events, the cap, oldest (0) first."""
-    s.client.lpush(s.keys.history(name), *[f"old-{i}" for i in range(100)])
 
 
 def test_a_missed_event_keeps_history_at_100_events(redis_url: str) -> None:
