@@ -26,7 +26,7 @@ from scheduler.cli.common import (
     open_store,
     use_app_dir,
 )
-from scheduler.cli.render import upcoming_table, utc_seconds
+from scheduler.cli.render import upcoming_table, when
 from scheduler.config import check_imports
 from scheduler.core import clock
 from scheduler.core.model import Schedule
@@ -136,7 +136,7 @@ def upcoming(
             {
                 "schedule": item.name,
                 "fire_at": fire_at.astimezone(item.zone).isoformat(),
-                "fire_at_utc": utc_seconds(fire_at),
+                "fire_at_utc": when(fire_at),
             }
             for fire_at, item in rows
         ]
@@ -154,7 +154,7 @@ def plan(
     changes = ops.plan(open_store(redis_url, namespace), schedules, clock.utc_now())
     marks = {"added": "+", "removed": "-", "changed": "~"}
     for change in changes:
-        next_text = utc_seconds(change.next_fire) if change.next_fire else "-"
+        next_text = when(change.next_fire) or "-"
         typer.echo(f"{marks[change.kind]} {change.name}: {change.detail}; next fire {next_text}")
     if not changes:
         typer.echo("no changes")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 import typer
 
-from scheduler.core.instants import from_ms, utc_text
+from scheduler.core.instants import from_ms
 from scheduler.core.model import Schedule
 from scheduler.core.zones import ZoneNameError, zone
 
@@ -25,11 +25,6 @@ def relative(delta: timedelta) -> str:
             parts.append(f"{count}{suffix}")
     text = " ".join(parts[:2])
     return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
-def utc_seconds(instant: datetime) -> str:
-    """ISO 8601 UTC as ``upcoming --json`` and operator commands print it."""
-    return utc_text(instant, "auto")
 
 
 def when(value: str | int | datetime | None, tz: tzinfo | None = None) -> str:
