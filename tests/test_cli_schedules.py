@@ -82,6 +82,29 @@ def test_validate_check_imports_reports_missing_and_uncallable_tasks(tmp_path: P
     ]
 
 
+def test_validate_check_imports_binds_args_and_kwargs_to_the_task_signature(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "schedules:\n"
+        "  fits: {task: worker_tasks:fail, every: 5, args: [ValueError], kwargs: {message: m}}\n"
+        "  many: {task: worker_tasks:hang, every: 5, args: [1, 2]}\n"
+        "  named: {task: worker_tasks:hang, every: 5, kwargs: {secs: 1}}\n"
+        "  missing: {task: worker_tasks:append_line, every: 5}\n",
+    )
+    result = runner.invoke(app, ["validate", "--check-imports", str(path)])
+    assert result.exit_code == 1
+    assert sorted(result.stdout.splitlines()) == [
+        f"{path}:3: schedules.many.args: the arguments do not fit "
+        "worker_tasks:hang(seconds=3600): too many positional arguments",
+        f"{path}:4: schedules.named.kwargs: the arguments do not fit "
+        "worker_tasks:hang(seconds=3600): got an unexpected keyword argument 'secs'",
+        f"{path}:5: schedules.missing.args: the arguments do not fit "
+        "worker_tasks:append_line(path, seconds=0.0): missing a required argument: 'path'",
+    ]
+
+
 def test_the_example_schedules_are_valid_and_their_tasks_import() -> None:
     result = runner.invoke(app, ["validate", "--check-imports", str(REPO / "schedules")])
     assert result.exit_code == 0, result.stdout
@@ -166,7 +189,9 @@ def test_upcoming_rejects_a_bad_from_and_an_unknown_schedule(tmp_path: Path) -> 
     )
     unknown = runner.invoke(app, ["upcoming", str(path), "-s", "nighty"])
     assert unknown.exit_code == 2
-    assert unknown.stderr == "error: --schedule: no schedule named 'nighty'; did you mean 'nightly'?\n"  # noqa: E501
+    assert unknown.stderr == (
+        "error: --schedule: no schedule named 'nighty'; did you mean 'nightly'?\n"
+    )
 
 
 def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:

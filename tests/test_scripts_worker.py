@@ -548,8 +548,9 @@ def finish_reply(s: Store, worker_id: str, run_id: str) -> Any:
     k = s.keys
     keys = [k.runs, k.claims, k.deliveries, k.worker(worker_id), k.retries, k.dead,
             k.dead_index, k.state("a"), k.history("a"), k.queue("default"),
-            k.dead_dropped]  # fmt: skip
-    args: list[str | int] = [worker_id, run_id, "succeeded", "", 0, "", "", 100, T, 10_000, 0]
+            k.dead_dropped, k.abandoned(worker_id)]  # fmt: skip
+    args: list[str | int] = [worker_id, run_id, "succeeded", "", 0, "", "", 100, T, 10_000, 0,
+                             "", "a"]  # fmt: skip
     return s.conn.run("finish", keys, args)
 
 
@@ -620,3 +621,84 @@ def test_repair_counts_each_run_once_per_schedule(redis_url: str) -> None:
         "q", 0, 0, 3, 2
     )  # fmt: skip
     assert hash_of(s, k.state("q")) == {"active": "3", "waiting": "2"}
+
+
+# -- abandoned attempts (a thread past its timeout keeps running) ----------------------------
+
+
+def abandon(s: Store, worker_id: str, run_id: str, entry: str) -> None:
+    """Record a timed-out attempt that still runs in an abandoned thread, as a worker does."""
+    done = outcome(run_id, "dead", "timed out", dead_letter="{}", abandoned=entry)
+    assert s.worker(worker_id).finish([done], T + 5) == [True]
+
+
+def test_an_abandoned_attempt_counts_as_running_until_its_worker_says_it_returned(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    abandon(s, "w1", run_id, f"{run_id}#1")
+    assert counters(s, "a") == (1, 0)  # the run is dead-lettered, its thread still runs
+    assert hash_of(s, s.keys.abandoned("w1")) == {f"{run_id}#1": "a"}
+    assert hash_of(s, s.keys.runs) == {} and hash_of(s, s.keys.claims) == {}
+    w = s.worker("w1")
+    assert w.settle([], T + 6, returned=[f"{run_id}#1"]) == ([], [])
+    assert counters(s, "a") == (0, 0)
+    assert hash_of(s, s.keys.abandoned("w1")) == {}
+    w.settle([], T + 7, returned=[f"{run_id}#1"])  # sent again after a lost reply
+    assert counters(s, "a") == (0, 0)
+
+
+def test_an_abandoned_attempt_retried_counts_twice_its_thread_and_its_next_attempt(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    retry = outcome(run_id, "retry", "timed out", new_message=message("a", T), due_ms=T + 60_000,
+                    abandoned=f"{run_id}#1")  # fmt: skip
+    assert s.worker("w1").finish([retry], T + 5) == [True]
+    assert counters(s, "a") == (2, 1)
+    s.worker("w1").settle([], T + 6, returned=[f"{run_id}#1"])
+    assert counters(s, "a") == (1, 1)  # the retry still waits
+
+
+def test_a_worker_presumed_dead_releases_its_abandoned_attempts_with_its_runs(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    first = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    second = enqueue(s, "b", T)
+    claim_and_start(s, "w1", "b", T)
+    abandon(s, "w1", first, f"{first}#1")
+    abandon(s, "w1", second, f"{second}#1")
+    s.worker("w1").heartbeat()
+    s.worker("w2").heartbeat()
+    assert s.ops.repair_counters() == []  # the abandoned attempts are counted as running
+    silence(s, "w1")
+    s.worker("w2").reap(T + 20_000, TIMEOUT)
+    assert counters(s, "a") == (0, 0) and counters(s, "b") == (0, 0)
+    assert not s.client.exists(s.keys.abandoned("w1"))
+
+
+def test_a_worker_leaving_releases_every_abandoned_attempt(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    abandon(s, "w1", run_id, f"{run_id}#1")
+    s.worker("w1").leave()
+    assert counters(s, "a") == (0, 0)
+    assert not s.client.exists(s.keys.abandoned("w1"))
+
+
+def test_repair_counts_a_live_workers_abandoned_attempts_as_active(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    abandon(s, "w1", run_id, f"{run_id}#1")
+    s.worker("w1").heartbeat()
+    s.client.hset(s.keys.state("a"), "active", 0)  # drifted
+    [fix] = s.ops.repair_counters()
+    assert (fix.schedule, fix.active_was, fix.active) == ("a", 0, 1)

@@ -11,6 +11,7 @@ import redis
 from test_worker import T0, Clock, enqueue, job, settle
 
 from scheduler import ops
+from scheduler.core.instants import to_ms
 from scheduler.core.model import RetryPolicy, Schedule
 from scheduler.store import Store
 from scheduler.worker import Worker
@@ -83,19 +84,41 @@ def test_an_async_task_is_run_to_completion(redis_url: str, tmp_path: Path, pool
     assert s.reads.history("coro")[0].event == "succeeded"
 
 
-def test_a_task_that_cannot_be_imported_fails_with_where_the_worker_looked(
-    redis_url: str,
+def test_a_run_a_worker_cannot_import_is_left_for_a_worker_that_can(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Not dead-lettered, not an attempt: deferred (said once), then run by a worker that
+    can import the task."""
     s = Store(redis.Redis.from_url(redis_url))
-    schedule = Schedule(name="lost", task="no_such_app.tasks:go", timezone="UTC", every_s=60)
-    enqueue(s, schedule)
-    settle(Worker(s, now=Clock(T0), worker_id="w"), 30)
-    [letter] = ops.dead_letters(s)
-    assert letter.error_type == "TaskImportError"
-    assert letter.error_message.startswith(
-        "cannot import task 'no_such_app.tasks:go' (ModuleNotFoundError: No module named "
-        "'no_such_app'); the worker runs in "
+    schedule = Schedule(name="lost", task="late_app_tasks:go", timezone="UTC", every_s=60)
+    run_id = enqueue(s, schedule)
+    here = Worker(s, now=Clock(T0), worker_id="here")
+    settle(here, 30)
+    assert ops.dead_letters(s) == []
+    [deferred] = [e for e in s.reads.history("lost") if e.event == "deferred"]
+    assert deferred.error is not None and deferred.error.startswith(
+        "TaskImportError: cannot import task 'late_app_tasks:go' (ModuleNotFoundError: No "
+        "module named 'late_app_tasks'); the worker runs in "
     )
-    assert "start it in the folder that holds 'no_such_app', or pass --app-dir" in (
-        letter.error_message
+    assert "start it in the folder that holds 'late_app_tasks', or pass --app-dir" in (
+        deferred.error
     )
+    assert deferred.retry_at == "2026-06-01T12:00:10.000Z"
+    assert s.client.zscore(s.keys.retries, run_id) == to_ms(T0) + 10_000
+    # Due again: this worker still cannot import it, leaves it again and says nothing new.
+    here.now = here._now = Clock(T0 + timedelta(seconds=11))
+    here.upkeep()
+    settle(here, 30)
+    assert [e.event for e in s.reads.history("lost")].count("deferred") == 1
+    # A worker that can import it (the module is on its path) runs it: attempt 1.
+    (tmp_path / "late_app_tasks.py").write_text(
+        "from pathlib import Path\n\ndef go():\n    Path(__file__).with_suffix('.ran')"
+        ".write_text('yes')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    there = Worker(s, now=Clock(T0 + timedelta(seconds=30)), worker_id="there")
+    there.upkeep()
+    settle(there, 30)
+    assert (tmp_path / "late_app_tasks.ran").read_text() == "yes"
+    [done] = [e for e in s.reads.history("lost") if e.event == "succeeded"]
+    assert (done.attempt, done.worker) == (1, "there")

@@ -3,6 +3,9 @@ The worker's clock is injected; only task execution itself takes real time."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,25 +168,116 @@ def test_dead_retry_brings_a_dead_letter_back_to_its_queue(redis_url: str) -> No
     assert not ops.dead_retry(s, run_id, T0)  # no longer dead
 
 
-@pytest.mark.parametrize("pool", ["thread", "process"])
-def test_a_hung_task_is_stopped_at_its_timeout_and_its_slot_freed(
-    redis_url: str, pool: str
+@pytest.mark.parametrize(
+    ("pool", "said"),
+    [
+        ("thread", "the run exceeded its timeout of 1s; it is still running in an abandoned "
+                   "thread (Python cannot stop a thread) and counts as running for overlap "
+                   "until it returns; the prefork pool stops such runs"),
+        ("prefork", "the run exceeded its timeout of 1s and its process was killed"),
+    ],
+)  # fmt: skip
+def test_a_hung_task_is_timed_out_at_its_timeout_and_its_slot_freed(
+    redis_url: str, pool: str, said: str
 ) -> None:
     s = store(redis_url)
     enqueue(s, job("hung", "hang", timeout_s=1, retry=RetryPolicy(max_attempts=1)))
-    enqueue(s, job("next", "record"), T0 + timedelta(seconds=1))
+    enqueue(s, job("next", "record" if pool == "thread" else "hang", args=(0,)),
+            T0 + timedelta(seconds=1))  # fmt: skip
     worker = Worker(s, concurrency=1, pool_kind=pool, now=Clock(T0))
     began = time.monotonic()
     settle(worker, timeout_s=20)
     assert time.monotonic() - began < 15
-    assert outcomes(s, "hung") == ["failed"]
+    assert outcomes(s, "hung") == ["timed_out"]
     [letter] = ops.dead_letters(s)
-    assert letter.to_json()["error"] == {
-        "type": "TimeoutError",
-        "traceback": "",
-        "message": "the run exceeded its timeout of 1s and was stopped",
-    }
+    assert letter.to_json()["error"] == {"type": "TimeoutError", "traceback": "", "message": said}
     assert outcomes(s, "next") == ["succeeded"]
+    worker.pool.close()
+
+
+def test_a_thread_abandoned_at_its_timeout_still_counts_for_overlap_skip_until_it_returns(
+    redis_url: str, tmp_path: Any
+) -> None:
+    """The trap: timeout 1 s, overlap skip, a task that takes 3 s. Before, the timed-out run
+    stopped counting at once, so the next fire ran beside the abandoned thread."""
+    spans = tmp_path / "spans.jsonl"
+    schedule = job("slow", "stamp", args=(str(spans), 3), overlap=Overlap.SKIP, timeout_s=1,
+                   retry=RetryPolicy(max_attempts=1))  # fmt: skip
+    leader = dispatching(redis_url, schedule)
+    s = store(redis_url)
+    worker = Worker(s, concurrency=2, pool_kind="thread", now=Clock(T0))
+    leader.tick(T0)
+    assert worker.process_once() == 1
+    step_until(worker, lambda: outcomes(s, "slow") == ["timed_out"])
+    leader.tick(T0 + timedelta(minutes=1))  # the abandoned thread still runs: skipped
+    assert outcomes(s, "slow") == ["timed_out", "skipped"]
+    step_until(worker, lambda: not s.client.exists(s.keys.abandoned(worker.worker_id)))
+    assert s.reads.states(["slow"])["slow"].active == 0
+    leader.tick(T0 + timedelta(minutes=2))  # it returned: this fire runs
+    step_until(worker, lambda: outcomes(s, "slow")[-1] == "timed_out" and len(
+        outcomes(s, "slow")) == 3)  # fmt: skip
+    step_until(worker, lambda: not s.client.exists(s.keys.abandoned(worker.worker_id)))
+    ran = [json.loads(line) for line in spans.read_text().splitlines()]
+    assert [r["run_id"] for r in ran] == [f"slow@{to_ms(T0)}", f"slow@{to_ms(T0) + 120_000}"]
+    overlapping = sum(1 for a, b in itertools.combinations(ran, 2)
+                      if a["start"] < b["end"] and b["start"] < a["end"])  # fmt: skip
+    assert overlapping == 0
+    worker.pool.close()
+
+
+def step_until(worker: Worker, done: Any, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not done within {timeout_s} s")
+        worker.process_once()
+        worker.wait(0.01)
+
+
+def pids(path: Any) -> list[int]:
+    return [int(line) for line in path.read_text().split()]
+
+
+def test_prefork_children_live_across_runs_and_a_timeout_replaces_only_its_child(
+    redis_url: str, tmp_path: Any
+) -> None:
+    s = store(redis_url)
+    out = tmp_path / "pids"
+    for n in range(4):
+        enqueue(s, job(f"p{n}", "pid", args=(str(out),)), T0 + timedelta(seconds=n))
+    worker = Worker(s, concurrency=1, pool_kind="prefork", now=Clock(T0))
+    settle(worker, timeout_s=30)
+    first = pids(out)
+    assert len(first) == 4 and len(set(first)) == 1  # one child ran all four: no start per run
+    enqueue(s, job("hung", "hang", timeout_s=1, retry=RetryPolicy(max_attempts=1)),
+            T0 + timedelta(seconds=10))  # fmt: skip
+    enqueue(s, job("after", "pid", args=(str(out),)), T0 + timedelta(seconds=11))
+    settle(worker, timeout_s=30)
+    assert outcomes(s, "hung") == ["timed_out"] and outcomes(s, "after") == ["succeeded"]
+    assert pids(out)[4] != first[0]  # the hung child was killed and replaced
+    assert not psutil_alive(first[0])
+    worker.pool.close()
+
+
+def psutil_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_prefork_recycles_a_child_after_max_runs_per_child(redis_url: str, tmp_path: Any) -> None:
+    s = store(redis_url)
+    out = tmp_path / "pids"
+    for n in range(5):
+        enqueue(s, job(f"p{n}", "pid", args=(str(out),)), T0 + timedelta(seconds=n))
+    worker = Worker(s, concurrency=1, pool_kind="prefork", max_runs_per_child=2, now=Clock(T0))
+    settle(worker, timeout_s=30)
+    ran = pids(out)
+    assert len(ran) == 5
+    assert ran[0] == ran[1] != ran[2] == ran[3] != ran[4]
+    assert len(set(ran)) == 3
     worker.pool.close()
 
 
@@ -203,7 +297,7 @@ def test_the_process_pool_gives_tasks_their_context_and_survives_a_crash(
     out = tmp_path / "lines.jsonl"
     enqueue(s, job("proc", "append_line", args=(str(out),)))
     enqueue(s, job("crash", "die", retry=RetryPolicy(max_attempts=1)))
-    worker = Worker(s, concurrency=2, pool_kind="process", now=Clock(T0))
+    worker = Worker(s, concurrency=2, pool_kind="prefork", now=Clock(T0))
     settle(worker, timeout_s=30)
     assert out.read_text().count("proc@") == 1
     assert outcomes(s, "proc") == ["succeeded"]

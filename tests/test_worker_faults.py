@@ -77,7 +77,8 @@ class Drops:
 
 def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "scheduler", "worker", "--redis-url", url,
-            "--worker-timeout", str(NO_REAPING_S), "--concurrency", "8"]  # fmt: skip
+            "--worker-timeout", str(NO_REAPING_S), "--concurrency", "8",
+            "--pool", "thread"]  # fmt: skip
     with log.open("ab") as err:
         return subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=err)
 

@@ -13,6 +13,13 @@ from scheduler import Retry, current_run
 CALLS: list[dict[str, object]] = []
 
 
+def worker_pid() -> int:
+    """The pid of the worker process that took the run (a prefork child's parent, not the
+    child itself): worker ids are host:pid:suffix."""
+    parts = current_run().worker.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else os.getpid()
+
+
 def record(*args: object, **kwargs: object) -> None:
     run = current_run()
     CALLS.append(
@@ -52,7 +59,7 @@ def append_line(path: str, seconds: float = 0.0) -> None:
     """Sleeps, then appends one JSON line naming the run: evidence a run finished."""
     time.sleep(seconds)
     run = current_run()
-    line = json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": os.getpid()})
+    line = json.dumps({"run_id": run.run_id, "attempt": run.attempt, "pid": worker_pid()})
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(line + "\n")  # one write: concurrent writers append whole lines
 
@@ -93,7 +100,7 @@ def stamp(path: str, seconds: float) -> None:
     started = time.time()
     time.sleep(seconds)
     run = current_run()
-    line = {"run_id": run.run_id, "pid": os.getpid(), "start": started, "end": time.time()}
+    line = {"run_id": run.run_id, "pid": worker_pid(), "start": started, "end": time.time()}
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
 
@@ -105,3 +112,9 @@ async def async_append(path: str) -> None:
     await asyncio.sleep(0.01)
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps({"run_id": current_run().run_id}) + "\n")
+
+
+def pid(path: str) -> None:
+    """Appends the pid of the process that ran it."""
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(f"{os.getpid()}\n")

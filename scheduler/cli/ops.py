@@ -95,8 +95,12 @@ def _detail(e: Event, tz: tzinfo | None) -> str:
         return f"{e.count} fire time(s) missed{last}"
     if e.missed:
         return f"{e.missed} fire time(s) missed while paused"
+    if e.event == "deferred" and e.retry_at:
+        return f"left for a worker that can import it; back on its queue at {when(e.retry_at, tz)}"
     if e.retry_at:
         return f"retry at {when(e.retry_at, tz)}"
+    if e.event == "timed_out":
+        return "no retry left: dead-lettered"
     return ""
 
 

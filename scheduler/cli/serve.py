@@ -35,7 +35,7 @@ from scheduler.errors import DurationError
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
 from scheduler.store.keys import DEAD_MAX
-from scheduler.worker import GRACE_S, MAX_DELIVERIES, WORKER_TIMEOUT_S, Worker
+from scheduler.worker import ALIASES, GRACE_S, MAX_DELIVERIES, POOLS, WORKER_TIMEOUT_S, Worker
 
 
 @app.command("scheduler")
@@ -63,8 +63,16 @@ Queues = Annotated[
 ]
 Concurrency = Annotated[int, typer.Option(min=1, max=1000, help="Runs executed at once.")]
 Pool = Annotated[
-    str, typer.Option(help="thread (default; I/O-bound tasks) or process (CPU-bound, may hang).")
-]
+    str,
+    typer.Option(help="prefork: long-lived child processes (timeouts kill the run, CPU-bound "
+                      "tasks run in parallel); thread: threads in this process (I/O-bound "
+                      "tasks; a timed-out run keeps running in an abandoned thread)."),
+]  # fmt: skip
+MaxRunsPerChild = Annotated[
+    int,
+    typer.Option("--max-runs-per-child", min=0,
+                 help="prefork: replace a child after this many runs (against leaks); 0: never."),
+]  # fmt: skip
 WorkerTimeout = Annotated[
     float,
     typer.Option(
@@ -111,12 +119,13 @@ def _worker(
     max_deliveries: int,
     dead_max: int = DEAD_MAX,
     dead_max_age: str = "180d",
+    max_runs_per_child: int = 0,
 ) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise fail("--queues: name at least one queue", EXIT_USAGE)
-    if pool not in ("thread", "process"):
-        raise fail(f"--pool: {pool!r} is not one of thread, process", EXIT_USAGE)
+    if pool not in (*POOLS, *ALIASES):
+        raise fail(f"--pool: {pool!r} is not one of {', '.join(POOLS)}", EXIT_USAGE)
     try:
         dead_max_age_s = parse_duration_s(dead_max_age)
     except DurationError as exc:
@@ -130,6 +139,7 @@ def _worker(
         max_deliveries=max_deliveries,
         dead_max=dead_max,
         dead_max_age_s=dead_max_age_s,
+        max_runs_per_child=max_runs_per_child,
     )
 
 
@@ -137,7 +147,8 @@ def _worker(
 def worker(
     queues: Queues = "default",
     concurrency: Concurrency = 4,
-    pool: Pool = "thread",
+    pool: Pool = "prefork",
+    max_runs_per_child: MaxRunsPerChild = 0,
     worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
     max_deliveries: MaxDeliveries = MAX_DELIVERIES,
     dead_letters_max: DeadMax = DEAD_MAX,
@@ -155,7 +166,7 @@ def worker(
     signals = Signals(stop)
     store = open_store(redis_url, namespace)
     executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
-                       dead_letters_max, dead_letters_max_age)  # fmt: skip
+                       dead_letters_max, dead_letters_max_age, max_runs_per_child)  # fmt: skip
     executor.run(stop, grace, signals.force)
 
 
@@ -173,7 +184,8 @@ def run(
         ),
     ] = None,
     concurrency: Concurrency = 4,
-    pool: Pool = "thread",
+    pool: Pool = "prefork",
+    max_runs_per_child: MaxRunsPerChild = 0,
     worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
     max_deliveries: MaxDeliveries = MAX_DELIVERIES,
     dead_letters_max: DeadMax = DEAD_MAX,
@@ -210,7 +222,7 @@ def run(
         store = open_store(redis_url, namespace)
         served = queues or ",".join(queues_of(schedules))
         executor = _worker(store, served, concurrency, pool, worker_timeout, max_deliveries,
-                           dead_letters_max, dead_letters_max_age)  # fmt: skip
+                           dead_letters_max, dead_letters_max_age, max_runs_per_child)  # fmt: skip
         replica, reloader = _replica(paths, schedules, store, signals)
         if queues is None:  # the worker follows the schedules' queues through reloads
             reloader.apply = lambda new: _follow(replica, executor, new)

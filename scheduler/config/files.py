@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,4 +196,29 @@ def check_imports(schedules: Iterable[Schedule]) -> list[str]:
             messages.append(
                 f"{prefix}: importing {module_name!r} raised {type(exc).__name__}: {exc}"
             )
+        else:
+            problem = bind_problem(schedule)
+            if problem:
+                messages.append(problem)
     return messages
+
+
+def bind_problem(schedule: Schedule) -> str:
+    """'' when the schedule's ``args``/``kwargs`` fit its task's signature, else a message
+    naming the field: a call that cannot bind would fail at every run."""
+    task = resolve_task(schedule.task)
+    try:
+        signature = inspect.signature(task)
+    except (TypeError, ValueError):  # a builtin or extension without a signature
+        return ""
+    try:
+        signature.bind(*schedule.args, **schedule.kwargs)
+    except TypeError as exc:
+        field = "kwargs" if "keyword" in str(exc) else "args"
+        bare = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        return (f"{schedule.source}: schedules.{schedule.name}.{field}: the arguments do not "
+                f"fit {schedule.task}{bare}: {exc}")  # fmt: skip
+    return ""

@@ -182,9 +182,9 @@ def run_message(
 class Event:
     """One entry of a schedule's history: what happened, and when (``at``, UTC text).
 
-    Kinds: skipped, missed, succeeded, retrying, failed, dead, expired, and the operator
-    events paused, resumed, triggered, backfilled, revived. Fields that do not apply are
-    None and left out of the JSON.
+    Kinds: skipped, missed, succeeded, retrying, failed, dead, timed_out, expired, deferred,
+    and the operator events paused, resumed, triggered, backfilled, revived. Fields that do
+    not apply are None and left out of the JSON.
     """
 
     event: str

@@ -20,6 +20,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:deliveries`` | hash | run id -> times started without an outcome (poison detection) |
 | ``{ns}:workers`` | sorted set | worker id -> last heartbeat ms |
 | ``{ns}:worker:<id>`` | set | run ids the worker holds (delivered again if it dies) |
+| ``{ns}:abandoned:<id>`` | hash | ``run id#attempt`` -> schedule name: attempts the worker gave up on at their timeout that still run in abandoned threads (they count as running for overlap until they return) |
 | ``{ns}:worker_info:<id>`` | string, TTL | the worker's description (host, pid, queues, concurrency, pool), renewed by each heartbeat |
 | ``{ns}:retries`` | sorted set | run id -> ms when its next attempt is due |
 | ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
@@ -108,6 +109,9 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._k("worker", worker_id)
+
+    def abandoned(self, worker_id: str) -> str:
+        return self._k("abandoned", worker_id)
 
     def worker_info(self, worker_id: str) -> str:
         return self._k("worker_info", worker_id)

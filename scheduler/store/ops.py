@@ -39,7 +39,7 @@ class OpsStore:
     def repair_counters(self) -> list[CounterFix]:
         """Recompute every schedule's active/waiting counters from the runs that exist;
         the ones that were wrong, with their old and new values."""
-        keys = [self.keys.runs, self.keys.claims, self.keys.defs]
+        keys = [self.keys.runs, self.keys.claims, self.keys.defs, self.keys.workers]
         flat = self.conn.run("repair", keys, [self.keys.prefix])
         rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
         return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]

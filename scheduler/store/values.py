@@ -84,6 +84,7 @@ class Outcome:
     new_message: str = ""  # retry: the message of the next attempt
     due_ms: int = 0  # retry: when the next attempt is due; handback: the queue score
     dead_letter: str = ""  # dead: the dead letter JSON
+    abandoned: str = ""  # an attempt past its timeout still running (a thread): its entry
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,13 @@ class WorkerStore:
         outcomes: Sequence[Outcome],
         now_ms: int,
         started: Sequence[tuple[str, str]] = (),
+        returned: Sequence[str] = (),
     ) -> tuple[list[bool], list[bool]]:
-        """Mark runs (run id, schedule) started and acknowledge outcomes, in one round trip.
+        """Mark runs (run id, schedule) started, acknowledge outcomes and release abandoned
+        attempts that ``returned`` (their entries), in one round trip.
 
         Returns per started run whether it is still ours to run, and per outcome whether
-        it was recorded (False where the run was no longer ours). Both scripts are
+        it was recorded (False where the run was no longer ours). Every script is
         idempotent, so the whole round trip can be sent again after a lost reply.
         """
         k = self.keys
@@ -63,14 +65,18 @@ class WorkerStore:
         for o in outcomes:
             keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
             keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
-            keys += [k.queue(o.queue), k.dead_dropped]
+            keys += [k.queue(o.queue), k.dead_dropped, k.abandoned(self.worker_id)]
             args: list[str | int] = [self.worker_id, o.run_id, o.kind, o.new_message, o.due_ms]
             args += [o.dead_letter, o.event, HISTORY_LEN, now_ms, self.dead_max,
-                     now_ms - self.dead_max_age_s * 1000]  # fmt: skip
+                     now_ms - self.dead_max_age_s * 1000, o.abandoned, o.schedule]  # fmt: skip
             finish(keys=keys, args=args, client=pipe)
+        if returned:
+            self.conn.scripts["returned"](keys=[k.abandoned(self.worker_id)],
+                                          args=[k.prefix, *returned], client=pipe)  # fmt: skip
         with translated("finish"):
             replies = [bool(x) for x in pipe.execute()]
-        return replies[: len(started)], replies[len(started) :]
+        ends = len(started) + len(outcomes)
+        return replies[: len(started)], replies[len(started) : ends]
 
     def held(self) -> dict[str, RunMessage | None]:
         """The runs Redis says this worker holds, with their messages (None if gone)."""
@@ -106,6 +112,8 @@ class WorkerStore:
         return int(self.conn.run("reap", keys, args))
 
     def leave(self) -> None:
-        """Forget this worker's heartbeat (after a graceful stop handed its runs back)."""
+        """Forget this worker's heartbeat (after a graceful stop handed its runs back), and
+        its abandoned attempts (their threads end with it)."""
+        self.conn.run("returned", [self.keys.abandoned(self.worker_id)], [self.keys.prefix])
         self.conn.call("zrem", self.keys.workers, self.worker_id)
         self.conn.call("delete", self.keys.worker_info(self.worker_id))

@@ -28,6 +28,7 @@ class Result:
     error_type: str = ""
     error_message: str = ""
     traceback: str = ""
+    timed_out: bool = False  # stopped (or abandoned) at the run's timeout
 
 
 def context(message: RunMessage, worker_id: str) -> RunContext:
@@ -45,7 +46,7 @@ def execute(message: RunMessage, worker_id: str) -> Result:
     """Run one attempt in this thread."""
     set_current_run(context(message, worker_id))
     try:
-        outcome = task_of(message)(*message.args, **message.kwargs)
+        outcome = task_of(message.task)(*message.args, **message.kwargs)
         if inspect.isawaitable(outcome):  # an `async def` task runs to completion here
             asyncio.run(_awaited(outcome))
         return Result()
@@ -59,13 +60,14 @@ class TaskImportError(Exception):
     """A task that cannot be imported where this worker runs."""
 
 
-def task_of(message: RunMessage) -> Callable[..., Any]:
+def task_of(task: str) -> Callable[..., Any]:
+    """The callable ``task`` names; TaskImportError (with the fix) when it cannot be found."""
     try:
-        return resolve_task(message.task)
+        return resolve_task(task)
     except (ImportError, AttributeError) as exc:
-        module = message.task.partition(":")[0]
+        module = task.partition(":")[0]
         raise TaskImportError(
-            f"cannot import task {message.task!r} ({type(exc).__name__}: {exc}); the worker "
+            f"cannot import task {task!r} ({type(exc).__name__}: {exc}); the worker "
             f"runs in {os.getcwd()} and imports from {sys.path[0] or os.getcwd()} first: start it "
             f"in the folder that holds {module.split('.')[0]!r}, or pass --app-dir or set "
             "PYTHONPATH"

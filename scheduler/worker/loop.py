@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from scheduler.core import clock
@@ -28,7 +28,7 @@ from scheduler.store import Store
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S
 from scheduler.store.values import Claimed, Outcome
 from scheduler.worker import outcomes
-from scheduler.worker.execute import Result
+from scheduler.worker.execute import Result, TaskImportError, task_of
 from scheduler.worker.outcomes import Verdict
 from scheduler.worker.pools import Job, make_pool
 
@@ -41,6 +41,7 @@ GRACE_S = 30.0  # on SIGTERM, how long running runs may finish before they are h
 IDLE_POLL_S = 0.005
 CLAIM_BATCH = 100
 PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
+DEFER_S = 10.0  # a run this worker cannot import waits this long for another worker
 
 
 def default_worker_id() -> str:
@@ -53,6 +54,7 @@ class Worker:
     queues: Sequence[str] = ("default",)
     concurrency: int = 4
     pool_kind: str = "thread"
+    max_runs_per_child: int = 0  # prefork: a child is replaced after this many runs (0: never)
     worker_id: str = field(default_factory=default_worker_id)
     now: Callable[[], datetime] | None = None  # default: the Redis-corrected clock
     rng: random.Random = field(default_factory=random.Random)
@@ -64,11 +66,15 @@ class Worker:
 
     def __post_init__(self) -> None:
         self.backend = self.store.worker(self.worker_id, self.dead_max, self.dead_max_age_s)
-        self.pool = make_pool(self.pool_kind, self.concurrency, self.worker_id)
+        self.pool = make_pool(self.pool_kind, self.concurrency, self.worker_id,
+                              self.max_runs_per_child)  # fmt: skip
         self.running: dict[str, Job] = {}
         self.backlog: deque[Claimed] = deque()
         self.early: list[Job] = []  # finished jobs taken while waiting
         self.unacked: list[Outcome] = []  # recorded here, not yet acknowledged by Redis
+        self.returned: list[str] = []  # abandoned attempts that returned, not yet told
+        self.unimportable: dict[str, tuple[float, str]] = {}  # task -> (retry at, why)
+        self.deferred: set[str] = set()  # runs left for other workers (said once each)
         self.clock = clock.RedisClock(f"worker {self.worker_id}")
         self._now = self.now or self.clock.now
         self.accepting = True
@@ -126,6 +132,10 @@ class Worker:
             if expires is not None and now > expires:
                 recorded.append(self._say(outcomes.expired(item.message, now, self.worker_id)))
                 continue
+            why = self._cannot_import(item.message.task)
+            if why:
+                recorded.append(self._defer(item, why, now))
+                continue
             timeout_s = item.message.timeout_s
             jobs.append(Job(item, now, time.monotonic() + timeout_s if timeout_s else None))
         ours = self._acknowledge(recorded, jobs, now)
@@ -146,16 +156,44 @@ class Worker:
         Returns per job whether it is still ours to run.
         """
         self.unacked += recorded
-        if not self.unacked and not jobs:
+        if not self.unacked and not jobs and not self.returned:
             return []
         started = [(job.claimed.run_id, job.claimed.message.schedule) for job in jobs]
         try:
-            ours, _ = self.backend.settle(self.unacked, to_ms(now), started)
+            ours, _ = self.backend.settle(self.unacked, to_ms(now), started, self.returned)
         except StoreError:
             self.backlog.extendleft(job.claimed for job in reversed(jobs))
             raise
-        self.unacked = []
+        self.unacked, self.returned = [], []
         return ours
+
+    def _cannot_import(self, task: str) -> str:
+        """'' when this worker can import ``task``, else why not (failures are retried
+        after ``DEFER_S``: a deploy may bring the module)."""
+        known = self.unimportable.get(task)
+        if known is not None and time.monotonic() < known[0]:
+            return known[1]
+        try:
+            task_of(task)
+        except TaskImportError as exc:
+            self.unimportable[task] = (time.monotonic() + DEFER_S, str(exc))
+            return str(exc)
+        except Exception:  # not callable, or importing raised: the attempt says so
+            pass
+        self.unimportable.pop(task, None)
+        return ""
+
+    def _defer(self, item: Claimed, why: str, now: datetime) -> Outcome:
+        """Leave a run this worker cannot import for a worker that can: back in ``DEFER_S``,
+        not counted as an attempt or a delivery, said once per run."""
+        verdict = outcomes.deferred(item.message, why, now, DEFER_S, self.worker_id)
+        first = item.run_id not in self.deferred
+        if first:
+            if len(self.deferred) > 10_000:
+                self.deferred.clear()
+            self.deferred.add(item.run_id)
+            log.log(verdict.level, "%s", verdict.text, extra=verdict.fields)
+        return verdict.outcome if first else replace(verdict.outcome, event="")
 
     def _suspect_running(self, pending: list[Job]) -> bool:
         return any(outcomes.is_suspect(j.claimed) for j in [*self.running.values(), *pending])
@@ -175,7 +213,15 @@ class Worker:
         finished, self.early = [*self.early, *self.pool.finished(0)], []
         recorded = []
         for job in finished:
-            if job.abandoned or self.running.pop(job.claimed.run_id, None) is None:
+            if job.abandoned:
+                if job.entry:  # a thread abandoned at its timeout has returned
+                    self.returned.append(job.entry)
+                    log.info("run %s %s attempt %d, abandoned at its timeout, returned after "
+                             "%.1f s: it no longer counts as running", job.claimed.message.schedule,
+                             job.claimed.run_id, job.claimed.message.attempt,
+                             (now - job.started).total_seconds())  # fmt: skip
+                continue
+            if self.running.pop(job.claimed.run_id, None) is None:
                 continue
             assert job.result is not None
             recorded.append(self._judge(job, job.result, now))
@@ -187,8 +233,13 @@ class Worker:
         for run_id, job in list(self.running.items()):
             if job.deadline is not None and clock_now >= job.deadline:
                 del self.running[run_id]
-                self.pool.abandon(job)
-                recorded.append(self._judge(job, outcomes.timed_out(job.claimed.message), now))
+                still_running = self.pool.abandon(job)
+                result = outcomes.timed_out(job.claimed.message, still_running)
+                outcome = self._judge(job, result, now)
+                if still_running:
+                    job.entry = f"{run_id}#{job.claimed.message.attempt}"
+                    outcome = replace(outcome, abandoned=job.entry)
+                recorded.append(outcome)
         return recorded
 
     def _judge(self, job: Job, result: Result, now: datetime) -> Outcome:

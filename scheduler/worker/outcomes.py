@@ -74,7 +74,9 @@ def judge(
     rng: random.Random,
 ) -> Verdict:  # fmt: skip
     """Succeeded, retrying (while the policy allows), or dead (``failed`` when the first
-    attempt already was the last, ``dead`` when retries were spent)."""
+    attempt already was the last, ``dead`` when retries were spent). An attempt stopped at
+    its timeout is recorded as ``timed_out`` instead of ``retrying``, ``failed`` or
+    ``dead``, with ``retry_at`` when it is retried."""
     duration_ms = int((now - started).total_seconds() * 1000)
     times: dict[str, Any] = {"started": utc_text(started), "finished": utc_text(now),
                              "duration_ms": duration_ms}  # fmt: skip
@@ -88,25 +90,36 @@ def judge(
     decision = decide(message.retry, message.attempt, as_exception(result), rng)
     if decision.retry:
         due = now + timedelta(seconds=decision.delay_s)
-        note = run_event("retrying", message, now, worker, error=error, retry_at=utc_text(due),
+        kind = "timed_out" if result.timed_out else "retrying"
+        note = run_event(kind, message, now, worker, error=error, retry_at=utc_text(due),
                          **times)  # fmt: skip
         nxt = message.next_attempt(error).dumps()
         outcome = _outcome(message, "retry", note, new_message=nxt, due_ms=to_ms(due))
-        text = f"{head} failed ({error}); retry at {utc_text(due)}"
+        verb = "timed out" if result.timed_out else "failed"
+        text = f"{head} {verb} ({error}); retry at {utc_text(due)}"
         return Verdict(outcome, logging.WARNING, text,
-                       log_fields(message, "retrying", duration_ms, error))  # fmt: skip
+                       log_fields(message, kind, duration_ms, error))  # fmt: skip
     kind = "dead" if message.attempt > 1 else "failed"
+    if result.timed_out:
+        kind = "timed_out"
     letter = DeadLetter(message, to_ms(now), result.error_type, result.error_message,
                         result.traceback, message.attempt, decision.why)  # fmt: skip
     note = run_event(kind, message, now, worker, error=error, **times)
     outcome = _outcome(message, "dead", note, dead_letter=letter.dumps())
-    text = f"{head} {kind}: {error} ({decision.why})"
+    text = f"{head} {kind.replace('_', ' ')}: {error} ({decision.why})"
     return Verdict(outcome, logging.ERROR, text, log_fields(message, kind, duration_ms, error))
 
 
-def timed_out(message: RunMessage) -> Result:
-    text = f"the run exceeded its timeout of {message.timeout_s}s and was stopped"
-    return Result(TimeoutError(text), "TimeoutError", text, "")
+def timed_out(message: RunMessage, still_running: bool) -> Result:
+    """A run past its timeout: its process was killed, or (``still_running``) its thread,
+    which Python cannot stop, was abandoned and goes on until the task returns."""
+    limit = f"the run exceeded its timeout of {message.timeout_s:g}s"
+    text = f"{limit} and its process was killed"
+    if still_running:
+        text = (f"{limit}; it is still running in an abandoned thread (Python cannot stop a "
+                "thread) and counts as running for overlap until it returns; the prefork pool "
+                "stops such runs")  # fmt: skip
+    return Result(TimeoutError(text), "TimeoutError", text, "", timed_out=True)
 
 
 SUSPECT_STARTS = 2  # starts without an outcome after which a run runs alone
@@ -139,6 +152,18 @@ def expired(message: RunMessage, now: datetime, worker: str) -> Verdict:
     text = f"run {message.schedule} {message.run_id} expired before it started"
     return Verdict(_outcome(message, "expired", note), logging.INFO, text,
                    log_fields(message, "expired"))  # fmt: skip
+
+
+def deferred(message: RunMessage, why: str, now: datetime, delay_s: float, worker: str) -> Verdict:
+    """A run this worker cannot import, left for a worker that can: back on its queue after
+    ``delay_s``, the same attempt (it did not start)."""
+    due = now + timedelta(seconds=delay_s)
+    error = f"TaskImportError: {why}"[:ERROR_SUMMARY_LIMIT]
+    note = run_event("deferred", message, now, worker, error=error, retry_at=utc_text(due))
+    outcome = _outcome(message, "retry", note, new_message=message.dumps(), due_ms=to_ms(due))
+    text = (f"run {message.schedule} {message.run_id}: {why}; left for a worker that can import "
+            f"it (this worker tries again from {utc_text(due)})")  # fmt: skip
+    return Verdict(outcome, logging.WARNING, text, log_fields(message, "deferred", None, error))
 
 
 def handback(message: RunMessage, now: datetime) -> Outcome:

@@ -1,13 +1,20 @@
-"""Where attempts run: threads or one child process per attempt, behind one protocol."""
+"""Where attempts run: a pool of threads or of long-lived child processes (prefork), behind
+one protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import queue as queue_module
+import signal
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from scheduler.store.values import Claimed
@@ -21,15 +28,18 @@ class Job:
     deadline: float | None  # time.monotonic() at which the attempt times out
     result: Result | None = None
     abandoned: bool = False
-    handle: Any = None  # the pool's own bookkeeping (thread or process)
+    handle: Any = None  # the pool's own bookkeeping (thread or child)
+    entry: str = ""  # abandoned at its timeout but still running: its entry in Redis
 
 
 class Pool(Protocol):
     def submit(self, job: Job) -> None:
         """Start the job's attempt."""
 
-    def abandon(self, job: Job) -> None:
-        """Give up on a job past its timeout; its slot is free at once."""
+    def abandon(self, job: Job) -> bool:
+        """Give up on a job past its timeout; its slot is free at once. True when the
+        attempt keeps running anyway (a thread cannot be stopped): the pool reports the
+        job again, ``abandoned``, from ``finished`` when it really returns."""
 
     def finished(self, wait_s: float) -> list[Job]:
         """Jobs that finished; waits up to ``wait_s`` for one when none has."""
@@ -42,7 +52,9 @@ class ThreadPool:
     """N threads; a thread stuck past a timeout is abandoned and replaced.
 
     Python cannot stop a thread: an abandoned task keeps running until it returns, but it
-    no longer holds a slot. Use the process pool for tasks that can hang.
+    no longer holds a slot. Its job is reported from ``finished`` once more, marked
+    ``abandoned``, when it returns, so that overlap counts it as running until then. Use
+    the prefork pool for tasks that can hang.
     """
 
     def __init__(self, size: int, worker_id: str) -> None:
@@ -50,6 +62,7 @@ class ThreadPool:
         self.done: queue_module.SimpleQueue[Job] = queue_module.SimpleQueue()
         self.jobs: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()
         self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()  # orders a job's result against its abandonment
         for _ in range(size):
             self._spawn()
 
@@ -65,21 +78,28 @@ class ThreadPool:
                 return
             job.handle = threading.current_thread()
             try:
-                job.result = execute(job.claimed.message, self.worker_id)
+                result = execute(job.claimed.message, self.worker_id)
             except BaseException as exc:  # never lose a slot: every job gets an outcome
-                job.result = failed(exc)
-            if job.abandoned:
-                return  # replaced at the timeout; this thread retires
+                result = failed(exc)
+            with self.lock:
+                job.result = result
+                abandoned = job.abandoned
             self.done.put(job)
+            if abandoned:
+                return  # replaced at the timeout; this thread retires
 
     def submit(self, job: Job) -> None:
         self.jobs.put(job)
 
-    def abandon(self, job: Job) -> None:
-        job.abandoned = True
-        if job.handle in self.threads:
-            self.threads.remove(job.handle)
-        self._spawn()
+    def abandon(self, job: Job) -> bool:
+        with self.lock:
+            job.abandoned = True
+            lingering = job.result is None
+        if lingering:  # its thread retires when the task returns: a new one takes the slot
+            if job.handle in self.threads:
+                self.threads.remove(job.handle)
+            self._spawn()
+        return lingering
 
     def finished(self, wait_s: float) -> list[Job]:
         jobs = []
@@ -96,69 +116,172 @@ class ThreadPool:
             self.jobs.put(None)
 
 
-def _child(conn: Connection, message: Any, worker_id: str) -> None:
-    result = execute(message, worker_id)
-    # Only plain, bounded strings cross the pipe: an exception object may not pickle.
-    conn.send((result.error is None, result.error_type, result.error_message, result.traceback))
-    conn.close()
+ORPHAN_CHECK_S = 0.5  # how often a prefork child checks that its worker is alive
 
 
-class ProcessPool:
-    """One child process per attempt: a timeout kills it, a crash fails only that attempt."""
+def _child(conn: Connection, worker_id: str, worker_pid: int) -> None:
+    """A prefork child: run the attempts the parent sends, one at a time, until told to stop.
 
-    def __init__(self, size: int, worker_id: str) -> None:
+    Ctrl-C reaches every process of the terminal's group: the child ignores it, and its
+    worker decides (finish within the grace period, or hand back and kill). A child whose
+    worker died (SIGKILL, OOM) exits within ``ORPHAN_CHECK_S``, mid-task: its run is
+    delivered again elsewhere, and must not go on running here as well.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(worker_pid,), daemon=True).start()
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if message is None:
+            return
+        result = execute(message, worker_id)
+        # Only plain, bounded strings cross the pipe: an exception object may not pickle.
+        try:
+            conn.send((result.error is None, result.error_type, result.error_message,
+                       result.traceback))  # fmt: skip
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _exit_with(worker_pid: int) -> None:
+    """Exit when the worker is gone, or the forkserver (which ends with the worker): a
+    dead worker not yet reaped by its own parent still answers ``kill(pid, 0)``."""
+    server = os.getppid()
+    while True:
+        time.sleep(ORPHAN_CHECK_S)
+        try:
+            os.kill(worker_pid, 0)
+        except OSError:
+            os._exit(70)
+        if os.getppid() != server:
+            os._exit(70)
+
+
+@dataclass
+class Child:
+    process: BaseProcess
+    conn: Connection
+    runs: int = 0
+    job: Job | None = None
+
+
+class PreforkPool:
+    """N long-lived child processes, like Celery's prefork pool: a run costs a message on a
+    pipe, not a process start.
+
+    A run past its timeout has its child killed and replaced; a child that dies (a
+    segfault, ``os._exit``) fails only the attempt it ran and is replaced; with
+    ``max_runs_per_child`` a child is retired and replaced after that many runs (against
+    leaks). Children come from a ``forkserver``: a clean process, not a copy of this one's
+    threads and connections.
+    """
+
+    def __init__(self, size: int, worker_id: str, max_runs_per_child: int = 0) -> None:
         self.worker_id = worker_id
-        self.running: list[Job] = []
+        self.max_runs = max_runs_per_child
         self.context = multiprocessing.get_context("forkserver")
+        self.idle: deque[Child] = deque()
+        self.busy: list[Child] = []
+        self.replaced = 0  # children replaced: timeouts, deaths and recycling
+        for _ in range(size):
+            self.idle.append(self._spawn())
 
-    def submit(self, job: Job) -> None:
-        parent, child = self.context.Pipe(duplex=False)
-        process = self.context.Process(
-            target=_child, args=(child, job.claimed.message, self.worker_id), daemon=True
-        )
+    def _spawn(self) -> Child:
+        parent, child = self.context.Pipe(duplex=True)
+        process = self.context.Process(target=_child, args=(child, self.worker_id, os.getpid()),
+                                       daemon=True, name="sched-prefork")  # fmt: skip
         process.start()
         child.close()
-        job.handle = (process, parent)
-        self.running.append(job)
+        return Child(process, parent)
 
-    def abandon(self, job: Job) -> None:
-        process, parent = job.handle
-        process.kill()
-        process.join()
-        parent.close()
+    def submit(self, job: Job) -> None:
+        child = self.idle.popleft() if self.idle else self._spawn()
+        child.job = job
+        job.handle = child
+        self.busy.append(child)
+        with contextlib.suppress(OSError):  # it died idle: _reap reports the attempt failed
+            child.conn.send(job.claimed.message)
+
+    def abandon(self, job: Job) -> bool:
+        child: Child = job.handle
         job.abandoned = True
-        self.running.remove(job)
+        self.busy.remove(child)
+        self._stop(child, kill=True)
+        self.idle.append(self._spawn())
+        return False
 
     def finished(self, wait_s: float) -> list[Job]:
         jobs = self._reap()
-        if not jobs and wait_s > 0 and self.running:
-            handles = [h for job in self.running for h in (job.handle[1], job.handle[0].sentinel)]
+        if not jobs and wait_s > 0 and self.busy:
+            handles = [h for c in self.busy for h in (c.conn, c.process.sentinel)]
             wait(handles, timeout=wait_s)
             jobs = self._reap()
         return jobs
 
     def _reap(self) -> list[Job]:
         done = []
-        for job in list(self.running):
-            process, parent = job.handle
+        for child in list(self.busy):
             report = None
-            if parent.poll():
-                try:
-                    report = parent.recv()
-                except EOFError:  # exited without a word: os._exit, a signal, a segfault
-                    process.join()
-            if report is None and process.is_alive():
+            if child.conn.poll():
+                with contextlib.suppress(EOFError, OSError):  # died without a word: os._exit
+                    report = child.conn.recv()
+            if report is None and child.process.is_alive():
                 continue
-            process.join()
-            job.result = _result(report, process.exitcode)
-            parent.close()
-            self.running.remove(job)
+            job = child.job
+            assert job is not None
+            self.busy.remove(child)
+            child.job = None
+            child.runs += 1
+            if report is None:
+                child.process.join()
+                job.result = _result(None, child.process.exitcode)
+                self._stop(child, kill=True)
+                self.idle.append(self._spawn())
+            else:
+                job.result = _result(report, None)
+                if self.max_runs and child.runs >= self.max_runs:
+                    self._stop(child, kill=False)
+                    self.idle.append(self._spawn())
+                else:
+                    self.idle.append(child)
             done.append(job)
         return done
 
+    def _stop(self, child: Child, kill: bool) -> None:
+        self.replaced += 1
+        if kill:
+            child.process.kill()
+        else:
+            try:
+                child.conn.send(None)
+            except (BrokenPipeError, OSError):
+                child.process.kill()
+        child.process.join(timeout=5)
+        if child.process.is_alive():  # pragma: no cover - a child ignoring its stop
+            child.process.kill()
+            child.process.join()
+        child.conn.close()
+
     def close(self) -> None:
-        for job in list(self.running):
-            self.abandon(job)
+        for child in self.busy:
+            if child.job is not None:
+                child.job.abandoned = True
+            child.process.kill()
+        for child in self.idle:
+            try:
+                child.conn.send(None)
+            except (BrokenPipeError, OSError):
+                child.process.kill()
+        for child in [*self.busy, *self.idle]:
+            child.process.join(timeout=5)
+            if child.process.is_alive():  # pragma: no cover
+                child.process.kill()
+                child.process.join()
+            child.conn.close()
+        self.busy.clear()
+        self.idle.clear()
 
 
 def _result(report: tuple[bool, str, str, str] | None, exitcode: int | None) -> Result:
@@ -169,5 +292,11 @@ def _result(report: tuple[bool, str, str, str] | None, exitcode: int | None) -> 
     return Result(None if ok else RuntimeError(text), kind, text, trace)
 
 
-def make_pool(kind: str, size: int, worker_id: str) -> Pool:
-    return ProcessPool(size, worker_id) if kind == "process" else ThreadPool(size, worker_id)
+POOLS = ("prefork", "thread")
+ALIASES = {"process": "prefork"}  # the name of the earlier process pool
+
+
+def make_pool(kind: str, size: int, worker_id: str, max_runs_per_child: int = 0) -> Pool:
+    if ALIASES.get(kind, kind) == "prefork":
+        return PreforkPool(size, worker_id, max_runs_per_child)
+    return ThreadPool(size, worker_id)

@@ -2,12 +2,16 @@
 -- KEYS[1] runs, KEYS[2] claims, KEYS[3] deliveries, KEYS[4] worker:<id>, KEYS[5] retries (zset
 -- run_id -> due ms), KEYS[6] dead (hash), KEYS[7] dead_index (zset), KEYS[8] state:<name>,
 -- KEYS[9] history:<name>, KEYS[10] queue:<queue> (for a handback), KEYS[11] dead_dropped
--- (integer: dead letters dropped by the bounds below)
+-- (integer: dead letters dropped by the bounds below), KEYS[12] abandoned:<worker id>
 -- ARGV[1] worker id, ARGV[2] run id, ARGV[3] outcome: succeeded | failed | expired | retry |
 -- dead | handback, ARGV[4] new message (retry), ARGV[5] retry due ms (or queue score, handback), ARGV[6] dead letter JSON,
 -- ARGV[7] event JSON ('' for none), ARGV[8] history_len, ARGV[9] now_ms,
 -- ARGV[10] most dead letters kept, ARGV[11] oldest dead_at ms kept: like Sidekiq's dead
--- set, the dead-letter queue is bounded by count and age, oldest dropped first (counted)
+-- set, the dead-letter queue is bounded by count and age, oldest dropped first (counted),
+-- ARGV[12] '' or, for an attempt that timed out but keeps running (an abandoned thread),
+-- its entry in KEYS[12]: the attempt then still counts in `active` (overlap) until the
+-- worker says it returned (returned.lua), or the worker is presumed dead (reap.lua),
+-- ARGV[13] the run's schedule name (the value of that entry)
 -- A run no longer claimed by this worker (its worker was presumed dead and the run was
 -- delivered again) is left alone: returns 0. Otherwise 1.
 local id, outcome = ARGV[2], ARGV[3]
@@ -56,6 +60,10 @@ else
   if not started then  -- e.g. expired before it started
     redis.call('HINCRBY', KEYS[8], 'waiting', -1)
   end
+end
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[12], ARGV[12], ARGV[13])
+  redis.call('HINCRBY', KEYS[8], 'active', 1)
 end
 if ARGV[7] ~= '' then
   redis.call('LPUSH', KEYS[9], ARGV[7])

@@ -6,6 +6,8 @@
 -- Visibility follows heartbeats, not a fixed timeout: a long run whose worker is alive is
 -- never delivered twice. Silence is judged by Redis' clock (heartbeats are written by it
 -- too), so no worker's clock can make a live worker look dead.
+-- The attempts a dead worker had abandoned past their timeout (threads still running) died
+-- with it: they stop counting in their schedules' `active` counters.
 -- Returns the number of runs put back on their queues.
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
@@ -30,6 +32,15 @@ for _, worker in ipairs(dead) do
     end
   end
   redis.call('DEL', held)
+  local abandoned = ARGV[1] .. 'abandoned:' .. worker
+  local lingering = redis.call('HGETALL', abandoned)
+  for i = 2, #lingering, 2 do
+    local state = ARGV[1] .. 'state:' .. lingering[i]
+    if redis.call('EXISTS', state) == 1 then
+      redis.call('HINCRBY', state, 'active', -1)
+    end
+  end
+  redis.call('DEL', abandoned)
   redis.call('ZREM', KEYS[1], worker)
 end
 return moved

@@ -2,9 +2,10 @@
 -- fix the ones that drifted. The counters decide overlap (`skip`, `queue_one`): one stuck
 -- above zero would stop a schedule for good.
 -- KEYS[1] runs (hash run_id -> message JSON), KEYS[2] claims (hash run_id -> worker, with
--- '|s' once started), KEYS[3] defs (hash name -> definition)
+-- '|s' once started), KEYS[3] defs (hash name -> definition), KEYS[4] workers (zset)
 -- ARGV[1] key prefix ("{ns}:")
--- active = the schedule's runs that exist (queued, claimed, running, waiting to retry);
+-- active = the schedule's runs that exist (queued, claimed, running, waiting to retry), plus
+-- timed-out attempts still running in a live worker's abandoned threads;
 -- waiting = those not started. Reads the run message's `schedule` field, writes no message.
 -- Returns a flat list: name, active before, waiting before, active now, waiting now, for
 -- each schedule that was wrong.
@@ -19,6 +20,11 @@ for i = 1, #runs, 2 do
     if not owner or string.sub(owner, -2) ~= '|s' then
       waiting[name] = (waiting[name] or 0) + 1
     end
+  end
+end
+for _, worker in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  for _, name in ipairs(redis.call('HVALS', ARGV[1] .. 'abandoned:' .. worker)) do
+    active[name] = (active[name] or 0) + 1
   end
 end
 local names = redis.call('HKEYS', KEYS[3])
