@@ -96,7 +96,7 @@ def test_a_run_whose_worker_is_killed_is_delivered_again_and_succeeds_once(
     out = tmp_path / "done.jsonl"
     run_id = enqueue(s, "slow", "append_line", str(out), 3)
     workers.append(first := start_worker(redis_url, "--pool", pool))
-    wait_for(lambda: (s.client.hget(s.keys.claims, run_id) or b"").endswith(b"|s"), 15)
+    wait_for(lambda: str(s.client.hget(s.keys.claims, run_id)).endswith("|s'"), 15)
     first.kill()  # SIGKILL in the middle of the run
     first.wait()
     workers.append(start_worker(redis_url, "--pool", pool))
