@@ -702,3 +702,20 @@ def test_repair_counts_a_live_workers_abandoned_attempts_as_active(redis_url: st
     s.client.hset(s.keys.state("a"), "active", 0)  # drifted
     [fix] = s.ops.repair_counters()
     assert (fix.schedule, fix.active_was, fix.active) == ("a", 0, 1)
+
+
+def test_an_outcome_of_a_removed_schedule_leaves_a_history_that_expires_with_its_tombstone(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    s.client.delete(s.keys.history("a"))  # no event yet when the schedule is removed
+    s.client.expire(s.keys.state("a"), 3600)  # its tombstone, as remove.lua leaves it
+    assert s.worker("w1").finish([outcome(run_id, "succeeded", "ok")], T + 9) == [True]
+    assert history(s, "a") == ["ok"]
+    assert 3590 <= s.client.ttl(s.keys.history("a")) <= 3600
+    other = enqueue(s, "b", T)  # a schedule still in the files: its history never expires
+    claim_and_start(s, "w1", "b", T)
+    s.worker("w1").finish([outcome(other, "succeeded", "ok")], T + 9)
+    assert s.client.ttl(s.keys.history("b")) == -1

@@ -68,5 +68,13 @@ end
 if ARGV[7] ~= '' then
   redis.call('LPUSH', KEYS[9], ARGV[7])
   redis.call('LTRIM', KEYS[9], 0, tonumber(ARGV[8]) - 1)
+  if redis.call('PTTL', KEYS[9]) == -1 then
+    -- A schedule removed while this run was in flight: its state is a tombstone that
+    -- expires, and a history this event created must expire with it.
+    local left = redis.call('PTTL', KEYS[8])
+    if left > 0 then
+      redis.call('PEXPIRE', KEYS[9], left)
+    end
+  end
 end
 return 1
