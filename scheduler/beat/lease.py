@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -40,6 +41,7 @@ class Lease:
         self.token = secrets.token_hex(16)
         self.epoch = 0  # > 0 while we lead; a new lease always has a new epoch
         self.clock = clock.RedisClock(f"scheduler {self.identity}")
+        self.granted_at = 0.0  # time.monotonic() of the last grant or renewal
 
     @property
     def held(self) -> bool:
@@ -47,8 +49,9 @@ class Lease:
 
     def elect(self, now: datetime) -> int:
         """Take or renew the lease; the epoch while we lead, else 0."""
-        sent = clock.utc_now()
+        sent, asked = clock.utc_now(), time.monotonic()
         epoch, redis_ms = self.store.grant(self.token, self.ttl_ms, self.identity, to_ms(now))
+        self.granted_at = asked
         self.clock.sample(redis_ms, sent, clock.utc_now())
         if epoch and epoch != self.epoch:
             log.info("leading as %s (epoch %d)", self.identity, epoch)
@@ -56,6 +59,12 @@ class Lease:
             log.warning("lost the leader lease (epoch %d); standing by", self.epoch)
         self.epoch = epoch
         return epoch
+
+    def left_s(self) -> float | None:
+        """Seconds until the lease expires unless renewed (at most; None when not held)."""
+        if not self.held:
+            return None
+        return max(0.0, self.ttl_ms / 1000 - (time.monotonic() - self.granted_at))
 
     def step_down(self, why: str) -> None:
         if self.epoch:

@@ -18,6 +18,7 @@ from scheduler.beat.sync import sync
 from scheduler.core.backoff import Outage
 from scheduler.core.instants import to_ms
 from scheduler.core.model import Schedule
+from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import NotLeaderError, StoreError
 from scheduler.store import Store
 from scheduler.store.values import Step
@@ -39,8 +40,10 @@ class Scheduler:
         identity: str | None = None,
         lease_ttl_ms: int = LEASE_TTL_MS,
         batch_size: int = BATCH_SIZE,
+        observer: Observer = SILENT,
     ) -> None:
         self.store = store
+        self.observer = observer
         self.schedules = dict(schedules)
         self.lease = Lease(store.leader, identity, lease_ttl_ms)
         self.planner = Planner(store.reads)
@@ -108,23 +111,23 @@ class Scheduler:
             self._ready(now, epoch)
             prepared = self.planner.take_prepared(now)
             if prepared is not None:
-                enqueued += self._send_all(prepared[1])
+                enqueued += self._send_all(prepared[1], now)
             while True:
                 names = self.store.leader.due(to_ms(now), self.batch_size)
                 if not names:
                     break
-                enqueued += self._send(self.planner.steps(names, now, epoch))
+                enqueued += self._send(self.planner.steps(names, now, epoch), now)
                 if len(names) < self.batch_size:
                     break
         except NotLeaderError:
             self.lease.step_down("a dispatch was refused: the lease is no longer ours")
         return enqueued
 
-    def _send_all(self, steps: list[Step]) -> int:
+    def _send_all(self, steps: list[Step], now: datetime) -> int:
         size = self.batch_size
-        return sum(self._send(steps[i : i + size]) for i in range(0, len(steps), size))
+        return sum(self._send(steps[i : i + size], now) for i in range(0, len(steps), size))
 
-    def _send(self, steps: list[Step]) -> int:
+    def _send(self, steps: list[Step], now: datetime) -> int:
         self._progress()
         if not steps:
             return 0
@@ -132,7 +135,16 @@ class Scheduler:
             self.before_dispatch()
         results = self.store.leader.dispatch(self.lease.token, steps)
         self.planner.remember(steps, results)
+        self._observe(steps, results, to_ms(now))
         return sum(r for r in results if r > 0)
+
+    def _observe(self, steps: list[Step], results: list[int], now_ms: int) -> None:
+        for step, result in zip(steps, results, strict=True):
+            if result < 0:  # refused: another leader or an operator changed it first
+                continue
+            late = None if step.fired_ms is None else max(0, now_ms - step.fired_ms) / 1000
+            self.observer.dispatched(step.name, result, len(step.runs) - result, step.missed,
+                                     late)  # fmt: skip
 
     def prepare(self, now: datetime) -> int:
         """Build the batch of the next due instant ahead of time, while idle.
@@ -167,7 +179,11 @@ class Scheduler:
 
     def alive(self) -> bool:
         """True while the loop makes progress (the lease thread asks before renewing)."""
-        return time.monotonic() - self._beat_at < STALL_S
+        return self.tick_age_s() < STALL_S
+
+    def tick_age_s(self) -> float:
+        """Seconds since the loop last made progress."""
+        return time.monotonic() - self._beat_at
 
     def run(self, stop: threading.Event, poll: Callable[[], None] | None = None) -> None:
         """Lead or stand by until ``stop`` is set; release the lease on the way out, also

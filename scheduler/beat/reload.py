@@ -18,6 +18,7 @@ from pathlib import Path
 
 from scheduler.config import load, schedule_files
 from scheduler.core.model import Schedule
+from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import ConfigError, PathError
 
 log = logging.getLogger("sched.reload")
@@ -35,8 +36,11 @@ class Reloader:
         current: Callable[[], Mapping[str, Schedule]],
         apply: Callable[[Mapping[str, Schedule]], None],
         monotonic: Callable[[], float] = time.monotonic,
+        observer: Observer = SILENT,
     ) -> None:
         self.paths = list(paths)
+        self.observer = observer
+        self.last_error = ""  # why the latest reload was rejected; '' once one is applied
         self.current = current
         self.apply = apply
         self.monotonic = monotonic
@@ -64,12 +68,16 @@ class Reloader:
             for line in str(exc).splitlines():
                 log.error("%s", line)
             log.error("reload rejected; the last good schedules keep running")
+            self.last_error = str(exc)
+            self.observer.reloaded(False)
             return
         if self._contents() != before or self._stamp() != stamp:
             self.changed_at = now  # written to while we read it: wait for it to settle
             return
         self._warn_about_removals(loaded.schedules)
         self.apply(loaded.schedules)
+        self.last_error = ""
+        self.observer.reloaded(True)
         log.info("reloaded %d schedules", len(loaded.schedules))
 
     def _warn_about_removals(self, schedules: Mapping[str, Schedule]) -> None:

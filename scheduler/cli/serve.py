@@ -24,14 +24,18 @@ from scheduler.cli.common import (
     RedisUrl,
     fail,
     load_files,
+    local_server,
     open_store,
     setup_logging,
     use_app_dir,
 )
+from scheduler.cli.http import DEFAULT_ADDRESS, Http, PerSchedule, address_of, serve_http
 from scheduler.cli.signals import Signals
 from scheduler.core.durations import parse_duration_s
 from scheduler.core.model import Schedule
+from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import DurationError
+from scheduler.metrics import Metrics
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
 from scheduler.store.keys import DEAD_MAX
@@ -44,18 +48,29 @@ def scheduler_command(
     redis_url: RedisUrl = None,
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
+    http: Http = "off",
+    metrics_per_schedule: PerSchedule = True,
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
     setup_logging(log_format)
     stop = threading.Event()
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
+    address = address_of(http)
     schedules, _ = load_files(paths)
-    replica, reloader = _replica(paths, schedules, open_store(redis_url, namespace), signals)
+    metrics = Metrics(metrics_per_schedule)
+    url = redis_url or local_server()
+    store = open_store(url, namespace)
+    replica, reloader = _replica(paths, schedules, store, signals, metrics)
+    server = serve_http(address, url, namespace, metrics, replica, reloader)
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",
         replica.identity, len(schedules), redact(redis_url or ""),
     )  # fmt: skip
-    replica.run(stop, reloader.poll)
+    try:
+        replica.run(stop, reloader.poll)
+    finally:
+        if server is not None:
+            server.close()
 
 
 Queues = Annotated[
@@ -120,6 +135,7 @@ def _worker(
     dead_max: int = DEAD_MAX,
     dead_max_age: str = "180d",
     max_runs_per_child: int = 0,
+    observer: Observer = SILENT,
 ) -> Worker:
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
@@ -140,6 +156,7 @@ def _worker(
         dead_max=dead_max,
         dead_max_age_s=dead_max_age_s,
         max_runs_per_child=max_runs_per_child,
+        observer=observer,
     )
 
 
@@ -158,16 +175,27 @@ def worker(
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
     app_dir: AppDir = Path("."),
+    http: Http = "off",
+    metrics_per_schedule: PerSchedule = True,
 ) -> None:
     """Execute runs from the queues (no scheduler)."""
     setup_logging(log_format)
     use_app_dir(app_dir)
     stop = threading.Event()
     signals = Signals(stop)
-    store = open_store(redis_url, namespace)
+    address = address_of(http)
+    url = redis_url or local_server()
+    store = open_store(url, namespace)
+    metrics = Metrics(metrics_per_schedule)
     executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
-                       dead_letters_max, dead_letters_max_age, max_runs_per_child)  # fmt: skip
-    executor.run(stop, grace, signals.force)
+                       dead_letters_max, dead_letters_max_age, max_runs_per_child,
+                       metrics)  # fmt: skip
+    server = serve_http(address, url, namespace, metrics, worker=executor)
+    try:
+        executor.run(stop, grace, signals.force)
+    finally:
+        if server is not None:
+            server.close()
 
 
 @app.command()
@@ -201,12 +229,26 @@ def run(
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
     app_dir: AppDir = Path("."),
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            envvar="SCHED_HTTP",
+            metavar="HOST:PORT|off",
+            help=f"Serve /metrics, /livez, /readyz and /healthz here [default: "
+            f"{DEFAULT_ADDRESS}; if it is taken, go on without]. Binding beyond "
+            "loopback (0.0.0.0) is your explicit choice.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_per_schedule: PerSchedule = True,
 ) -> None:
     """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
     setup_logging(log_format)
     use_app_dir(app_dir)
     stop = threading.Event()
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
+    address = address_of(http or DEFAULT_ADDRESS)
     schedules, _ = load_files(paths)
     embedded = None
     if not redis_url:
@@ -220,10 +262,14 @@ def run(
         )
     try:
         store = open_store(redis_url, namespace)
+        metrics = Metrics(metrics_per_schedule)
         served = queues or ",".join(queues_of(schedules))
         executor = _worker(store, served, concurrency, pool, worker_timeout, max_deliveries,
-                           dead_letters_max, dead_letters_max_age, max_runs_per_child)  # fmt: skip
-        replica, reloader = _replica(paths, schedules, store, signals)
+                           dead_letters_max, dead_letters_max_age, max_runs_per_child,
+                           metrics)  # fmt: skip
+        replica, reloader = _replica(paths, schedules, store, signals, metrics)
+        server = serve_http(address, redis_url, namespace, metrics, replica, reloader, executor,
+                            required=http is not None)  # fmt: skip
         if queues is None:  # the worker follows the schedules' queues through reloads
             reloader.apply = lambda new: _follow(replica, executor, new)
         died: list[BaseException] = []
@@ -236,6 +282,8 @@ def run(
         finally:
             stop.set()  # the worker half ended (or died): the scheduler half stops too
             leading.join(timeout=10)
+            if server is not None:
+                server.close()
         if died:
             # The scheduler half died (and released its lease): never go on as a worker
             # alone while looking healthy.
@@ -266,12 +314,13 @@ def _embedded(data_dir: Path) -> EmbeddedRedis:
 
 
 def _replica(
-    paths: list[Path] | None, schedules: dict[str, Schedule], store: Store, signals: Signals
-) -> tuple[Scheduler, Reloader]:
+    paths: list[Path] | None, schedules: dict[str, Schedule], store: Store, signals: Signals,
+    observer: Observer = SILENT,
+) -> tuple[Scheduler, Reloader]:  # fmt: skip
     """A scheduler replica, and the reloader SIGHUP and file changes go to."""
-    replica = Scheduler(store, schedules)
+    replica = Scheduler(store, schedules, observer=observer)
     reloader = Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
-                        replica.replace_schedules)  # fmt: skip
+                        replica.replace_schedules, observer=observer)  # fmt: skip
     signals.on_hup = reloader.request
     return replica, reloader
 

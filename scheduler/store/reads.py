@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler.core.instants import ms_text
-from scheduler.core.messages import DeadLetter, Event, RunMessage, loads
+from scheduler.core.messages import PRIORITY_SLOT, DeadLetter, Event, RunMessage, loads
+from scheduler.core.model import PRIORITY_MAX, PRIORITY_MIN
 from scheduler.store.client import Connection, translated
 from scheduler.store.keys import HISTORY_LEN
 from scheduler.store.values import ScheduleState, int_or_none
@@ -52,6 +53,10 @@ class Reads:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.keys = conn.keys
+
+    def ping(self) -> None:
+        """Raise StoreError unless Redis answers."""
+        self.conn.call("ping")
 
     def leader(self) -> LeaderInfo:
         pipe = self.conn.pipeline()
@@ -94,6 +99,27 @@ class Reads:
             pipe.zcard(self.keys.queue(name))
         with translated("queue depths"):
             return dict(zip(names, (int(x) for x in pipe.execute()), strict=True))
+
+    def queue_oldest_ms(self, queues: Sequence[str]) -> dict[str, int | None]:
+        """Per queue, when its longest-waiting run was put on it (ms; None when empty).
+
+        A queue is ordered by priority first, so the oldest run is the first of some
+        priority band: one lookup per band, all in one round trip."""
+        bands = range(PRIORITY_MAX - PRIORITY_MIN + 1)
+        pipe = self.conn.pipeline()
+        for queue in queues:
+            for band in bands:
+                low = band * PRIORITY_SLOT
+                pipe.zrangebyscore(self.keys.queue(queue), low, f"({low + PRIORITY_SLOT}",
+                                   start=0, num=1, withscores=True)  # fmt: skip
+        with translated("queue ages"):
+            replies = iter(pipe.execute())
+        oldest: dict[str, int | None] = {}
+        for queue in queues:
+            firsts = [int(score) % PRIORITY_SLOT for band in bands
+                      for _, score in next(replies)]  # fmt: skip
+            oldest[queue] = min(firsts, default=None)
+        return oldest
 
     def queued_runs(self, queue: str) -> list[RunMessage]:
         """Every message waiting on a queue, in the order workers will take them."""
@@ -169,4 +195,5 @@ def _state(row: dict[bytes, bytes]) -> ScheduleState:
         active=int_or_none(row.get(b"active")) or 0,
         waiting=int_or_none(row.get(b"waiting")) or 0,
         removed=b"removed_ms" in row,
+        last_success_ms=int_or_none(row.get(b"last_success_ms")),
     )

@@ -23,6 +23,7 @@ class ScheduleState:
     active: int = 0  # runs queued, running or waiting to retry
     waiting: int = 0  # runs not yet started
     removed: bool = False  # a tombstone: kept after the schedule left the files
+    last_success_ms: int | None = None  # when a run last succeeded (its worker's clock)
 
 
 @dataclass(frozen=True)

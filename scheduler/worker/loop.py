@@ -22,7 +22,8 @@ from datetime import datetime
 
 from scheduler.core import clock
 from scheduler.core.backoff import Outage
-from scheduler.core.instants import to_ms
+from scheduler.core.instants import from_ms, to_ms
+from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import StoreError
 from scheduler.store import Store
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S
@@ -41,6 +42,7 @@ GRACE_S = 30.0  # on SIGTERM, how long running runs may finish before they are h
 IDLE_POLL_S = 0.005
 CLAIM_BATCH = 100
 PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
+STALL_S = 15.0  # a worker loop silent this long is stuck (its liveness probe fails)
 DEFER_S = 10.0  # a run this worker cannot import waits this long for another worker
 
 
@@ -63,6 +65,7 @@ class Worker:
     prefetch: int = PREFETCH
     dead_max: int = DEAD_MAX
     dead_max_age_s: int = DEAD_MAX_AGE_S
+    observer: Observer = SILENT
 
     def __post_init__(self) -> None:
         self.backend = self.store.worker(self.worker_id, self.dead_max, self.dead_max_age_s)
@@ -79,6 +82,7 @@ class Worker:
         self._now = self.now or self.clock.now
         self.accepting = True
         self._next_queue = 0
+        self._beat_at = time.monotonic()  # the loop's last sign of progress
 
     # -- one step -----------------------------------------------------------------------
 
@@ -146,6 +150,10 @@ class Worker:
                 continue
             self.running[job.claimed.run_id] = job
             self.pool.submit(job)
+            message = job.claimed.message
+            delay_s = max(0.0, (now - from_ms(message.fire_at_ms)).total_seconds())
+            self.observer.started(message.schedule, delay_s if message.attempt == 1 else None,
+                                  job.claimed.deliveries > 1)  # fmt: skip
 
     def _acknowledge(self, recorded: list[Outcome], jobs: list[Job], now: datetime) -> list[bool]:
         """Send outcomes (with any still unacknowledged) and start marks in one round trip.
@@ -200,6 +208,9 @@ class Worker:
 
     def _say(self, verdict: Verdict) -> Outcome:
         log.log(verdict.level, "%s", verdict.text, extra=verdict.fields)
+        duration_ms = verdict.fields.get("duration_ms")
+        self.observer.ended(verdict.outcome.schedule, verdict.fields["outcome"],
+                            None if duration_ms is None else duration_ms / 1000)  # fmt: skip
         return verdict.outcome
 
     def wait(self, timeout_s: float) -> None:
@@ -306,6 +317,7 @@ class Worker:
         next_upkeep = 0.0
         outage = Outage(log)
         while not stop.is_set():
+            self._beat_at = time.monotonic()
             try:
                 if time.monotonic() >= next_upkeep:
                     self.upkeep()
@@ -321,6 +333,14 @@ class Worker:
                 self.wait(IDLE_POLL_S)
         self._stop(grace_s, force or threading.Event())
 
+    def alive(self) -> bool:
+        """True while the loop makes progress (the liveness probe asks)."""
+        return self.tick_age_s() < STALL_S
+
+    def tick_age_s(self) -> float:
+        """Seconds since the loop last made progress."""
+        return time.monotonic() - self._beat_at
+
     def _stop(self, grace_s: float, force: threading.Event) -> None:
         # Stop taking runs; let running ones finish for the grace period, heartbeating so
         # that nobody delivers them again meanwhile; then hand back what is left.
@@ -331,6 +351,7 @@ class Worker:
         deadline = time.monotonic() + grace_s
         next_beat = 0.0
         while self.running and time.monotonic() < deadline and not force.is_set():
+            self._beat_at = time.monotonic()
             self.process_once()
             self.wait(0.01)
             if time.monotonic() >= next_beat:

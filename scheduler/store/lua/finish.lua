@@ -57,6 +57,9 @@ else
   redis.call('HDEL', KEYS[1], id)
   redis.call('HDEL', KEYS[3], id)
   redis.call('HINCRBY', KEYS[8], 'active', -1)
+  if outcome == 'succeeded' then
+    redis.call('HSET', KEYS[8], 'last_success_ms', ARGV[9])
+  end
   if not started then  -- e.g. expired before it started
     redis.call('HINCRBY', KEYS[8], 'waiting', -1)
   end

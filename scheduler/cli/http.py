@@ -1,0 +1,93 @@
+"""``--http`` for the long-running commands: metrics and health probes of this process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from scheduler.beat import Scheduler
+from scheduler.beat.reload import Reloader
+from scheduler.cli.common import EXIT_USAGE, fail
+from scheduler.core.instants import to_ms
+from scheduler.metrics import ClusterCollector, Metrics
+from scheduler.metrics.collector import Leadership
+from scheduler.store import Store, connect
+from scheduler.web import Health, HttpServer, Loop, parse_address
+from scheduler.web.server import AddressError
+from scheduler.worker import Worker
+
+PROBE_TIMEOUT_S = 1.0  # Redis must answer a readiness probe within this
+DEFAULT_ADDRESS = "127.0.0.1:8642"
+
+Http = Annotated[
+    str,
+    typer.Option("--http", envvar="SCHED_HTTP", metavar="HOST:PORT|off",
+                 help="Serve /metrics, /livez, /readyz and /healthz here. Binding beyond "
+                      "loopback (0.0.0.0) is your explicit choice."),
+]  # fmt: skip
+PerSchedule = Annotated[
+    bool,
+    typer.Option("--metrics-per-schedule/--no-metrics-per-schedule",
+                 envvar="SCHED_METRICS_PER_SCHEDULE",
+                 help="Label metrics by schedule; turn off with very many schedules."),
+]  # fmt: skip
+
+
+def address_of(text: str) -> tuple[str, int] | None:
+    try:
+        return parse_address(text)
+    except AddressError as exc:
+        raise fail(f"--http: {exc}", EXIT_USAGE) from None
+
+
+def serve_http(
+    address: tuple[str, int] | None,
+    redis_url: str,
+    namespace: str,
+    metrics: Metrics,
+    replica: Scheduler | None = None,
+    reloader: Reloader | None = None,
+    worker: Worker | None = None,
+    required: bool = True,
+) -> HttpServer | None:
+    """Start the HTTP server of this process (None when ``address`` is None, or when the
+    address is taken and not ``required``)."""
+    if address is None:
+        return None
+    loops: list[Loop] = []
+    if replica is not None:
+        loops.append(Loop("scheduler", replica.alive, replica.tick_age_s))
+        store = replica.store
+        leadership = Leadership(lambda: replica.is_leader, lambda: replica.epoch,
+                                lambda: replica.schedules)  # fmt: skip
+        metrics.watch(ClusterCollector(store, leadership, lambda: to_ms(replica.lease.clock.now()),
+                                       metrics.per_schedule))  # fmt: skip
+    if worker is not None:
+        loops.append(Loop("worker", worker.alive, worker.tick_age_s))
+
+    def role() -> str:
+        roles = [] if replica is None else ["leader" if replica.is_leader else "standby"]
+        return "+".join([*roles, *(["worker"] if worker is not None else [])])
+
+    probe = Store(connect(redis_url, timeout_s=PROBE_TIMEOUT_S), namespace)
+    health = Health(
+        probe, loops, role,
+        epoch=(lambda: replica.epoch) if replica else (lambda: 0),
+        lease_left_s=replica.lease.left_s if replica else (lambda: None),
+        reload_error=(lambda: reloader.last_error) if reloader else (lambda: ""),
+    )  # fmt: skip
+    try:
+        server = HttpServer(address, health, metrics.exposition).start()
+    except OSError as exc:
+        text = f"cannot serve on {address[0]}:{address[1]}: {exc.strerror or exc}"
+        if not required:  # the default address of `sched run`: another one may hold it
+            logging.getLogger("sched").warning("%s; going on without metrics and health "
+                                               "(choose one with --http)", text)  # fmt: skip
+            return None
+        raise fail(f"--http: {text}", EXIT_USAGE) from None
+    host, port = server.address
+    logging.getLogger("sched").info("serving metrics and health on http://%s:%d (/metrics, "
+                                    "/livez, /readyz, /healthz)", host, port)  # fmt: skip
+    return server

@@ -1,0 +1,147 @@
+"""A small HTTP server on threads of its own: bounded, with timeouts, never in a loop's way.
+
+At most ``MAX_CLIENTS`` requests are served at once (one more is answered 503 at once and
+closed); a client has ``TIMEOUT_S`` to send its request and receive the answer; request
+lines and headers are bounded by the standard library (64 KiB a line, 100 headers) and no
+GET reads a body. HTTP/1.0: one request per connection, so no idle connection holds a
+thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from scheduler.errors import SchedError
+from scheduler.web.health import Health
+
+log = logging.getLogger("sched.http")
+
+MAX_CLIENTS = 16
+TIMEOUT_S = 5.0
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class AddressError(SchedError):
+    """An ``--http`` value that is not HOST:PORT."""
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6), or None for ``off``."""
+    if text.strip().lower() in ("off", "no", "none", ""):
+        return None
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise AddressError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8642) or off")
+    return host, int(port)
+
+
+class HttpServer:
+    """Serves ``/livez``, ``/readyz``, ``/healthz`` and ``/metrics`` until ``close()``."""
+
+    def __init__(
+        self, address: tuple[str, int], health: Health, metrics: Callable[[], bytes],
+        max_clients: int = MAX_CLIENTS, timeout_s: float = TIMEOUT_S,
+    ) -> None:  # fmt: skip
+        handler = _handler(health, metrics, timeout_s)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.server = _Server(address, handler, family, max_clients)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
+            "poll_interval": 0.2}, daemon=True, name="sched-http")  # fmt: skip
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> HttpServer:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], family: int,
+        max_clients: int,
+    ) -> None:  # fmt: skip
+        self.address_family = family
+        self.slots = threading.BoundedSemaphore(max_clients)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):  # every slot busy: say so, do not queue
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def _handler(
+    health: Health, metrics: Callable[[], bytes], timeout_s: float
+) -> type[BaseHTTPRequestHandler]:
+    probes: dict[str, Callable[[], tuple[bool, dict[str, Any]]]] = {
+        "/livez": health.live, "/readyz": health.ready, "/healthz": health.details,
+    }  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = timeout_s
+        def version_string(self) -> str:
+            return "sched"
+
+        def do_GET(self) -> None:
+            path = self.path.partition("?")[0]
+            try:
+                if path in probes:
+                    ok, body = probes[path]()
+                    self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
+                               "application/json", json.dumps(body).encode() + b"\n")  # fmt: skip
+                elif path == "/metrics":
+                    self._send(HTTPStatus.OK, METRICS_TYPE, metrics())
+                else:
+                    self._send(HTTPStatus.NOT_FOUND, "application/json",
+                               b'{"error": "not found"}\n')  # fmt: skip
+            except Exception:  # a bug in a probe must answer 500, never kill the server
+                log.exception("answering GET %s failed", path)
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "application/json",
+                           b'{"error": "internal error"}\n')  # fmt: skip
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+    return Handler
