@@ -719,3 +719,54 @@ def test_an_outcome_of_a_removed_schedule_leaves_a_history_that_expires_with_its
     claim_and_start(s, "w1", "b", T)
     s.worker("w1").finish([outcome(other, "succeeded", "ok")], T + 9)
     assert s.client.ttl(s.keys.history("b")) == -1
+
+
+def test_returned_releases_exactly_the_entries_named_and_counts_them(redis_url: str) -> None:
+    s = store(redis_url)
+    first, second = enqueue(s, "a", T), enqueue(s, "a", T + 1)
+    claim_and_start(s, "w1", "a", T)
+    abandon(s, "w1", first, f"{first}#1")
+    abandon(s, "w1", second, f"{second}#1")
+    assert counters(s, "a") == (2, 0)
+    key = s.keys.abandoned("w1")
+    assert s.conn.run("returned", [key], [s.keys.prefix, f"{first}#1"]) == 1
+    assert hash_of(s, key) == {f"{second}#1": "a"}
+    assert counters(s, "a") == (1, 0)
+    assert s.conn.run("returned", [key], [s.keys.prefix, f"{first}#1", "unknown#1"]) == 0
+    assert s.conn.run("returned", [key], [s.keys.prefix]) == 1  # none named: all of them
+    assert counters(s, "a") == (0, 0)
+
+
+def test_an_outcome_after_the_tombstone_expired_leaves_a_history_without_expiry(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    claim_and_start(s, "w1", "a", T)
+    s.client.delete(s.keys.state("a"), s.keys.history("a"))
+    assert s.worker("w1").finish([outcome(run_id, "succeeded", "ok")], T + 9) == [True]
+    assert history(s, "a") == ["ok"] and s.client.ttl(s.keys.history("a")) == -1
+
+
+def test_repair_counts_the_abandoned_attempts_of_every_live_worker(redis_url: str) -> None:
+    s = store(redis_url)
+    for n, worker_id in enumerate(("w1", "w2", "w3")):
+        run_id = enqueue(s, "a", T + n)
+        claim_and_start(s, worker_id, "a", T)
+        abandon(s, worker_id, run_id, f"{run_id}#1")
+        s.worker(worker_id).heartbeat()
+    s.client.hset(s.keys.state("a"), "active", 0)
+    [fix] = s.ops.repair_counters()
+    assert (fix.active_was, fix.active) == (0, 3)
+
+
+def test_only_a_success_records_last_success_at_its_finish_time(redis_url: str) -> None:
+    s = store(redis_url)
+    ok, bad = enqueue(s, "a", T), enqueue(s, "b", T)
+    claim_and_start(s, "w1", "a", T)
+    s.worker("w1").finish([outcome(ok, "succeeded", "ok")], T + 9)
+    claimed = s.worker("w1").claim("default", 1, T)
+    s.worker("w1").finish([], T, started=[(c.run_id, "b") for c in claimed])
+    s.worker("w1").finish([outcome(bad, "dead", "no", dead_letter="{}")], T + 11)
+    assert s.reads.states(["a"])["a"].last_success_ms == T + 9
+    assert s.reads.states(["b"])["b"].last_success_ms is None

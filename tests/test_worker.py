@@ -17,10 +17,12 @@ import worker_tasks
 from scheduler import ops
 from scheduler.beat import Scheduler
 from scheduler.core.instants import to_ms, utc_text
-from scheduler.core.messages import event, priority_score, run_message
+from scheduler.core.messages import RunMessage, event, priority_score, run_message
 from scheduler.core.model import Backoff, Overlap, RetryPolicy, Schedule
 from scheduler.store import Run, Store
+from scheduler.store.values import Claimed
 from scheduler.worker import Worker
+from scheduler.worker.pools import START_ALLOWANCE_S, Job, PreforkPool
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -378,3 +380,27 @@ def test_drifted_overlap_counters_are_repaired_from_the_runs_that_exist(redis_ur
     fixes = {f.schedule: (f.active_was, f.waiting_was, f.active, f.waiting) for f in ops.repair(s)}
     assert fixes == {"q": (7, 3, 1, 0), "r": (0, -2, 1, 1), "gone": (4, 4, 0, 0)}
     assert ops.repair(s) == []  # and now they agree
+
+
+def test_a_prefork_runs_timeout_counts_from_when_its_child_begins_it(redis_url: str) -> None:
+    """A new child may take a while to start (it is a fresh interpreter); that time is not
+    the run's: the deadline is set again when the child says it began."""
+    schedule = job("slowstart", "hang", args=(0.2,), timeout_s=1)
+    message = run_message(schedule, "slowstart@1", T0, T0, "schedule", 1)
+    pool = PreforkPool(1, "w")
+    try:
+        handed = time.monotonic()
+        work = Job(Claimed("slowstart@1", RunMessage.loads(message), 1), T0, handed + 1)
+        pool.submit(work)
+        assert work.deadline == handed + 1 + START_ALLOWANCE_S  # until the child begins
+        done: list[Job] = []
+        deadline = time.monotonic() + 20
+        while not done and time.monotonic() < deadline:
+            done = pool.finished(0.05)
+            if work.deadline is not None and work.deadline < handed + START_ALLOWANCE_S:
+                began = work.deadline - 1
+                assert handed <= began <= time.monotonic()
+        assert done == [work] and work.result is not None and work.result.error is None
+        assert work.deadline is not None and work.deadline < handed + START_ALLOWANCE_S
+    finally:
+        pool.close()

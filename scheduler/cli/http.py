@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -10,11 +11,14 @@ import typer
 from scheduler.beat import Scheduler
 from scheduler.beat.reload import Reloader
 from scheduler.cli.common import EXIT_USAGE, fail
+from scheduler.core import clock
 from scheduler.core.instants import to_ms
+from scheduler.errors import SchedError
 from scheduler.metrics import ClusterCollector, Metrics
 from scheduler.metrics.collector import Leadership
 from scheduler.store import Store, connect
-from scheduler.web import Health, HttpServer, Loop, parse_address
+from scheduler.web import Health, HttpServer, Loop, api, pages, parse_address
+from scheduler.web.app import App, Context, parse_tokens
 from scheduler.web.server import AddressError
 from scheduler.worker import Worker
 
@@ -56,10 +60,15 @@ def serve_http(
     address is taken and not ``required``)."""
     if address is None:
         return None
+    try:
+        tokens = parse_tokens(os.environ.get("SCHED_HTTP_TOKEN", ""))
+    except SchedError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     loops: list[Loop] = []
+    store = replica.store if replica is not None else worker.store if worker else None
+    assert store is not None
     if replica is not None:
         loops.append(Loop("scheduler", replica.alive, replica.tick_age_s))
-        store = replica.store
         leadership = Leadership(lambda: replica.is_leader, lambda: replica.epoch,
                                 lambda: replica.schedules)  # fmt: skip
         metrics.watch(ClusterCollector(store, leadership, lambda: to_ms(replica.lease.clock.now()),
@@ -78,8 +87,11 @@ def serve_http(
         lease_left_s=replica.lease.left_s if replica else (lambda: None),
         reload_error=(lambda: reloader.last_error) if reloader else (lambda: ""),
     )  # fmt: skip
+    sources = (lambda: {n: s.source for n, s in replica.schedules.items()}) if replica else dict
+    context = Context(store, clock.utc_now, tokens, sources)
+    app = App(context, [*api.ROUTES, *pages.ROUTES], pages.error_page)
     try:
-        server = HttpServer(address, health, metrics.exposition).start()
+        server = HttpServer(address, health, metrics.exposition, app).start()
     except OSError as exc:
         text = f"cannot serve on {address[0]}:{address[1]}: {exc.strerror or exc}"
         if not required:  # the default address of `sched run`: another one may hold it
@@ -88,6 +100,7 @@ def serve_http(
             return None
         raise fail(f"--http: {text}", EXIT_USAGE) from None
     host, port = server.address
-    logging.getLogger("sched").info("serving metrics and health on http://%s:%d (/metrics, "
-                                    "/livez, /readyz, /healthz)", host, port)  # fmt: skip
+    logging.getLogger("sched").info("serving the page, metrics and health on http://%s:%d "
+                                    "(%s)", host, port, "actions need a token" if tokens
+                                    else "read-only: no SCHED_HTTP_TOKEN")  # fmt: skip
     return server

@@ -89,7 +89,12 @@ def history(
 
 
 def _detail(e: Event, tz: tzinfo | None) -> str:
-    """What else an event says: fire times missed, or when a retry is due."""
+    """What else an event says: fire times missed, when a retry is due, who acted."""
+    said = _said(e, tz)
+    return f"{said} (by {e.by})" if e.by and said else f"by {e.by}" if e.by else said
+
+
+def _said(e: Event, tz: tzinfo | None) -> str:
     if e.count is not None:
         last = f", the last at {when(e.last_missed, tz)}" if e.last_missed else ""
         return f"{e.count} fire time(s) missed{last}"

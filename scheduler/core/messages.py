@@ -201,6 +201,7 @@ class Event:
     count: int | None = None
     missed: int | None = None
     last_missed: str | None = None
+    by: str | None = None  # operator events: who (the HTTP token's name, or "cli")
 
     def to_json(self) -> dict[str, Any]:
         body = {k: v for k, v in asdict(self).items() if v is not None}

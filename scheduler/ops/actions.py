@@ -22,10 +22,13 @@ from scheduler.store.values import CounterFix, Run
 MAX_BACKFILL_RUNS = 10_000
 
 
-def pause(store: Store, name: str, now: datetime) -> bool:
+# ``by``: who acted, recorded with the event (an HTTP token's name); None from the CLI.
+
+
+def pause(store: Store, name: str, now: datetime, by: str | None = None) -> bool:
     """Stop dispatching a schedule; False if it was already paused."""
     stored_schedule(store, name)
-    return store.ops.set_paused(name, True, event("paused", now))
+    return store.ops.set_paused(name, True, event("paused", now, by=by))
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Resumed:
     missed: int
 
 
-def resume(store: Store, name: str, now: datetime) -> Resumed:
+def resume(store: Store, name: str, now: datetime, by: str | None = None) -> Resumed:
     """Continue from the next future fire time; the ones passed while paused are missed."""
     schedule, state = stored_schedule(store, name)
     if state is None or not state.paused:
@@ -45,7 +48,7 @@ def resume(store: Store, name: str, now: datetime) -> Resumed:
         missed, last_missed = count_fires(schedule, from_ms(state.next_ms), now)
     next_fire = schedule.next_fire(now) if schedule.enabled else None
     next_ms = to_ms(next_fire) if next_fire else None
-    note = event("resumed", now, missed=missed)
+    note = event("resumed", now, missed=missed, by=by)
     last_ms = to_ms(last_missed) if last_missed else None
     changed = store.ops.set_paused(
         name, False, note, next_ms, schedule.due_ms(next_ms), missed, last_ms
@@ -63,12 +66,13 @@ def _run(
     return Run(run_id, schedule.queue, message.score(to_ms(now)), message.dumps())
 
 
-def trigger(store: Store, name: str, now: datetime) -> str:
+def trigger(store: Store, name: str, now: datetime, by: str | None = None) -> str:
     """Enqueue one run now, with a run id of its own; the schedule's timeline is untouched."""
     schedule, _ = stored_schedule(store, name)
     run_id = f"{name}@trigger-{to_ms(now)}-{secrets.token_hex(4)}"
     run = _run(schedule, run_id, now, now, "trigger")
-    store.ops.enqueue(name, run, event("triggered", now, run_id=run_id, fire_at=utc_text(now)))
+    note = event("triggered", now, run_id=run_id, fire_at=utc_text(now), by=by)
+    store.ops.enqueue(name, run, note)
     return run_id
 
 
@@ -115,15 +119,25 @@ def backfill(
     return Backfilled(enqueued, already, expiring)
 
 
-def dead_retry(store: Store, run_id: str, now: datetime) -> bool:
+def dead_retry(store: Store, run_id: str, now: datetime, by: str | None = None) -> bool:
     """Put a dead-lettered run back on its queue as attempt 1; False if it is not dead."""
     letter = store.reads.dead_letter(run_id)
     if letter is None:
         return False
     run = letter.run.revived(now)
-    note = event("revived", now, run_id=run_id, fire_at=run.fire_at)
+    note = event("revived", now, run_id=run_id, fire_at=run.fire_at, by=by)
     revived = Run(run_id, run.queue, run.score(to_ms(now)), run.dumps())
     return store.ops.revive(revived, run.schedule, note)
+
+
+def purge_dead_letter(store: Store, run_id: str, now: datetime, by: str | None = None) -> bool:
+    """Delete one dead letter (recorded as ``purged`` in its schedule's history); False if
+    there is none."""
+    letter = store.reads.dead_letter(run_id)
+    if letter is None:
+        return False
+    note = event("purged", now, run_id=run_id, fire_at=letter.run.fire_at, by=by)
+    return store.ops.purge_dead_letter(run_id, letter.run.schedule, note)
 
 
 def purge_dead(store: Store) -> int:

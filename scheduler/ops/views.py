@@ -29,10 +29,10 @@ def unknown(name: str, known: list[str]) -> UnknownScheduleError:
 
 
 def stored_schedule(store: Store, name: str) -> tuple[Schedule, ScheduleState | None]:
-    schedules = stored_schedules(store)
-    if name not in schedules:
-        raise unknown(name, list(schedules))
-    return schedules[name], store.reads.states([name]).get(name)
+    body = store.reads.definition(name)
+    if body is None:
+        raise unknown(name, sorted(store.reads.names()))
+    return Schedule.from_json(body["schedule"]), store.reads.states([name]).get(name)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ class OpsStore:
         rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
         return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]
 
+    def purge_dead_letter(self, run_id: str, schedule: str, event: str) -> bool:
+        """Drop one dead letter, recording ``event`` in its schedule's history; False if
+        there was none."""
+        keys = [self.keys.dead, self.keys.dead_index, self.keys.history(schedule)]
+        return bool(self.conn.run("purge", keys, [run_id, event, HISTORY_LEN]))
+
     def purge_dead(self) -> int:
         count = int(self.conn.call("zcard", self.keys.dead_index))
         self.conn.call("delete", self.keys.dead, self.keys.dead_index)

@@ -78,6 +78,37 @@ class Reads:
         raw = self.conn.call("hgetall", self.keys.defs)
         return {k.decode(): loads("definition", v) for k, v in raw.items()}
 
+    def definitions_of(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The definitions of ``names`` that exist."""
+        if not names:
+            return {}
+        rows = self.conn.call("hmget", self.keys.defs, list(names))
+        return {name: loads("definition", row)
+                for name, row in zip(names, rows, strict=True) if row is not None}  # fmt: skip
+
+    def definition(self, name: str) -> dict[str, Any] | None:
+        raw = self.conn.call("hget", self.keys.defs, name)
+        return None if raw is None else loads("definition", raw)
+
+    def latest_events(self, names: Sequence[str]) -> dict[str, Event | None]:
+        """Each schedule's newest history event (None when it has none), in one round trip."""
+        pipe = self.conn.pipeline()
+        for name in names:
+            pipe.lindex(self.keys.history(name), 0)
+        with translated("latest events"):
+            rows = pipe.execute()
+        return {name: None if row is None else Event.loads(row)
+                for name, row in zip(names, rows, strict=True)}  # fmt: skip
+
+    def by_due(self, offset: int, count: int) -> list[str]:
+        """Schedule names in the order they are due (the ones that never fire again are not
+        in this order)."""
+        rows = self.conn.call("zrange", self.keys.due, offset, offset + count - 1)
+        return [row.decode() for row in rows]
+
+    def due_count(self) -> int:
+        return int(self.conn.call("zcard", self.keys.due))
+
     def names(self) -> set[str]:
         """The names of every schedule Redis holds a definition for."""
         return {name.decode() for name in self.conn.call("hkeys", self.keys.defs)}

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from scheduler.errors import SchedError
+from scheduler.web.app import BODY_MAX, App, Request
 from scheduler.web.health import Health
 
 log = logging.getLogger("sched.http")
@@ -49,9 +50,9 @@ class HttpServer:
 
     def __init__(
         self, address: tuple[str, int], health: Health, metrics: Callable[[], bytes],
-        max_clients: int = MAX_CLIENTS, timeout_s: float = TIMEOUT_S,
+        app: App | None = None, max_clients: int = MAX_CLIENTS, timeout_s: float = TIMEOUT_S,
     ) -> None:  # fmt: skip
-        handler = _handler(health, metrics, timeout_s)
+        handler = _handler(health, metrics, app, timeout_s)
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.server = _Server(address, handler, family, max_clients)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
@@ -99,8 +100,20 @@ class _Server(ThreadingHTTPServer):
             self.slots.release()
 
 
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    # No inline script or style runs, whatever a schedule name or an error message holds;
+    # and no other site may frame the page to click its buttons.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def _handler(
-    health: Health, metrics: Callable[[], bytes], timeout_s: float
+    health: Health, metrics: Callable[[], bytes], app: App | None, timeout_s: float
 ) -> type[BaseHTTPRequestHandler]:
     probes: dict[str, Callable[[], tuple[bool, dict[str, Any]]]] = {
         "/livez": health.live, "/readyz": health.ready, "/healthz": health.details,
@@ -108,6 +121,7 @@ def _handler(
 
     class Handler(BaseHTTPRequestHandler):
         timeout = timeout_s
+
         def version_string(self) -> str:
             return "sched"
 
@@ -120,6 +134,8 @@ def _handler(
                                "application/json", json.dumps(body).encode() + b"\n")  # fmt: skip
                 elif path == "/metrics":
                     self._send(HTTPStatus.OK, METRICS_TYPE, metrics())
+                elif app is not None:
+                    self._app()
                 else:
                     self._send(HTTPStatus.NOT_FOUND, "application/json",
                                b'{"error": "not found"}\n')  # fmt: skip
@@ -131,12 +147,37 @@ def _handler(
         def do_HEAD(self) -> None:
             self.do_GET()
 
-        def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
+        def do_POST(self) -> None:
+            try:
+                if app is None:
+                    self._send(HTTPStatus.NOT_FOUND, "application/json",
+                               b'{"error": "not found"}\n')  # fmt: skip
+                else:
+                    self._app()
+            except Exception:
+                log.exception("answering POST %s failed", self.path)
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "application/json",
+                           b'{"error": "internal error"}\n')  # fmt: skip
+
+        def _app(self) -> None:
+            assert app is not None
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = BODY_MAX + 1
+            request = Request.parse(self.command if self.command != "HEAD" else "GET",
+                                    self.path, dict(self.headers.items()))  # fmt: skip
+            response = app.handle(request, length)
+            self._send(response.status, response.kind, response.body, response.headers)
+
+        def _send(
+            self, status: HTTPStatus, kind: str, body: bytes, extra: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
+            for header, value in {**SECURITY_HEADERS, **(extra or {})}.items():
+                self.send_header(header, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

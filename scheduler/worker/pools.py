@@ -117,6 +117,9 @@ class ThreadPool:
 
 
 ORPHAN_CHECK_S = 0.5  # how often a prefork child checks that its worker is alive
+START_ALLOWANCE_S = 60.0  # for a new child to start and take its first run; its timeout
+# runs from the moment the child says it began the run
+BEGIN = "begin"  # what a child says when it takes a run, before running it
 
 
 def _child(conn: Connection, worker_id: str, worker_pid: int) -> None:
@@ -135,6 +138,10 @@ def _child(conn: Connection, worker_id: str, worker_pid: int) -> None:
         except (EOFError, OSError):  # the parent is gone
             return
         if message is None:
+            return
+        try:
+            conn.send(BEGIN)
+        except (BrokenPipeError, OSError):
             return
         result = execute(message, worker_id)
         # Only plain, bounded strings cross the pipe: an exception object may not pickle.
@@ -182,6 +189,9 @@ class PreforkPool:
         self.worker_id = worker_id
         self.max_runs = max_runs_per_child
         self.context = multiprocessing.get_context("forkserver")
+        # Imported once in the fork server, so a new child (at start, after a timeout kill,
+        # when recycled) is ready in milliseconds instead of importing sched again.
+        self.context.set_forkserver_preload(["scheduler.worker.pools"])
         self.idle: deque[Child] = deque()
         self.busy: list[Child] = []
         self.replaced = 0  # children replaced: timeouts, deaths and recycling
@@ -200,6 +210,8 @@ class PreforkPool:
         child = self.idle.popleft() if self.idle else self._spawn()
         child.job = job
         job.handle = child
+        if job.deadline is not None:  # set again when the child begins the run
+            job.deadline += START_ALLOWANCE_S
         self.busy.append(child)
         with contextlib.suppress(OSError):  # it died idle: _reap reports the attempt failed
             child.conn.send(job.claimed.message)
@@ -224,9 +236,15 @@ class PreforkPool:
         done = []
         for child in list(self.busy):
             report = None
-            if child.conn.poll():
-                with contextlib.suppress(EOFError, OSError):  # died without a word: os._exit
-                    report = child.conn.recv()
+            while report is None and child.conn.poll():
+                try:
+                    said = child.conn.recv()
+                except (EOFError, OSError):  # died without a word: os._exit, a signal
+                    break
+                if said == BEGIN:
+                    self._began(child)
+                else:
+                    report = said
             if report is None and child.process.is_alive():
                 continue
             job = child.job
@@ -248,6 +266,15 @@ class PreforkPool:
                     self.idle.append(child)
             done.append(job)
         return done
+
+    @staticmethod
+    def _began(child: Child) -> None:
+        """The child took its run: the run's timeout counts from now, not from the moment
+        it was handed over (a new child may have needed that time to start)."""
+        job = child.job
+        timeout_s = job.claimed.message.timeout_s if job is not None else None
+        if job is not None and timeout_s:
+            job.deadline = time.monotonic() + timeout_s
 
     def _stop(self, child: Child, kill: bool) -> None:
         self.replaced += 1

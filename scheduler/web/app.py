@@ -1,0 +1,169 @@
+"""Requests to responses, apart from any socket: routing, the action token, and limits.
+
+Reads are open (bind beyond loopback only if that is what you want); actions (pause,
+resume, trigger, retry or purge a dead letter) need ``Authorization: Bearer SECRET`` with
+a secret from ``SCHED_HTTP_TOKEN`` (``name:secret`` pairs separated by commas, or one bare
+secret named ``token``), are POST only, and are refused for cross-site requests. Without
+a token configured the page and API are read-only and say so. Each action is recorded in
+the schedule's history with the token's name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from scheduler.errors import SchedError, StoreError, UnknownScheduleError
+from scheduler.store import Store
+
+BODY_MAX = 64 * 1024
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # decoded, without the query
+    query: dict[str, str]
+    headers: Mapping[str, str]  # lower-case names
+
+    @classmethod
+    def parse(cls, method: str, target: str, headers: Mapping[str, str]) -> Request:
+        raw_path, _, raw_query = target.partition("?")
+        query = {k: v[0] for k, v in parse_qs(raw_query, max_num_fields=20).items()}
+        return cls(method, unquote(raw_path), query, {k.lower(): v for k, v in headers.items()})
+
+    def number(self, name: str, default: int, low: int, high: int) -> int:
+        text = self.query.get(name, "")
+        if not text:
+            return default
+        if not re.fullmatch(r"\d{1,9}", text):
+            raise BadRequest(f"{name}: expected a whole number, got {text[:40]!r}")
+        return max(low, min(high, int(text)))
+
+
+@dataclass
+class Response:
+    status: HTTPStatus
+    kind: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class BadRequest(SchedError):
+    pass
+
+
+class Refused(SchedError):
+    def __init__(self, status: HTTPStatus, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def json_response(data: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
+    return Response(status, "application/json", json.dumps(data, indent=1).encode() + b"\n")
+
+
+def parse_tokens(text: str) -> dict[str, str]:
+    """``name:secret,name:secret`` (or one bare secret, named ``token``) -> secret -> name."""
+    tokens = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, secret = item.partition(":")
+        if not sep:
+            name, secret = "token", item
+        if len(secret) < 8:
+            raise SchedError("SCHED_HTTP_TOKEN: every secret needs at least 8 characters")
+        tokens[secret] = name or "token"
+    return tokens
+
+
+@dataclass
+class Context:
+    """What handlers need: the store, the clock, what this process knows, the tokens."""
+
+    store: Store
+    now: Callable[[], datetime]
+    tokens: dict[str, str]  # secret -> name
+    sources: Callable[[], Mapping[str, str]] = dict  # schedule -> "path:line", when loaded here
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.tokens)
+
+    def who(self, request: Request) -> str:
+        """The name of the token an action came with; Refused otherwise."""
+        if not self.tokens:
+            raise Refused(HTTPStatus.FORBIDDEN, "read-only: no SCHED_HTTP_TOKEN is configured")
+        site = request.headers.get("sec-fetch-site", "")
+        origin = request.headers.get("origin", "")
+        host = request.headers.get("host", "")
+        if site == "cross-site" or (origin and origin.split("://", 1)[-1] != host):
+            raise Refused(HTTPStatus.FORBIDDEN, "cross-site requests cannot act")
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            for known, name in self.tokens.items():
+                if hmac.compare_digest(known.encode(), secret.strip().encode()):
+                    return name
+        raise Refused(HTTPStatus.UNAUTHORIZED, "an action needs Authorization: Bearer <token>")
+
+
+Handler = Callable[[Context, Request, list[str]], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class App:
+    def __init__(
+        self, context: Context, routes: list[tuple[str, str, Handler]],
+        error_page: Callable[[HTTPStatus, str], bytes],
+    ) -> None:  # fmt: skip
+        self.context = context
+        self.routes = [Route(m, re.compile(p), h) for m, p, h in routes]
+        self.error_page = error_page
+
+    def handle(self, request: Request, body_length: int) -> Response:
+        try:
+            if body_length > BODY_MAX:
+                raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is too large")
+            allowed = set()
+            for route in self.routes:
+                match = route.pattern.fullmatch(request.path)
+                if match is None:
+                    continue
+                allowed.add(route.method)
+                if route.method == request.method:
+                    return route.handler(self.context, request, list(match.groups()))
+            if allowed:
+                raise Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"use {', '.join(sorted(allowed))}")
+            raise Refused(HTTPStatus.NOT_FOUND, "not found")
+        except Refused as exc:
+            return self._error(exc.status, str(exc), request)
+        except UnknownScheduleError as exc:
+            return self._error(HTTPStatus.NOT_FOUND, str(exc), request)
+        except StoreError as exc:
+            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), request)
+        except SchedError as exc:
+            return self._error(HTTPStatus.BAD_REQUEST, str(exc), request)
+
+    def _error(self, status: HTTPStatus, text: str, request: Request) -> Response:
+        if request.path.startswith("/api/") or request.method != "GET":
+            response = json_response({"error": text}, status)
+        else:
+            page = self.error_page(status, text)
+            response = Response(status, "text/html; charset=utf-8", page)
+        if status == HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="sched"'
+        return response
