@@ -77,14 +77,22 @@ BENCH = bw.BENCH
 CELERY_VENV = BENCH / ".venv-celery"
 REQUIREMENTS = BENCH / "requirements-compare.txt"
 RESULTS = BENCH / "results"
-BEGIN, END = "<!-- prefork:begin -->", "<!-- prefork:end -->"
-TIMEOUT_S = 1  # sched's timeout is whole seconds: the smallest it takes
+TIMEOUT_S = 1  # sched's timeout is whole seconds: the smallest it takes (--kill-timeout)
+# sched as shipped, but its forkserver preloads the pool's module and the task module, so a
+# replacement child forks from a warm process (as Celery's children fork from the worker):
+# what a fix in PreforkPool could look like, measured without touching scheduler/.
+PRELOAD = (
+    "import multiprocessing, sys; multiprocessing.get_context('forkserver')"
+    ".set_forkserver_preload(['scheduler.worker.pools', 'bench_tasks']); "
+    "from scheduler.cli import main; main(sys.argv[1:])"
+)
 TARGET_WORK_MS = 20.0
 
 
 @dataclass(frozen=True)
 class PoolSide(Side):
     pool: str = "prefork"
+    preload: bool = False  # sched only: PRELOAD
 
 
 def sides(n: int) -> list[PoolSide]:
@@ -93,6 +101,11 @@ def sides(n: int) -> list[PoolSide]:
         PoolSide(f"celery-prefork-c{n}", f"Celery --pool prefork -c {n}", "celery", n),
         PoolSide(f"sched-thread-c{n}", f"sched --pool thread -c {n}", "sched", n, pool="thread"),
     ]
+
+
+def preload_side(n: int) -> PoolSide:
+    label = f"sched --pool prefork -c {n}, forkserver preload (bench only)"
+    return PoolSide(f"sched-preload-c{n}", label, "sched", n, preload=True)
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,8 @@ class PreforkBench(Bench):
         assert isinstance(side, PoolSide)
         n = str(side.concurrency)
         if side.is_sched:
-            return [sys.executable, "-m", "scheduler", "worker", "--redis-url",
+            start = ["-c", PRELOAD] if side.preload else ["-m", "scheduler"]
+            return [sys.executable, *start, "worker", "--redis-url",
                     self.url(bw.SCHED_DB), "--queues", "default", "--concurrency", n,
                     "--pool", side.pool]  # fmt: skip
         assert self.other_python is not None
@@ -160,16 +174,21 @@ def _timed(loops: int) -> float:
 
 
 def batch(bench: PreforkBench, side: PoolSide, workload: Workload, count: int) -> dict[str, Any]:
+    """One pre-filled batch through one worker (``bench_worker._run_batch``), plus the
+    kill figures for hanging runs."""
     bench.workload = workload
     result = bw._run_batch(bench, side, count, 1)
     result["pool"] = side.pool
     result["kind"] = side.kind
     if workload.task == "hang":
-        result.update(kill_figures(side, bench.starts(), kills(bench.log_files[-1])))
+        found = kill_figures(side, bench.starts(), kills(bench.log_files[-1]), workload.timeout_s)
+        result.update(found)
     return result
 
 
-def kill_figures(side: PoolSide, starts: list[float], killed: list[float]) -> dict[str, Any]:
+def kill_figures(
+    side: PoolSide, starts: list[float], killed: list[float], timeout_s: int | None
+) -> dict[str, Any]:
     """The cycle per slot from the kills (as each worker logs them); when every run started,
     paired in order (in a steady stream the i-th kill frees the slot of the (i + N)-th
     start), how long after its start a run was killed and how long after a kill the next
@@ -178,7 +197,8 @@ def kill_figures(side: PoolSide, starts: list[float], killed: list[float]) -> di
     cycle = n * (killed[-1] - killed[0]) / max(len(killed) - n, 1)
     found: dict[str, Any] = {
         "cycle_s": round(cycle, 4),
-        "kill_cost_ms": round(1000 * (cycle - TIMEOUT_S), 1),
+        "timeout_s": timeout_s,
+        "kill_cost_ms": round(1000 * (cycle - (timeout_s or 0)), 1),
         "kills_per_s": round(n / cycle, 3),
         "kills_logged": len(killed),
         "started": len(starts),  # the others were killed before their task began
@@ -190,8 +210,10 @@ def kill_figures(side: PoolSide, starts: list[float], killed: list[float]) -> di
         after_start = [k - s for k, s in zip(killed, starts, strict=True)]
         found["kill_to_next_start_ms"] = round(1000 * statistics.median(to_next), 1)
         found["kill_after_start_ms"] = round(1000 * statistics.median(after_start), 1)
-    log(f"    cycle {cycle:.3f}s, {len(starts)}/{len(killed)} started, kill -> next start "
-        f"{found['kill_to_next_start_ms']} ms, kill at start + {found['kill_after_start_ms']} ms")
+    log(
+        f"    cycle {cycle:.3f}s, {len(starts)}/{len(killed)} started, kill -> next start "
+        f"{found['kill_to_next_start_ms']} ms, kill at start + {found['kill_after_start_ms']} ms"
+    )
     return found
 
 
@@ -248,19 +270,29 @@ def idle_memory(bench: PreforkBench, side: PoolSide) -> dict[str, Any]:
     return result
 
 
-def run_all(bench: PreforkBench, ns: Sequence[int], rounds: int, counts: dict[str, int],
-            loops: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+def run_all(
+    bench: PreforkBench,
+    ns: Sequence[int],
+    rounds: int,
+    counts: dict[str, int],
+    loops: int,
+    timeout_s: int,
+    only: Sequence[str],
+) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {"noop": [], "cpu": [], "kill": []}
     workloads = {
         "noop": Workload("noop"),
         "cpu": Workload("spin", loops),
-        "kill": Workload("hang", None, TIMEOUT_S),
+        "kill": Workload("hang", None, timeout_s),
     }
     for round_no in range(1, rounds + 1):
         for name, workload in workloads.items():
+            if name not in only:
+                continue
             for n in ns:
                 count = counts[name] * (n if name == "kill" else 1)
-                for side in sides(n):
+                chosen = sides(n) + ([preload_side(n)] if name == "kill" else [])
+                for side in chosen:
                     if name == "kill" and side.pool == "thread":
                         continue  # a thread cannot be killed: nothing to measure
                     log(f"round {round_no}/{rounds}: {name}, {side.key}, {count} runs")
@@ -353,32 +385,42 @@ def render(data: dict[str, Any]) -> str:
         "Celery prefork's at the same N. *noise*: cores other programs used during the batch "
         "(the median round's).",
         "",
-        f"### No-op runs per second ({data['counts']['noop']:,} pre-filled runs, one worker)",
-        "",
-        *render_rates(data["noop"], None),
-        "",
-        f"### CPU-bound runs per second ({data['counts']['cpu']:,} runs of `spin("
-        f"{data['loops']:,})`, {data['work_ms']} ms of pure Python each when alone)",
-        "",
-        "*cores of task work*: runs/s x the task's own time alone; at most 2 on this machine.",
-        "",
-        *render_rates(data["cpu"], data["work_ms"]),
-        "",
-        f"### Timeout kills: runs that hang, timeout {TIMEOUT_S} s, "
-        f"{data['counts']['kill']} x N runs",
-        "",
-        "*started*: runs whose task began before the kill (the round with the median kill "
-        "cost). *cycle*: N x (last kill - first kill) ÷ (runs - N), the kill times being "
-        "each worker's own log line; one slot's timeout + kill + replacement + next start. "
-        "*kill cost*: cycle - timeout. *kills/s*: N ÷ cycle "
-        f"(at best N ÷ {TIMEOUT_S} s). When every run started (else -), pairing kills and "
-        "starts in order: *killed at start +* how long a run's task had run when it was "
-        "killed (the timeout is 1,000 ms), *kill to next start* how long after a kill the "
-        "replacement child began the next run (medians).",
-        "",
-        *render_kills(data["kill"]),
-        "",
     ]
+    timeout_s = data.get("kill_timeout_s", TIMEOUT_S)
+    if data.get("noop"):
+        lines += [
+            f"### No-op runs per second ({data['counts']['noop']:,} pre-filled runs, one worker)",
+            "",
+            *render_rates(data["noop"], None),
+            "",
+        ]
+    if data.get("cpu"):
+        lines += [
+            f"### CPU-bound runs per second ({data['counts']['cpu']:,} runs of `spin("
+            f"{data['loops']:,})`, {data['work_ms']} ms of pure Python each when alone)",
+            "",
+            "*cores of task work*: runs/s x the task's own time alone; at most 2 on this machine.",
+            "",
+            *render_rates(data["cpu"], data["work_ms"]),
+            "",
+        ]
+    if data.get("kill"):
+        lines += [
+            f"### Timeout kills: runs that hang, timeout {timeout_s} s, "
+            f"{data['counts']['kill']} x N runs",
+            "",
+            "*started*: runs whose task began before the kill (the round with the median kill "
+            "cost). *cycle*: N x (last kill - first kill) ÷ (runs - N), the kill times being "
+            "each worker's own log line; one slot's timeout + kill + replacement + next start. "
+            "*kill cost*: cycle - timeout. *kills/s*: N ÷ cycle "
+            f"(at best N ÷ {timeout_s} s). When every run started (else -), pairing kills and "
+            "starts in order: *killed at start +* how long a run's task had run when it was "
+            f"killed (the timeout is {1000 * timeout_s:,} ms), *kill to next start* how long "
+            "after a kill the replacement child began the next run (medians).",
+            "",
+            *render_kills(data["kill"]),
+            "",
+        ]
     if data.get("memory"):
         lines += [
             "### Idle memory at N = 4 (after 100 no-op runs, 2 s idle; whole process tree)",
@@ -396,13 +438,14 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(section: str) -> None:
+def write_markdown(section: str, name: str) -> None:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = bw.WORKERS_MD.read_text()
-    if BEGIN not in text or END not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    bw.WORKERS_MD.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    bw.WORKERS_MD.write_text(f"{head}{begin}\n{section}\n{end}{tail}")
 
 
 # -- setup and main -----------------------------------------------------------------------
@@ -431,7 +474,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--kill-runs", type=int, help="hanging runs per slot (10)")
     parser.add_argument("--quiet-wait", type=float, default=10.0,
                         help="seconds a batch waits for the machine to go quiet")  # fmt: skip
+    parser.add_argument("--kill-timeout", type=int, default=TIMEOUT_S,
+                        help="the hanging runs' timeout, whole seconds (1)")  # fmt: skip
+    parser.add_argument("--only", choices=["noop", "cpu", "kill"], nargs="+",
+                        help="just these workloads (and no memory)")  # fmt: skip
     parser.add_argument("--write", action="store_true", help="update bench/WORKERS.md")
+    parser.add_argument("--section", default="prefork",
+                        help="--write: the block <!-- SECTION:begin/end --> (prefork)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick and args.write:
         parser.error("--quick is a smoke run: its numbers do not go into WORKERS.md")
@@ -459,19 +508,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "command": "python bench/bench_prefork.py " + " ".join(sys.argv[1:]),
                 "rounds": rounds, "counts": counts, "loops": loops, "work_ms": work_ms,
             }  # fmt: skip
-            data.update(run_all(bench, ns, rounds, counts, loops))
-            data["memory"] = [idle_memory(bench, side) for side in sides(4)]
+            only = args.only or ["noop", "cpu", "kill"]
+            data["kill_timeout_s"] = args.kill_timeout
+            data.update(run_all(bench, ns, rounds, counts, loops, args.kill_timeout, only))
+            if not args.only:
+                data["memory"] = [idle_memory(bench, side) for side in sides(4)]
         finally:
             server.stop()
     data["elapsed_s"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("prefork-quick.json" if args.quick else "prefork.json")
+    name = args.section if not args.quick else f"{args.section}-quick"
+    out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(data, indent=1))
     section = render(data)
     print(section)
     log(f"done in {data['elapsed_s']:.0f}s; raw results in {out.relative_to(ROOT)}")
     if args.write:
-        write_markdown(section)
+        write_markdown(section, args.section)
         log(f"updated {bw.WORKERS_MD.relative_to(ROOT)}")
 
 
