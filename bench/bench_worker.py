@@ -96,6 +96,7 @@ QUIET = (
 TICK = os.sysconf("SC_CLK_TCK")
 QUIET_CORES = 0.1  # a measurement starts once others use less than this
 NOISY_CORES = 0.1  # and is repeated once if others used more than this meanwhile
+QUIET_LIMIT_S = 180.0  # the longest a measurement waits for quiet (bench_prefork.py lowers it)
 BENCH_COMMANDS = ("get", "hlen", "config", "info", "incrby", "rpush", "ping")
 
 
@@ -167,12 +168,14 @@ def busy_cores(seconds: float) -> float:
     return (machine_busy_s() - before) / (time.monotonic() - started)
 
 
-def wait_for_quiet(limit_s: float = 180.0) -> float:
-    """Wait (up to ``limit_s``) until other programs leave the machine idle; the load seen.
+def wait_for_quiet(limit_s: float | None = None) -> float:
+    """Wait (up to ``limit_s``, default ``QUIET_LIMIT_S``) until other programs leave the
+    machine idle; the load seen.
 
     Another benchmark on this 2-core machine would skew every number here, so each
     measurement starts only once less than a tenth of a core is busy.
     """
+    limit_s = QUIET_LIMIT_S if limit_s is None else limit_s
     deadline = time.monotonic() + limit_s
     load = busy_cores(0.5)
     warned = False

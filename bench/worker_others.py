@@ -12,6 +12,9 @@ and ``BENCH_BROKER_URL`` its Redis:
 and what ``bench_worker.py`` calls to fill a queue or offer a steady rate:
 
     python bench/worker_others.py fill N               # N no-op tasks, then prints seconds
+    python bench/worker_others.py fill N TASK [ARG [TIME_LIMIT_S]]
+                                                       # `spin ARG` / `hang` (bench_prefork;
+                                                       # TIME_LIMIT_S: Celery's time_limit)
     python bench/worker_others.py produce RATE SECONDS # `stamp` tasks at RATE per second
     python bench/worker_others.py versions
 
@@ -27,16 +30,17 @@ with ``importlib`` and handled as ``Any``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from worker_probe import PROBE, paced
+from worker_probe import PROBE, hang, paced, spin
 
 SIDE = os.environ.get("BENCH_SIDE", "")
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/1")
@@ -63,6 +67,8 @@ def _celery() -> None:
     app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
     tasks["noop"] = app.task(name="bench.noop")(noop)
     tasks["stamp"] = app.task(name="bench.stamp")(stamp)
+    tasks["spin"] = app.task(name="bench.spin")(spin)
+    tasks["hang"] = app.task(name="bench.hang")(hang)
 
 
 def _huey() -> None:
@@ -85,21 +91,24 @@ if SIDE and __name__ != "__main__":  # as a script, main() uses the imported mod
     {"celery": _celery, "huey": _huey, "dramatiq": _dramatiq}[SIDE]()
 
 
-def sender(name: str) -> Callable[..., None]:
-    """Enqueue one task by its framework's ordinary API."""
+def sender(name: str, time_limit_s: float | None = None) -> Callable[..., None]:
+    """Enqueue one task by its framework's ordinary API (Celery only: with a hard
+    ``time_limit``, which its prefork pool enforces by killing the child)."""
     task = tasks[name]
     if SIDE == "celery":
-        return lambda *args: task.apply_async(args)
+        limits = {"time_limit": time_limit_s} if time_limit_s else {}
+        return lambda *args: task.apply_async(args, **limits)
     if SIDE == "huey":
         return lambda *args: task(*args)
     return lambda *args: task.send(*args)
 
 
-def fill(count: int) -> float:
-    send = sender("noop")
+def fill(count: int, name: str = "noop", args: tuple[int, ...] = (),
+         time_limit_s: float | None = None) -> float:  # fmt: skip
+    send = sender(name, time_limit_s)
     started = time.perf_counter()
     for _ in range(count):
-        send()
+        send(*args)
     return time.perf_counter() - started
 
 
@@ -114,13 +123,20 @@ def produce(rate: float, seconds: float) -> int:
 
 
 def versions() -> dict[str, str]:
-    names = ("celery", "kombu", "huey", "dramatiq", "redis")
-    return {name: version(name) for name in names}
+    names = ("celery", "kombu", "billiard", "huey", "dramatiq", "redis")
+    found = {}
+    for name in names:  # bench_prefork's venv (requirements-compare.txt) has Celery only
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
 
 
 def main(argv: list[str]) -> None:
     if argv[0] == "fill":
-        print(json.dumps({"seconds": fill(int(argv[1]))}))
+        name = argv[2] if len(argv) > 2 else "noop"
+        args = (int(argv[3]),) if len(argv) > 3 and argv[3] else ()
+        limit = float(argv[4]) if len(argv) > 4 else None
+        print(json.dumps({"seconds": fill(int(argv[1]), name, args, limit)}))
     elif argv[0] == "produce":
         print(json.dumps({"sent": produce(float(argv[1]), float(argv[2]))}))
     elif argv[0] == "versions":

@@ -12,7 +12,9 @@ counts every ``FLUSH_S`` with one pipeline: ``INCRBY bench:done`` and ``RPUSH be
 on the Redis named by ``BENCH_PROBE_URL``. Reading ``bench:done`` from outside therefore
 tells progress to within ``FLUSH_S``.
 
-``paced()`` is the producers' shared clock for the latency benchmark.
+``paced()`` is the producers' shared clock for the latency benchmark. ``spin`` and ``hang``
+are the task bodies of ``bench_prefork.py`` on every side: a fixed amount of pure-Python
+work, and a run that never returns (it records its start time, then sleeps).
 """
 
 from __future__ import annotations
@@ -64,6 +66,34 @@ class Probe:
 
 
 PROBE = Probe()
+HANG_S = 3600.0
+
+
+def work(loops: int) -> int:
+    """``loops`` rounds of pure-Python arithmetic, the GIL held throughout."""
+    total = 0
+    for i in range(loops):
+        total += i * i % 7
+    return total
+
+
+def spin(loops: int) -> int:
+    total = work(loops)
+    PROBE.hit()
+    return total
+
+
+def hang() -> None:
+    """Record this start (its ``time.time()``) at once, then never return: only a kill at the
+    run's time limit ends it. Written synchronously, not through the probe's flush thread:
+    a child killed within 20 ms of starting must still be counted."""
+    started = time.time()
+    client = redis.Redis.from_url(os.environ["BENCH_PROBE_URL"])
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(DONE_KEY)
+    pipe.rpush(LATENCY_KEY, started)
+    pipe.execute()
+    time.sleep(HANG_S)
 
 
 def paced(rate: float, seconds: float, send: Callable[[int], None]) -> int:

@@ -3,13 +3,16 @@
 Runs with the project's Python (sched installed):
 
     python bench/worker_sched.py fill URL N             # N `noop` runs, then prints seconds
+    python bench/worker_sched.py fill URL N TASK [ARG [TIMEOUT_S]]
+                                                        # `spin ARG` / `hang` runs (bench_prefork)
     python bench/worker_sched.py produce URL RATE SECS  # `stamp` runs, fire_at = now
 
 A run is enqueued exactly as ``Store.enqueue`` does it (``trigger``/``backfill``: one
 ``enqueue.lua`` call per run, with its history event), only pipelined, a thousand calls per
 round trip when filling and one round trip per batch when producing. The messages are
 ``run_message()``'s, from an interval schedule with default policies (one attempt, no
-timeout, no expiry), so the worker does all it does for a real run.
+timeout, no expiry; ``fill`` with a TIMEOUT_S sets the schedule's ``timeout``), so the worker
+does all it does for a real run.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
 FILL_BATCH = 1000
 
 
-def schedule(name: str) -> Schedule:
-    return Schedule(name=name, task=f"bench_tasks:{name}", timezone="UTC", every_s=60)
+def schedule(name: str, args: tuple[int, ...] = (), timeout_s: int | None = None) -> Schedule:
+    return Schedule(name=name, task=f"bench_tasks:{name}", timezone="UTC", every_s=60,
+                    args=args, timeout_s=timeout_s)  # fmt: skip
 
 
 def _enqueue(store: Store, pipe: redis.client.Pipeline, sched: Schedule, seq: int) -> None:
@@ -48,10 +52,10 @@ def _enqueue(store: Store, pipe: redis.client.Pipeline, sched: Schedule, seq: in
     store.conn.scripts["enqueue"](keys=keys, args=args, client=pipe)
 
 
-def fill(url: str, count: int) -> float:
-    """Enqueue ``count`` no-op runs; the seconds it took."""
+def fill(url: str, count: int, sched: Schedule | None = None) -> float:
+    """Enqueue ``count`` runs (default: no-op); the seconds it took."""
     store = Store(redis.Redis.from_url(url))
-    sched = schedule("noop")
+    sched = sched or schedule("noop")
     started = time.perf_counter()
     for first in range(0, count, FILL_BATCH):
         pipe = store.client.pipeline(transaction=False)
@@ -80,7 +84,10 @@ def produce(url: str, rate: float, seconds: float) -> int:
 
 def main(argv: list[str]) -> None:
     if argv[0] == "fill":
-        print(json.dumps({"seconds": fill(argv[1], int(argv[2]))}))
+        task = argv[3] if len(argv) > 3 else "noop"
+        args = (int(argv[4]),) if len(argv) > 4 and argv[4] else ()
+        timeout_s = int(argv[5]) if len(argv) > 5 else None
+        print(json.dumps({"seconds": fill(argv[1], int(argv[2]), schedule(task, args, timeout_s))}))
     elif argv[0] == "produce":
         print(json.dumps({"sent": produce(argv[1], float(argv[2]), float(argv[3]))}))
     else:
