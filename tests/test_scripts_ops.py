@@ -68,8 +68,26 @@ def test_a_lease_held_by_another_is_not_taken_and_nothing_changes(redis_url: str
     assert s.leader.acquire("t1", 5_000, "host:1", T) == 1
     before = snapshot(s)
     assert s.leader.acquire("t2", 60_000, "host:2", T + 1) == 0
-    assert snapshot(s) == before
+    after = snapshot(s)
+    seen = after.pop(s.keys.replicas)  # only that the standby asked
+    before.pop(s.keys.replicas)
+    assert after == before
+    assert [who for who, _ in seen] == ["host:1", "host:2"]
     assert s.client.pttl(s.keys.lease) <= 5_000
+
+
+def test_every_replica_that_asks_is_seen_by_redis_clock_for_a_minute(redis_url: str) -> None:
+    s = store(redis_url)
+    s.client.zadd(s.keys.replicas, {"gone:1": redis_ms(s) - 60_001, "recent:1": redis_ms(s)})
+    s.leader.acquire("t1", 5_000, "host:1", T)
+    s.leader.acquire("t2", 5_000, "host:2", T)
+    assert sorted(who for who, _ in s.reads.replicas()) == ["host:1", "host:2", "recent:1"]
+
+    def seen_at() -> int:
+        s.leader.acquire("t2", 5_000, "host:2", T)
+        return dict(s.reads.replicas())["host:2"]
+
+    assert_by_redis_clock(s, seen_at)
 
 
 def test_each_new_lease_increments_the_epoch(redis_url: str) -> None:

@@ -240,3 +240,14 @@ def test_tokens_need_eight_characters(text: str) -> None:
         return
     with pytest.raises(Exception, match="at least 8 characters"):
         parse_tokens(text)
+
+
+def test_the_system_page_names_the_leader_its_replicas_queues_and_workers(site: Site) -> None:
+    site.store.worker("w1").heartbeat('{"host": "h1", "queues": ["default"], "concurrency": 4}')
+    assert site.act("/api/schedules/often/trigger")[0] == 202
+    status, html, _ = site.call("/system")
+    assert status == 200
+    identity = site.leader.identity
+    assert f"<code>{identity}</code> (leader, seen " in html
+    assert "<td>w1</td><td>h1</td><td>default</td>" in html
+    assert "<td>default</td><td>1</td>" in html

@@ -8,6 +8,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:lease`` | string, TTL | the leader's random token; expires unless renewed |
 | ``{ns}:epoch`` | integer | incremented on every new lease (fencing epoch) |
 | ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
+| ``{ns}:replicas`` | sorted set | scheduler replica identity -> when it last asked for the lease (Redis' ms); older than a minute: dropped |
 | ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files) |
 | ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
 | ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check), removed_ms (a tombstone: the schedule was removed then; the key expires after 7 days) |
@@ -62,6 +63,10 @@ class Keys:
     @property
     def leader(self) -> str:
         return self._k("leader")
+
+    @property
+    def replicas(self) -> str:
+        return self._k("replicas")
 
     @property
     def defs(self) -> str:

@@ -20,7 +20,7 @@ class LeaderStore:
 
     def grant(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> tuple[int, int]:
         """``acquire``, with Redis' time in ms when it answered."""
-        keys = [self.keys.lease, self.keys.epoch, self.keys.leader]
+        keys = [self.keys.lease, self.keys.epoch, self.keys.leader, self.keys.replicas]
         epoch, redis_ms = self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms])
         return int(epoch), int(redis_ms)
 

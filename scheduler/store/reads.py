@@ -54,6 +54,11 @@ class Reads:
         self.conn = conn
         self.keys = conn.keys
 
+    def replicas(self) -> list[tuple[str, int]]:
+        """Scheduler replicas seen in the last minute, with when (ms), the latest first."""
+        rows = self.conn.call("zrevrange", self.keys.replicas, 0, 99, True)
+        return [(identity.decode(), int(ms)) for identity, ms in rows]
+
     def ping(self) -> None:
         """Raise StoreError unless Redis answers."""
         self.conn.call("ping")

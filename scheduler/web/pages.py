@@ -210,6 +210,10 @@ def system_page(c: Context, r: Request, _: list[str]) -> Response:
             f"<code>{e(leader.identity)}</code>, epoch {e(leader.epoch)}, since "
             f"{when(leader.since_ms, now)}"
         )
+    replicas = ", ".join(
+        f"<code>{e(who)}</code> ({'leader' if who == leader.identity else 'standby'}, "
+        f"seen {e(relative(ms, now))})" for who, ms in reads.replicas())  # fmt: skip
+    lead += f"</p><p>scheduler replicas: {replicas or 'none seen in the last minute'}"
     body = (f"<h1>Queues and workers</h1><p>leader: {lead}</p><h2>Queues</h2>{queues}"
             "<h2>Workers</h2>" + table(["worker", "host", "queues", "slots", "in flight",
                                         "last heartbeat"], rows))  # fmt: skip

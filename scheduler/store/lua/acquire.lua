@@ -2,11 +2,15 @@
 -- KEYS[1] lease      string: the holder's random token, with a TTL (PX)
 -- KEYS[2] epoch      integer: incremented each time a new lease is taken
 -- KEYS[3] leader     hash: token, epoch, identity, since_ms (for `sched status`)
+-- KEYS[4] replicas   sorted set: identity -> when it last asked (Redis' ms); entries older
+--                    than a minute are dropped (a replica asks every second)
 -- ARGV[1] token, ARGV[2] ttl_ms, ARGV[3] identity, ARGV[4] now_ms
 -- Returns {epoch of our lease or 0 when another holder has it, Redis' time in ms} (the
 -- leader measures its clock's offset with the second).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[4], now, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
