@@ -263,23 +263,56 @@ def test_unknown_paths_and_huge_requests_are_refused_and_the_server_goes_on(
     assert status == 200 and json.loads(body)["role"] == "worker"
 
 
-def test_silent_clients_holding_every_slot_get_no_one_stuck_and_time_out(
-    worker_http: int,
-) -> None:
-    """16 connections that never send a byte: the 17th is told 503 at once; after the
-    5 s request timeout the slots are free again."""
+def test_busy_or_slow_clients_never_make_the_probes_fail(worker_http: int) -> None:
+    """16 connections that never send a byte take every request slot: the probes still
+    answer (4 slots of their own), other paths get 503 at once; 4 more take those too, and
+    then everything is 503 at once. After the 5 s request timeout every slot is free."""
     idle = [socket.create_connection(("127.0.0.1", worker_http), timeout=10) for _ in range(16)]
     try:
         time.sleep(0.3)  # let the server accept all of them
+        assert get(worker_http, "/livez", 2)[0] == 200
+        status, body = get(worker_http, "/api/status", 2)
+        assert (status, json.loads(body)) == (503, {"error": "busy: only health probes are "
+                                                             "answered now"})  # fmt: skip
+        idle += [socket.create_connection(("127.0.0.1", worker_http), timeout=10)
+                 for _ in range(4)]  # fmt: skip
+        time.sleep(0.3)
         began = time.monotonic()
         with socket.create_connection(("127.0.0.1", worker_http), timeout=5) as conn:
             conn.sendall(b"GET /livez HTTP/1.0\r\n\r\n")
             assert conn.recv(64).startswith(b"HTTP/1.0 503")
         assert time.monotonic() - began < 2
-        wait_for(lambda: get(worker_http, "/livez", 2)[0] == 200, 15, "slots freed")
+        wait_for(lambda: get(worker_http, "/api/status", 2)[0] == 200, 15, "slots freed")
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_a_client_sending_a_byte_at_a_time_is_cut_off_after_the_request_timeout(
+    worker_http: int,
+) -> None:
+    with socket.create_connection(("127.0.0.1", worker_http), timeout=15) as conn:
+        began = time.monotonic()
+        try:
+            for byte in b"GET /livez HTTP/1.0\r\nX-Slow: " + b"a" * 100:
+                conn.sendall(bytes([byte]))
+                time.sleep(0.5)  # under the per-read timeout, 5 s in all after ten
+        except OSError:
+            pass  # cut off while sending
+        assert conn.recv(64) in (b"", b"HTTP/1.0 408")  # closed, never answered
+        assert 4.5 < time.monotonic() - began < 8
+
+
+def test_a_page_is_refused_by_a_name_it_was_not_given(worker_http: int) -> None:
+    """DNS rebinding: a page reached by an unknown name is refused; probes are not."""
+    with socket.create_connection(("127.0.0.1", worker_http), timeout=5) as conn:
+        conn.sendall(b"GET /api/status HTTP/1.0\r\nHost: attacker.example:80\r\n\r\n")
+        answer = read_all(conn)
+    assert answer.startswith(b"HTTP/1.0 400") and b"SCHED_HTTP_HOSTS" in answer
+    with socket.create_connection(("127.0.0.1", worker_http), timeout=5) as conn:
+        conn.sendall(b"GET /livez HTTP/1.0\r\nHost: attacker.example:80\r\n\r\n")
+        assert read_all(conn).startswith(b"HTTP/1.0 200")
+    assert get(worker_http, "/api/status?" + "&".join(f"k{i}=1" for i in range(21)))[0] == 400
 
 
 @pytest.mark.parametrize(

@@ -48,14 +48,14 @@ def schedules() -> dict[str, Schedule]:
 
 
 class Site:
-    def __init__(self, url: str, tokens: str) -> None:
+    def __init__(self, url: str, tokens: str, hosts: frozenset[str] = frozenset()) -> None:
         self.store = Store(redis.Redis.from_url(url))
         self.clock = Clock(T0)
         self.leader = Scheduler(self.store, schedules())
         if self.leader.elect(T0):  # the first site of a test leads and syncs
             self.leader.tick(T0)
         sources = {n: s.source for n, s in self.leader.schedules.items()}
-        context = Context(self.store, self.clock, parse_tokens(tokens), lambda: sources)
+        context = Context(self.store, self.clock, parse_tokens(tokens), lambda: sources, hosts)
         app = App(context, [*api.ROUTES, *pages.ROUTES], pages.error_page)
         health = Health(self.store, [], lambda: "test")
         self.server = HttpServer(("127.0.0.1", 0), health, lambda: b"", app).start()
@@ -251,3 +251,20 @@ def test_the_system_page_names_the_leader_its_replicas_queues_and_workers(site: 
     assert f"<code>{identity}</code> (leader, seen " in html
     assert "<td>w1</td><td>h1</td><td>default</td>" in html
     assert "<td>default</td><td>1</td>" in html
+
+
+def test_behind_a_proxy_the_pages_public_name_may_act_and_other_names_may_not(
+    redis_url: str,
+) -> None:
+    site = Site(redis_url, f"alice:{SECRET}", frozenset({"sched.example.com"}))
+    try:
+        proxied = {"Origin": "https://sched.example.com", "Host": "sched.example.com"}
+        assert site.act("/api/schedules/often/pause", **proxied)[0] == 200
+        rewritten = {"Origin": "https://sched.example.com"}  # Host: the address it proxies to
+        assert site.act("/api/schedules/often/resume", **rewritten)[0] == 200
+        other = {"Origin": "https://evil.example.com"}
+        assert site.act("/api/schedules/often/pause", **other)[0] == 403
+        assert site.call("/", headers={"Host": "evil.example.com"})[0] == 400
+        assert site.call("/", headers={"Host": "localhost:8642"})[0] == 200
+    finally:
+        site.server.close()

@@ -23,6 +23,7 @@ from scheduler.web.server import AddressError
 from scheduler.worker import Worker
 
 PROBE_TIMEOUT_S = 1.0  # Redis must answer a readiness probe within this
+PAGE_TIMEOUT_S = 2.0  # and a page's or the API's reads within this
 DEFAULT_ADDRESS = "127.0.0.1:8642"
 
 Http = Annotated[
@@ -88,7 +89,12 @@ def serve_http(
         reload_error=(lambda: reloader.last_error) if reloader else (lambda: ""),
     )  # fmt: skip
     sources = (lambda: {n: s.source for n, s in replica.schedules.items()}) if replica else dict
-    context = Context(store, clock.utc_now, tokens, sources)
+    hosts = frozenset(h.strip().lower() for h in os.environ.get("SCHED_HTTP_HOSTS", "").split(",")
+                      if h.strip())  # fmt: skip
+    # The page's reads get a connection of their own with short timeouts: a slow Redis
+    # must not hold the server's few request slots for long.
+    pages_store = Store(connect(redis_url, timeout_s=PAGE_TIMEOUT_S), namespace)
+    context = Context(pages_store, clock.utc_now, tokens, sources, hosts)
     app = App(context, [*api.ROUTES, *pages.ROUTES], pages.error_page)
     try:
         server = HttpServer(address, health, metrics.exposition, app).start()

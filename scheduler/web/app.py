@@ -11,6 +11,7 @@ the schedule's history with the token's name.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -26,18 +27,46 @@ from scheduler.store import Store
 BODY_MAX = 64 * 1024
 
 
+def host_of(value: str) -> str:
+    """``host`` of ``host:port``, ``[::1]:port`` or ``host``, lower-case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass
 class Request:
     method: str
     path: str  # decoded, without the query
     query: dict[str, str]
     headers: Mapping[str, str]  # lower-case names
+    bad_query: bool = False  # the query could not be parsed (or had over 20 fields)
 
     @classmethod
     def parse(cls, method: str, target: str, headers: Mapping[str, str]) -> Request:
+        """A request; a query that cannot be parsed (or has over 20 fields) is left empty
+        and marked, to be answered 400."""
         raw_path, _, raw_query = target.partition("?")
-        query = {k: v[0] for k, v in parse_qs(raw_query, max_num_fields=20).items()}
-        return cls(method, unquote(raw_path), query, {k.lower(): v for k, v in headers.items()})
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            query = {k: v[0] for k, v in parse_qs(raw_query, max_num_fields=20).items()}
+        except ValueError:
+            return cls(method, unquote(raw_path), {}, lowered, bad_query=True)
+        return cls(method, unquote(raw_path), query, lowered)
+
+    @property
+    def host(self) -> str:
+        """The Host header without its port (and without IPv6 brackets)."""
+        return host_of(self.headers.get("host", ""))
 
     def number(self, name: str, default: int, low: int, high: int) -> int:
         text = self.query.get(name, "")
@@ -93,6 +122,12 @@ class Context:
     now: Callable[[], datetime]
     tokens: dict[str, str]  # secret -> name
     sources: Callable[[], Mapping[str, str]] = dict  # schedule -> "path:line", when loaded here
+    hosts: frozenset[str] = frozenset()  # names the page may be reached by (SCHED_HTTP_HOSTS)
+
+    def host_allowed(self, host: str) -> bool:
+        """An IP address, localhost, or a name in SCHED_HTTP_HOSTS: a page reached through
+        any other name may be a DNS rebinding attack reading it from a browser."""
+        return is_ip(host) or host == "localhost" or host in self.hosts
 
     @property
     def writable(self) -> bool:
@@ -103,9 +138,11 @@ class Context:
         if not self.tokens:
             raise Refused(HTTPStatus.FORBIDDEN, "read-only: no SCHED_HTTP_TOKEN is configured")
         site = request.headers.get("sec-fetch-site", "")
-        origin = request.headers.get("origin", "")
-        host = request.headers.get("host", "")
-        if site == "cross-site" or (origin and origin.split("://", 1)[-1] != host):
+        origin, same = request.headers.get("origin", ""), True
+        if origin:  # the page's own origin, or one of the names a proxy serves it by
+            seen = host_of(origin.split("://", 1)[-1])
+            same = seen == request.host or (seen in self.hosts and origin != "null")
+        if site == "cross-site" or (origin and not same):
             raise Refused(HTTPStatus.FORBIDDEN, "cross-site requests cannot act")
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
@@ -136,6 +173,11 @@ class App:
 
     def handle(self, request: Request, body_length: int) -> Response:
         try:
+            if not self.context.host_allowed(request.host):
+                text = f"unknown host {request.host[:100]!r}: add it to SCHED_HTTP_HOSTS"
+                raise Refused(HTTPStatus.BAD_REQUEST, text)
+            if request.bad_query:
+                raise BadRequest("the query cannot be parsed (or has over 20 fields)")
             if body_length > BODY_MAX:
                 raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is too large")
             allowed = set()

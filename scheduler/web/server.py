@@ -1,10 +1,13 @@
 """A small HTTP server on threads of its own: bounded, with timeouts, never in a loop's way.
 
-At most ``MAX_CLIENTS`` requests are served at once (one more is answered 503 at once and
-closed); a client has ``TIMEOUT_S`` to send its request and receive the answer; request
-lines and headers are bounded by the standard library (64 KiB a line, 100 headers) and no
-GET reads a body. HTTP/1.0: one request per connection, so no idle connection holds a
-thread.
+At most ``MAX_CLIENTS`` requests are served at once. When they are all taken (slow
+clients, a slow Redis), ``PROBE_SLOTS`` more serve only the health probes, so an
+orchestrator never restarts a process because its page was busy; beyond that a request is
+answered 503 at once and closed. A client has ``TIMEOUT_S`` in all to send its request
+line and headers (not per read: one byte every few seconds does not keep a slot), and each
+write of the answer the same; lines and headers are bounded by the standard library (64
+KiB a line, 100 headers) and no request body is read. HTTP/1.0: one request per
+connection, so no idle connection holds a thread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from scheduler.web.health import Health
 log = logging.getLogger("sched.http")
 
 MAX_CLIENTS = 16
+PROBE_SLOTS = 4
+PROBES = ("/livez", "/readyz", "/healthz")
+BUSY = b'{"error": "busy: only health probes are answered now"}\n'
 TIMEOUT_S = 5.0
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -83,21 +89,36 @@ class _Server(ThreadingHTTPServer):
     ) -> None:  # fmt: skip
         self.address_family = family
         self.slots = threading.BoundedSemaphore(max_clients)
+        self.probe_slots = threading.BoundedSemaphore(PROBE_SLOTS)
+        self.probes_only = threading.local()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):  # every slot busy: say so, do not queue
-                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
+        for slots, probes_only in ((self.slots, False), (self.probe_slots, True)):
+            if slots.acquire(blocking=False):
+                args = (request, client_address, slots, probes_only)
+                thread = threading.Thread(target=self._serve_one, args=args, daemon=True)
+                thread.start()
+                return
+        with contextlib.suppress(OSError):  # every slot busy: say so, do not queue
+            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        self.shutdown_request(request)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _serve_one(
+        self, request: Any, client_address: Any, slots: threading.BoundedSemaphore,
+        probes_only: bool,
+    ) -> None:  # fmt: skip
+        self.probes_only.value = probes_only
         try:
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
-            self.slots.release()
+            self.shutdown_request(request)
+            slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("a request from %s failed", client_address, exc_info=True)
 
 
 SECURITY_HEADERS = {
@@ -121,6 +142,27 @@ def _handler(
 
     class Handler(BaseHTTPRequestHandler):
         timeout = timeout_s
+        server: _Server
+
+        def setup(self) -> None:
+            super().setup()
+            # The whole request line and headers within timeout_s, however slowly sent.
+            self.reading = threading.Timer(timeout_s, self._too_slow)
+            self.reading.daemon = True
+            self.reading.start()
+
+        def _too_slow(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def parse_request(self) -> bool:
+            done = super().parse_request()
+            self.reading.cancel()
+            return done
+
+        def finish(self) -> None:
+            self.reading.cancel()
+            super().finish()
 
         def version_string(self) -> str:
             return "sched"
@@ -128,7 +170,9 @@ def _handler(
         def do_GET(self) -> None:
             path = self.path.partition("?")[0]
             try:
-                if path in probes:
+                if getattr(self.server.probes_only, "value", False) and path not in PROBES:
+                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", BUSY)
+                elif path in probes:
                     ok, body = probes[path]()
                     self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
                                "application/json", json.dumps(body).encode() + b"\n")  # fmt: skip
@@ -149,7 +193,9 @@ def _handler(
 
         def do_POST(self) -> None:
             try:
-                if app is None:
+                if getattr(self.server.probes_only, "value", False):
+                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", BUSY)
+                elif app is None:
                     self._send(HTTPStatus.NOT_FOUND, "application/json",
                                b'{"error": "not found"}\n')  # fmt: skip
                 else:
