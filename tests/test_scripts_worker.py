@@ -770,3 +770,17 @@ def test_only_a_success_records_last_success_at_its_finish_time(redis_url: str) 
     s.worker("w1").finish([outcome(bad, "dead", "no", dead_letter="{}")], T + 11)
     assert s.reads.states(["a"])["a"].last_success_ms == T + 9
     assert s.reads.states(["b"])["b"].last_success_ms is None
+
+
+def test_a_deferred_run_waits_to_retry_unstarted_and_keeps_its_starts(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.client.hset(s.keys.deliveries, run_id, 2)
+    s.worker("w1").claim("default", 1, T)
+    later = message("a", T)
+    defer = outcome(run_id, "defer", "", new_message=later, due_ms=T + 10_000)
+    assert s.worker("w1").finish([defer], T + 1) == [True]
+    assert scored(s, s.keys.retries) == [(run_id, T + 10_000)]
+    assert hash_of(s, s.keys.deliveries) == {run_id: "2"}
+    assert hash_of(s, s.keys.claims) == {}
+    assert counters(s, "a") == (1, 1)  # still one run, still waiting

@@ -122,3 +122,28 @@ def test_a_run_a_worker_cannot_import_is_left_for_a_worker_that_can(
     assert (tmp_path / "late_app_tasks.ran").read_text() == "yes"
     [done] = [e for e in s.reads.history("lost") if e.event == "succeeded"]
     assert (done.attempt, done.worker) == (1, "there")
+
+
+def test_a_run_no_worker_can_import_for_an_hour_is_dead_lettered_and_keeps_its_starts(
+    redis_url: str,
+) -> None:
+    s = Store(redis.Redis.from_url(redis_url))
+    schedule = Schedule(name="lost", task="never_there_tasks:go", timezone="UTC", every_s=60)
+    run_id = enqueue(s, schedule)
+    s.client.hset(s.keys.deliveries, run_id, 2)  # it had started twice elsewhere (crashes)
+    worker = Worker(s, now=Clock(T0), worker_id="here")
+    for minutes in (0, 30, 59):  # deferred, and again: the same attempt, starts kept
+        worker.now = worker._now = Clock(T0 + timedelta(minutes=minutes, seconds=11))
+        worker.upkeep()
+        settle(worker, 30)
+        assert s.client.hget(s.keys.deliveries, run_id) == b"2"
+        assert ops.dead_letters(s) == []
+    worker.now = worker._now = Clock(T0 + timedelta(minutes=60, seconds=11))
+    worker.upkeep()
+    settle(worker, 30)
+    [letter] = ops.dead_letters(s)
+    assert (letter.error_type, letter.attempts) == ("TaskImportError", 1)
+    assert letter.why == ("no worker could import its task for 1h (deferred since "
+                          "2026-06-01T12:00:11.000Z)")  # fmt: skip
+    assert [e.event for e in s.reads.history("lost")][:2] == ["dead", "deferred"]
+    assert s.reads.states(["lost"])["lost"].active == 0  # overlap is free again

@@ -75,6 +75,7 @@ class RunMessage:
     origin: str
     epoch: int
     previous_error: str | None = None
+    deferred_since_ms: int | None = None  # first left by a worker that could not import it
 
     @classmethod
     def for_fire(
@@ -104,8 +105,9 @@ class RunMessage:
     def to_json(self) -> dict[str, Any]:
         body = {f.name: getattr(self, f.name) for f in fields(self)}
         body["retry"] = self.retry.to_json()
-        if self.previous_error is None:
-            del body["previous_error"]
+        for optional in ("previous_error", "deferred_since_ms"):
+            if body[optional] is None:
+                del body[optional]
         return {"v": VERSION, "kind": "run", **body}
 
     def dumps(self) -> str:

@@ -80,7 +80,7 @@ class Outcome:
     run_id: str
     schedule: str
     queue: str
-    kind: str  # succeeded | failed | expired | retry | dead | handback
+    kind: str  # succeeded | failed | expired | retry | defer | dead | handback
     event: str = ""  # history entry JSON
     new_message: str = ""  # retry: the message of the next attempt
     due_ms: int = 0  # retry: when the next attempt is due; handback: the queue score

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import os
 import sys
@@ -65,13 +66,29 @@ def task_of(task: str) -> Callable[..., Any]:
     try:
         return resolve_task(task)
     except (ImportError, AttributeError) as exc:
-        module = task.partition(":")[0]
-        raise TaskImportError(
-            f"cannot import task {task!r} ({type(exc).__name__}: {exc}); the worker "
-            f"runs in {os.getcwd()} and imports from {sys.path[0] or os.getcwd()} first: start it "
-            f"in the folder that holds {module.split('.')[0]!r}, or pass --app-dir or set "
-            "PYTHONPATH"
-        ) from exc
+        raise TaskImportError(_import_help(task, f"{type(exc).__name__}: {exc}")) from exc
+
+
+def missing_module(task: str) -> str:
+    """'' when the module of ``task`` can be found on this worker's path, else why not, with
+    the fix. Finds without importing (a parent package is imported, as Python must): the
+    worker's loop never runs a task module's code, and a prefork parent never loads it."""
+    module = task.partition(":")[0]
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return ""
+    except ModuleNotFoundError as exc:
+        return _import_help(task, f"ModuleNotFoundError: {exc}")
+    except Exception:  # a parent package raised on import: the attempt itself will say so
+        return ""
+    return _import_help(task, f"ModuleNotFoundError: No module named {module!r}")
+
+
+def _import_help(task: str, cause: str) -> str:
+    module = task.partition(":")[0]
+    return (f"cannot import task {task!r} ({cause}); the worker runs in {os.getcwd()} and "
+            f"imports from {sys.path[0] or os.getcwd()} first: start it in the folder that "
+            f"holds {module.split('.')[0]!r}, or pass --app-dir or set PYTHONPATH")  # fmt: skip
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:

@@ -29,7 +29,7 @@ from scheduler.store import Store
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S
 from scheduler.store.values import Claimed, Outcome
 from scheduler.worker import outcomes
-from scheduler.worker.execute import Result, TaskImportError, task_of
+from scheduler.worker.execute import Result, missing_module
 from scheduler.worker.outcomes import Verdict
 from scheduler.worker.pools import Job, make_pool
 
@@ -44,6 +44,7 @@ CLAIM_BATCH = 100
 PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
 STALL_S = 15.0  # a worker loop silent this long is stuck (its liveness probe fails)
 DEFER_S = 10.0  # a run this worker cannot import waits this long for another worker
+DEFER_LIMIT_S = 3600.0  # and is dead-lettered when no worker could import it for this long
 
 
 def default_worker_id() -> str:
@@ -76,8 +77,7 @@ class Worker:
         self.early: list[Job] = []  # finished jobs taken while waiting
         self.unacked: list[Outcome] = []  # recorded here, not yet acknowledged by Redis
         self.returned: list[str] = []  # abandoned attempts that returned, not yet told
-        self.unimportable: dict[str, tuple[float, str]] = {}  # task -> (retry at, why)
-        self.deferred: set[str] = set()  # runs left for other workers (said once each)
+        self.unimportable: dict[str, tuple[float, str]] = {}  # task -> (check again at, why)
         self.clock = clock.RedisClock(f"worker {self.worker_id}")
         self._now = self.now or self.clock.now
         self.accepting = True
@@ -176,32 +176,23 @@ class Worker:
         return ours
 
     def _cannot_import(self, task: str) -> str:
-        """'' when this worker can import ``task``, else why not (failures are retried
-        after ``DEFER_S``: a deploy may bring the module)."""
+        """'' when this worker can find ``task``'s module, else why not (a failure is
+        checked again after ``DEFER_S``: a deploy may bring the module)."""
         known = self.unimportable.get(task)
         if known is not None and time.monotonic() < known[0]:
             return known[1]
-        try:
-            task_of(task)
-        except TaskImportError as exc:
-            self.unimportable[task] = (time.monotonic() + DEFER_S, str(exc))
-            return str(exc)
-        except Exception:  # not callable, or importing raised: the attempt says so
-            pass
-        self.unimportable.pop(task, None)
-        return ""
+        why = missing_module(task)
+        if why:
+            self.unimportable[task] = (time.monotonic() + DEFER_S, why)
+        else:
+            self.unimportable[task] = (float("inf"), "")
+        return why
 
     def _defer(self, item: Claimed, why: str, now: datetime) -> Outcome:
-        """Leave a run this worker cannot import for a worker that can: back in ``DEFER_S``,
-        not counted as an attempt or a delivery, said once per run."""
-        verdict = outcomes.deferred(item.message, why, now, DEFER_S, self.worker_id)
-        first = item.run_id not in self.deferred
-        if first:
-            if len(self.deferred) > 10_000:
-                self.deferred.clear()
-            self.deferred.add(item.run_id)
-            log.log(verdict.level, "%s", verdict.text, extra=verdict.fields)
-        return verdict.outcome if first else replace(verdict.outcome, event="")
+        """Leave a run this worker cannot import for a worker that can (see
+        ``outcomes.deferred``)."""
+        return self._say(outcomes.deferred(item.message, why, now, DEFER_S, DEFER_LIMIT_S,
+                                           self.worker_id))  # fmt: skip
 
     def _suspect_running(self, pending: list[Job]) -> bool:
         return any(outcomes.is_suspect(j.claimed) for j in [*self.running.values(), *pending])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.core.instants import to_ms, utc_text
+from scheduler.core.durations import format_duration_s
+from scheduler.core.instants import from_ms, to_ms, utc_text
 from scheduler.core.messages import DeadLetter, Event, RunMessage
 from scheduler.core.retries import decide
 from scheduler.store.values import Claimed, Outcome
@@ -154,16 +155,40 @@ def expired(message: RunMessage, now: datetime, worker: str) -> Verdict:
                    log_fields(message, "expired"))  # fmt: skip
 
 
-def deferred(message: RunMessage, why: str, now: datetime, delay_s: float, worker: str) -> Verdict:
+def deferred(
+    message: RunMessage, why: str, now: datetime, delay_s: float, limit_s: float, worker: str
+) -> Verdict:  # fmt: skip
     """A run this worker cannot import, left for a worker that can: back on its queue after
-    ``delay_s``, the same attempt (it did not start)."""
-    due = now + timedelta(seconds=delay_s)
+    ``delay_s``, the same attempt (it did not start). The first deferral is recorded in
+    history and logged as a warning; after ``limit_s`` of deferrals (no worker imported it)
+    the run is dead-lettered, so that it neither waits forever nor holds its schedule's
+    overlap."""
+    now_ms = to_ms(now)
+    since_ms = message.deferred_since_ms or now_ms
     error = f"TaskImportError: {why}"[:ERROR_SUMMARY_LIMIT]
+    head = f"run {message.schedule} {message.run_id}"
+    if now_ms - since_ms >= limit_s * 1000:
+        reason = (f"no worker could import its task for {format_duration_s(int(limit_s))} "
+                  "(deferred since " + utc_text(from_ms(since_ms)) + ")")  # fmt: skip
+        letter = DeadLetter(message, now_ms, "TaskImportError", why, "", message.attempt,
+                            reason)  # fmt: skip
+        note = run_event("dead", message, now, worker, error=error)
+        outcome = _outcome(message, "dead", note, dead_letter=letter.dumps())
+        return Verdict(outcome, logging.ERROR, f"{head} dead-lettered: {reason}: {why}",
+                       log_fields(message, "dead", None, error))  # fmt: skip
+    due = now + timedelta(seconds=delay_s)
+    first = message.deferred_since_ms is None
     note = run_event("deferred", message, now, worker, error=error, retry_at=utc_text(due))
-    outcome = _outcome(message, "retry", note, new_message=message.dumps(), due_ms=to_ms(due))
-    text = (f"run {message.schedule} {message.run_id}: {why}; left for a worker that can import "
-            f"it (this worker tries again from {utc_text(due)})")  # fmt: skip
-    return Verdict(outcome, logging.WARNING, text, log_fields(message, "deferred", None, error))
+    later = replace(message, deferred_since_ms=since_ms)
+    outcome = _outcome(message, "defer", note if first else "", new_message=later.dumps(),
+                       due_ms=to_ms(due))  # fmt: skip
+    text = (
+        f"{head}: {why}; left for a worker that can import it (this worker tries again from "
+        f"{utc_text(due)}; dead-lettered if no worker can by "
+        f"{utc_text(from_ms(since_ms + int(limit_s * 1000)))})"
+    )
+    return Verdict(outcome, logging.WARNING if first else logging.DEBUG, text,
+                   log_fields(message, "deferred", None, error))  # fmt: skip
 
 
 def handback(message: RunMessage, now: datetime) -> Outcome:

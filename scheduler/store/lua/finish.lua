@@ -4,7 +4,7 @@
 -- KEYS[9] history:<name>, KEYS[10] queue:<queue> (for a handback), KEYS[11] dead_dropped
 -- (integer: dead letters dropped by the bounds below), KEYS[12] abandoned:<worker id>
 -- ARGV[1] worker id, ARGV[2] run id, ARGV[3] outcome: succeeded | failed | expired | retry |
--- dead | handback, ARGV[4] new message (retry), ARGV[5] retry due ms (or queue score, handback), ARGV[6] dead letter JSON,
+-- defer | dead | handback, ARGV[4] new message (retry), ARGV[5] retry due ms (or queue score, handback), ARGV[6] dead letter JSON,
 -- ARGV[7] event JSON ('' for none), ARGV[8] history_len, ARGV[9] now_ms,
 -- ARGV[10] most dead letters kept, ARGV[11] oldest dead_at ms kept: like Sidekiq's dead
 -- set, the dead-letter queue is bounded by count and age, oldest dropped first (counted),
@@ -22,9 +22,13 @@ if owner ~= ARGV[1] and not started then
 end
 redis.call('HDEL', KEYS[2], id)
 redis.call('SREM', KEYS[4], id)
-if outcome == 'retry' then
+if outcome == 'retry' or outcome == 'defer' then
+  -- defer: a worker that cannot import the task leaves the run for another; it did not
+  -- start here, and the starts it had elsewhere still count towards poison.
   redis.call('HSET', KEYS[1], id, ARGV[4])
-  redis.call('HDEL', KEYS[3], id)
+  if outcome == 'retry' then
+    redis.call('HDEL', KEYS[3], id)
+  end
   redis.call('ZADD', KEYS[5], ARGV[5], id)
   if started then
     redis.call('HINCRBY', KEYS[8], 'waiting', 1)
