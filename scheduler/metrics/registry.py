@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
@@ -9,6 +12,7 @@ from prometheus_client.registry import Collector
 # duration spans a heartbeat task to an hour-long report.
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+FRESH_S = 1.0  # a rendering of /metrics is reused this long
 DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
@@ -23,6 +27,8 @@ class Metrics:
     def __init__(self, per_schedule: bool = True) -> None:
         self.per_schedule = per_schedule
         self.registry = CollectorRegistry(auto_describe=True)
+        self._rendering = threading.Lock()
+        self._rendered: tuple[float, bytes] | None = None
         r, s = self.registry, ["schedule"] if per_schedule else []
         self.fires = Counter(
             "sched_fires", "Runs enqueued by the leader, by origin.", [*s, "origin"], registry=r
@@ -109,5 +115,10 @@ class Metrics:
         self.registry.register(collector)
 
     def exposition(self) -> bytes:
-        """Everything, in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """Everything, in Prometheus' text format. One rendering at a time, reused for
+        ``FRESH_S``: two Prometheus servers (or a scrape and a curl) never make the
+        leader read every schedule's state twice at once."""
+        with self._rendering:
+            if self._rendered is None or time.monotonic() - self._rendered[0] >= FRESH_S:
+                self._rendered = (time.monotonic(), generate_latest(self.registry))
+            return self._rendered[1]
