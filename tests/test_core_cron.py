@@ -789,6 +789,28 @@ def test_a_reversed_range_is_refused_with_the_ranges_it_means(
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 0 5-0 * *", "day-of-month field '5-0' is invalid; allowed: 1-31 or L, with ranges "
+         "a-b, steps */n and lists a,b"),
+        ("0 0 * 12-0 *", "month field '12-0' is invalid; allowed: 1-12 or jan-dec, with ranges "
+         "a-b, steps */n and lists a,b"),
+        ("0 24-1 * * *", "hour field '24-1' is invalid; allowed: 0-23, with ranges a-b, steps "
+         "*/n and lists a,b"),
+        ("0 0 * * 8-1", "day-of-week field '8-1' is invalid; allowed: 0-7 or sun-sat (0 and 7 "
+         "are Sunday), with N#K for the K-th and LN for the last, with ranges a-b, steps */n "
+         "and lists a,b"),
+    ],
+)  # fmt: skip
+def test_a_range_with_an_end_outside_the_field_is_invalid_not_reversed(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(CronError) as info:
+        CronSpec.parse(expression)
+    assert str(info.value) == message
+
+
 def test_a_range_ending_on_sunday_as_7_is_not_reversed() -> None:
     assert CronSpec.parse("0 0 * * 5-7").weekdays == frozenset({5, 6, 0})
 

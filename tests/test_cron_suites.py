@@ -805,6 +805,27 @@ REJECTIONS: list[tuple[str, str, str]] = [
     ("croniter test_issue156", "* * * * *,b", f"day-of-week field '*,b' is invalid; {ALLOWED_DOW}"),
     ("croniter test_invalid_zerorepeat", "*/0 * * * *",
      f"minute field '*/0' is invalid; {ALLOWED_MINUTE}"),
+    # cronsim test_it_rejects_bad_values: a digit that is not an ASCII digit, and a range whose
+    # ends are out of the field, are invalid values, not a reversed range to rewrite.
+    ("cronsim test_it_rejects_bad_values", "1-\u00b9 * * * *",
+     f"minute field '1-\u00b9' is invalid; {ALLOWED_MINUTE}"),
+    ("cronsim test_it_rejects_bad_values", "* * * JAN-\u00b9 *",
+     "month field 'JAN-\u00b9' is invalid; allowed: 1-12 or jan-dec, with ranges a-b, "
+     "steps */n and lists a,b"),
+    ("cronsim test_it_rejects_bad_values", "61-60 * * * *",
+     f"minute field '61-60' is invalid; {ALLOWED_MINUTE}"),
+    ("cronsim test_it_rejects_bad_values", "* * * 61-DEC *",
+     "month field '61-DEC' is invalid; allowed: 1-12 or jan-dec, with ranges a-b, "
+     "steps */n and lists a,b"),
+    ("cronsim test_it_rejects_bad_values", "* * * * 61-SUN",
+     f"day-of-week field '61-SUN' is invalid; {ALLOWED_DOW}"),
+    # croniter test_sunday_ranges_from, Sunday written 7: reversed in cron; it means 0-1.
+    ("croniter test_sunday_ranges_from", "0 0 * * 7-mon",
+     "day-of-week field '7-mon': '7-mon' is a reversed range; write 0-1 for the values it "
+     "wraps around"),
+    ("croniter test_sunday_ranges_from", "0 0 * * 7-fri/2",
+     "day-of-week field '7-fri/2': '7-fri/2' is a reversed range; write 0-5/2 for the values "
+     "it wraps around"),
 ]  # fmt: skip
 
 
@@ -843,7 +864,8 @@ BAD_VALUE_PATTERNS: list[tuple[str, str]] = [
     ("1-%s * * * * *", "second field"),
     ("%s-60 * * * * *", "second field"),
 ]
-BAD_VALUES = ["-1", "61", "ABC", "2/", "/2", "2#", "#2", "1##1", "1//2", "LL", "LWX"]
+# "\u00b9" is a superscript one: Python's str.isdigit() is true for it, int() refuses it.
+BAD_VALUES = ["-1", "61", "ABC", "2/", "/2", "2#", "#2", "1##1", "1//2", "\u00b9", "LL", "LWX"]
 
 
 @pytest.mark.parametrize(
