@@ -43,9 +43,9 @@ Left out on purpose, because sched documents something else or has no such API:
   fields; sched combines them as Vixie cron does. For testDomDowVixieCronBug sched *is* the
   "cron bug": ``0 16 */2 * sat`` means odd days that are Saturdays, so the
   ``implement_cron_bug=True`` expectations are taken and croniter's default union is not.
-* croniter test_issue_k33 (``30 23 1-7 JAN MON-FRI#1``): croniter ANDs the day fields when
-  day-of-week holds ``#``; both fields are restricted, so sched (Vixie's rule) ORs them and
-  fires on every day 1-7 of January.
+* croniter test_issue_k33 (``30 23 1-7 JAN MON-FRI#1``) expects the days 1-7 of January that
+  are Monday to Friday, an intersection; both fields are restricted, so sched (Vixie's rule)
+  ORs them and fires on every day 1-7 of January.
 * croniter test_hash_mixup_all_fri_3rd_sat and test_lwom_mixup_all_fri_last_sat expect
   ``5,6#3`` and ``5,L6`` to be refused; sched documents such a list as the union of its items.
   Their single-item expectations are taken.
