@@ -779,9 +779,35 @@ def test_a_transition_at_an_odd_second_is_found_to_the_second() -> None:
          "for the values it wraps around"),
         ("0 0 20-10 * *", "day-of-month field '20-10': '20-10' is a reversed range; write "
          "20-31,1-10 for the values it wraps around"),
+        ("50-10 * * * *", "minute field '50-10': '50-10' is a reversed range; write "
+         "50-59,0-10 for the values it wraps around"),
+        ("59-0 0 0 * * *", "second field '59-0': '59-0' is a reversed range; write 59,0 for "
+         "the values it wraps around"),
     ],
 )  # fmt: skip
 def test_a_reversed_range_is_refused_with_the_ranges_it_means(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(CronError) as info:
+        CronSpec.parse(expression)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 0 5-0 * *", "day-of-month field '5-0' is invalid; allowed: 1-31 or L, with ranges "
+         "a-b, steps */n and lists a,b"),
+        ("0 0 * 12-0 *", "month field '12-0' is invalid; allowed: 1-12 or jan-dec, with ranges "
+         "a-b, steps */n and lists a,b"),
+        ("0 24-1 * * *", "hour field '24-1' is invalid; allowed: 0-23, with ranges a-b, steps "
+         "*/n and lists a,b"),
+        ("0 0 * * 8-1", "day-of-week field '8-1' is invalid; allowed: 0-7 or sun-sat (0 and 7 "
+         "are Sunday), with N#K for the K-th and LN for the last, with ranges a-b, steps */n "
+         "and lists a,b"),
+    ],
+)  # fmt: skip
+def test_a_range_with_an_end_outside_the_field_is_invalid_not_reversed(
     expression: str, message: str
 ) -> None:
     with pytest.raises(CronError) as info:
@@ -807,10 +833,19 @@ def january_2026(expression: str) -> list[int]:
         ("0 9 * * 5,5#2", [2, 9, 16, 23, 30]),  # every Friday (5#2 adds nothing)
         ("0 9 * * *,1", list(range(1, 32))),  # a list with `*` is every day
         ("0 9 * * 5#2,5#4", [9, 23]),
+        ("0 9 * * sun,6#2", [4, 10, 11, 18, 25]),  # every Sunday, and the second Saturday
+        ("0 9 * * *,6#2", list(range(1, 32))),  # `*` holds Saturday: 6#2 adds nothing
+        ("0 9 * * *,0#2", list(range(1, 32))),  # ... and Sunday
     ],
 )
 def test_a_weekday_list_is_the_union_of_its_items(expression: str, days: list[int]) -> None:
     assert january_2026(expression) == days
+
+
+def test_a_six_field_expression_may_mix_weekdays_with_an_nth_weekday() -> None:
+    spec = CronSpec.parse("0 30 9 * * 1,5#2")
+    assert (spec.seconds, spec.minutes, spec.hours) == ((0,), (30,), (9,))
+    assert january_2026("0 30 9 * * 1,5#2") == [5, 9, 12, 19, 26]
 
 
 def test_a_minute_list_with_a_star_is_every_minute() -> None:

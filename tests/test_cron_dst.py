@@ -4,10 +4,11 @@ Fire times are compared with the brute-force oracle in ``cron_oracle`` (which wa
 minute or second and applies the DST rules literally) and with hand-written tables of exact
 UTC instants. The rules:
 
-* Rule A: an hour field matching every hour follows real time (gap: nothing; repeated hour:
-  both occurrences).
-* Rule B: a fixed set of hours follows the wall clock (ambiguous: first occurrence; gap: the
-  transition instant, once).
+* Rule A: a "wildcard" expression (its minute, hour or seconds field starts with ``*``)
+  follows real time (gap: nothing; repeated hour: both occurrences).
+* Rule B: every other expression follows the wall clock (ambiguous: first occurrence; gap:
+  the transition instant, once; a date the zone skips entirely, as Pacific/Apia skipped
+  2011-12-30: nothing, which only the hand-written tables check, not the oracle).
 """
 
 from __future__ import annotations
@@ -597,6 +598,182 @@ def test_a_2330_job_fires_at_the_first_occurrence_when_santiago_repeats_an_eveni
             utc(2026, 4, 6, 3, 30),  # 5 April 23:30 -04
         ],
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Multi-hour, half-hour and whole-day jumps: a daily job runs once for every date the zone
+# shows (README, Daylight saving). Windows run from local midnight of the first day to
+# local midnight after the last; each comment gives the local time of the fire.
+# ---------------------------------------------------------------------------------------
+
+TROLL = ZoneInfo("Antarctica/Troll")
+CASEY = ZoneInfo("Antarctica/Casey")
+MAGADAN = ZoneInfo("Asia/Magadan")
+CARACAS = ZoneInfo("America/Caracas")
+PYONGYANG = ZoneInfo("Asia/Pyongyang")
+APIA = ZoneInfo("Pacific/Apia")
+KIRITIMATI = ZoneInfo("Pacific/Kiritimati")
+KWAJALEIN = ZoneInfo("Pacific/Kwajalein")
+
+
+def check_days(zone: ZoneInfo, first: date, last: date, tables: dict[str, list[datetime]]) -> None:
+    start, end = local_midnight(zone, first), local_midnight(zone, last + timedelta(days=1))
+    for expr, expected in tables.items():
+        check_table(expr, zone, start, end, expected)
+
+
+def check_days_without_oracle(
+    zone: ZoneInfo, first: date, last: date, tables: dict[str, list[datetime]]
+) -> None:
+    """For a skipped date, which the oracle (gap -> its end, always) does not know."""
+    start, end = local_midnight(zone, first), local_midnight(zone, last + timedelta(days=1))
+    for expr, expected in tables.items():
+        assert_same_fires(cron_fires(expr, zone, start, end), expected, zone, expr)
+
+
+def test_daily_jobs_run_once_a_day_when_troll_springs_forward_two_hours() -> None:
+    # 29 March 2026 at 01:00Z: 01:00 +00 -> 03:00 +02; 01:15 and 02:30 are in the gap.
+    check_days(TROLL, date(2026, 3, 28), date(2026, 3, 30), {
+        "30 2 * * *": [utc(2026, 3, 28, 2, 30), utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)],
+        "0 3 * * *": [utc(2026, 3, 28, 3), utc(2026, 3, 29, 1), utc(2026, 3, 30, 1)],
+        "15 1 * * *": [utc(2026, 3, 28, 1, 15), utc(2026, 3, 29, 1), utc(2026, 3, 29, 23, 15)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_run_once_a_day_when_troll_falls_back_two_hours() -> None:
+    # 25 October 2026 at 01:00Z: 03:00 +02 -> 01:00 +00; 01:00-03:00 is shown twice.
+    check_days(TROLL, date(2026, 10, 24), date(2026, 10, 26), {
+        # 02:30 +02; 02:30 +02 (first pass, not 02:30Z); 02:30 +00
+        "30 2 * * *": [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30),
+                       utc(2026, 10, 26, 2, 30)],
+        # 03:00 +02; 03:00 +00 (03:00 is shown once, after the repeat); 03:00 +00
+        "0 3 * * *": [utc(2026, 10, 24, 1), utc(2026, 10, 25, 3), utc(2026, 10, 26, 3)],
+        # 01:15 +02 (on the evening before in UTC), twice; then 01:15 +00
+        "15 1 * * *": [utc(2026, 10, 23, 23, 15), utc(2026, 10, 24, 23, 15),
+                       utc(2026, 10, 26, 1, 15)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_run_once_a_day_when_lord_howe_moves_half_an_hour() -> None:
+    # 4 October 2026 at 15:30Z (on the 3rd): 02:00 +10:30 -> 02:30 +11.
+    check_days(LORD_HOWE, date(2026, 10, 3), date(2026, 10, 5), {
+        "30 2 * * *": [utc(2026, 10, 2, 16), utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 30)],
+        "0 3 * * *": [utc(2026, 10, 2, 16, 30), utc(2026, 10, 3, 16), utc(2026, 10, 4, 16)],
+        "15 1 * * *": [utc(2026, 10, 2, 14, 45), utc(2026, 10, 3, 14, 45),
+                       utc(2026, 10, 4, 14, 15)],
+    })  # fmt: skip
+    # 5 April 2026 at 15:00Z (on the 4th): 02:00 +11 -> 01:30 +10:30.
+    check_days(LORD_HOWE, date(2026, 4, 4), date(2026, 4, 6), {
+        "30 2 * * *": [utc(2026, 4, 3, 15, 30), utc(2026, 4, 4, 16), utc(2026, 4, 5, 16)],
+        "0 3 * * *": [utc(2026, 4, 3, 16), utc(2026, 4, 4, 16, 30), utc(2026, 4, 5, 16, 30)],
+        "15 1 * * *": [utc(2026, 4, 3, 14, 15), utc(2026, 4, 4, 14, 15), utc(2026, 4, 5, 14, 45)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_run_once_a_day_when_casey_jumps_three_hours_each_way() -> None:
+    # 18 October 2009 at 18:00Z (on the 17th): 02:00 +08 -> 05:00 +11.
+    check_days(CASEY, date(2009, 10, 17), date(2009, 10, 19), {
+        "30 2 * * *": [utc(2009, 10, 16, 18, 30), utc(2009, 10, 17, 18), utc(2009, 10, 18, 15, 30)],
+        "0 3 * * *": [utc(2009, 10, 16, 19), utc(2009, 10, 17, 18), utc(2009, 10, 18, 16)],
+        "15 1 * * *": [utc(2009, 10, 16, 17, 15), utc(2009, 10, 17, 17, 15),
+                       utc(2009, 10, 18, 14, 15)],
+    })  # fmt: skip
+    # 5 March 2010 at 15:00Z (on the 4th): 02:00 +11 -> 23:00 +08 on the 4th, so the wall
+    # clock shows 4 March 23:00 to 5 March 02:00 twice.
+    check_days(CASEY, date(2010, 3, 3), date(2010, 3, 5), {
+        "30 2 * * *": [utc(2010, 3, 2, 15, 30), utc(2010, 3, 3, 15, 30), utc(2010, 3, 4, 18, 30)],
+        "15 1 * * *": [utc(2010, 3, 2, 14, 15), utc(2010, 3, 3, 14, 15), utc(2010, 3, 4, 14, 15)],
+        # 3 March 23:45 +11; 4 March 23:45 +11 (first pass, not 15:45Z); 5 March 23:45 +08
+        "45 23 * * *": [utc(2010, 3, 3, 12, 45), utc(2010, 3, 4, 12, 45),
+                        utc(2010, 3, 5, 15, 45)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_run_once_a_day_when_magadan_moves_its_offset_back_two_hours() -> None:
+    # 26 October 2014 at 14:00Z (on the 25th): 02:00 +12 -> 00:00 +10, for good.
+    check_days(MAGADAN, date(2014, 10, 25), date(2014, 10, 27), {
+        "30 2 * * *": [utc(2014, 10, 24, 14, 30), utc(2014, 10, 25, 16, 30),
+                       utc(2014, 10, 26, 16, 30)],
+        "0 3 * * *": [utc(2014, 10, 24, 15), utc(2014, 10, 25, 17), utc(2014, 10, 26, 17)],
+        "15 1 * * *": [utc(2014, 10, 24, 13, 15), utc(2014, 10, 25, 13, 15),
+                       utc(2014, 10, 26, 15, 15)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_run_once_a_day_when_caracas_moves_its_offset_half_an_hour() -> None:
+    # 1 May 2016 at 07:00Z: 02:30 -04:30 -> 03:00 -04, for good.
+    check_days(CARACAS, date(2016, 4, 30), date(2016, 5, 2), {
+        "30 2 * * *": [utc(2016, 4, 30, 7), utc(2016, 5, 1, 7), utc(2016, 5, 2, 6, 30)],
+        "0 3 * * *": [utc(2016, 4, 30, 7, 30), utc(2016, 5, 1, 7), utc(2016, 5, 2, 7)],
+        "15 1 * * *": [utc(2016, 4, 30, 5, 45), utc(2016, 5, 1, 5, 45), utc(2016, 5, 2, 5, 15)],
+    })  # fmt: skip
+
+
+def test_a_late_evening_job_runs_once_a_day_when_pyongyang_repeats_half_an_hour() -> None:
+    # 15 August 2015 at 15:00Z (on the 14th): 00:00 +09 -> 23:30 +08:30 on the 14th.
+    check_days(PYONGYANG, date(2015, 8, 13), date(2015, 8, 15), {
+        # 13 and 14 August 23:45 +09 (first pass, not 15:15Z); 15 August 23:45 +08:30
+        "45 23 * * *": [utc(2015, 8, 13, 14, 45), utc(2015, 8, 14, 14, 45),
+                        utc(2015, 8, 15, 15, 15)],
+        # 15 August 00:00 is shown once, after the repeated half hour: +08:30
+        "0 0 * * *": [utc(2015, 8, 12, 15), utc(2015, 8, 13, 15), utc(2015, 8, 14, 15, 30)],
+    })  # fmt: skip
+
+
+def test_a_time_skipped_at_the_end_of_a_day_runs_at_midnight_in_pyongyang() -> None:
+    # 4 May 2018 at 15:00Z: 23:30 +08:30 -> 00:00 +09 on the 5th. 23:45 on the 4th does
+    # not exist; as in cron, it runs at the first instant after the gap, 00:00 on the 5th.
+    check_days(PYONGYANG, date(2018, 5, 3), date(2018, 5, 5), {
+        "45 23 * * *": [utc(2018, 5, 3, 15, 15), utc(2018, 5, 4, 15), utc(2018, 5, 5, 14, 45)],
+        "0 0 * * *": [utc(2018, 5, 2, 15, 30), utc(2018, 5, 3, 15, 30), utc(2018, 5, 4, 15)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_do_not_run_on_the_day_apia_skipped() -> None:
+    # 30 December 2011 at 10:00Z: 29 December 24:00 -10 -> 31 December 00:00 +14. No wall
+    # time of the 30th exists, so nothing of the 30th runs (cron, too, treats a jump of
+    # more than three hours as a clock change and runs nothing it skipped).
+    check_days_without_oracle(APIA, date(2011, 12, 28), date(2012, 1, 1), {
+        "30 2 * * *": [utc(2011, 12, 28, 12, 30), utc(2011, 12, 29, 12, 30),
+                       utc(2011, 12, 30, 12, 30), utc(2011, 12, 31, 12, 30)],
+        "0 3 * * *": [utc(2011, 12, 28, 13), utc(2011, 12, 29, 13), utc(2011, 12, 30, 13),
+                      utc(2011, 12, 31, 13)],
+        "15 1 * * *": [utc(2011, 12, 28, 11, 15), utc(2011, 12, 29, 11, 15),
+                       utc(2011, 12, 30, 11, 15), utc(2011, 12, 31, 11, 15)],
+        # 31 December 00:00 +14 is the very instant of the jump
+        "0 0 * * *": [utc(2011, 12, 28, 10), utc(2011, 12, 29, 10), utc(2011, 12, 30, 10),
+                      utc(2011, 12, 31, 10)],
+        "45 23 * * *": [utc(2011, 12, 29, 9, 45), utc(2011, 12, 30, 9, 45),
+                        utc(2011, 12, 31, 9, 45), utc(2012, 1, 1, 9, 45)],
+    })  # fmt: skip
+
+
+def test_daily_jobs_do_not_run_on_the_days_kiritimati_and_kwajalein_skipped() -> None:
+    # Kiritimati, 31 December 1994 at 10:00Z: 30 December 24:00 -10 -> 1 January 00:00 +14.
+    check_days_without_oracle(KIRITIMATI, date(1994, 12, 29), date(1995, 1, 2), {
+        "30 2 * * *": [utc(1994, 12, 29, 12, 30), utc(1994, 12, 30, 12, 30),
+                       utc(1994, 12, 31, 12, 30), utc(1995, 1, 1, 12, 30)],
+    })  # fmt: skip
+    # Kwajalein, 21 August 1993 at 12:00Z: 20 August 24:00 -12 -> 22 August 00:00 +12.
+    check_days_without_oracle(KWAJALEIN, date(1993, 8, 19), date(1993, 8, 23), {
+        "0 3 * * *": [utc(1993, 8, 19, 15), utc(1993, 8, 20, 15), utc(1993, 8, 21, 15),
+                      utc(1993, 8, 22, 15)],
+        "15 1 * * *": [utc(1993, 8, 19, 13, 15), utc(1993, 8, 20, 13, 15),
+                       utc(1993, 8, 21, 13, 15), utc(1993, 8, 22, 13, 15)],
+    })  # fmt: skip
+
+
+def test_a_yearly_job_on_the_skipped_day_waits_a_year_in_apia() -> None:
+    trigger = CronTrigger("0 9 30 12 *", APIA)
+    # Not 2011-12-30T10:00Z (the end of the skipped day): 30 December 2012, 09:00 +14.
+    assert trigger.next_fire(utc(2011, 6, 1)) == utc(2012, 12, 29, 19)
+
+
+def test_a_weekly_job_on_the_skipped_friday_waits_a_week_in_apia() -> None:
+    trigger = CronTrigger("0 9 * * fri", APIA)
+    # Friday 23 December 2011, 09:00 -10; Friday 30 December never came; 6 January, +14.
+    assert trigger.next_fire(utc(2011, 12, 20)) == utc(2011, 12, 23, 19)
+    assert trigger.next_fire(utc(2011, 12, 23, 19)) == utc(2012, 1, 5, 19)
 
 
 # ---------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ _NAMES = {
 
 
 def _number(field_name: str, token: str) -> int | None:
-    if token.isdigit():
+    # ASCII only, as in cron: str.isdigit() is also true for "¹", which int() refuses.
+    if token.isascii() and token.isdigit():
         return int(token)
     names = {k.lower(): v for k, v in _NAMES.get(field_name, {}).items()}
     return names.get(token.lower())
@@ -257,27 +258,30 @@ def _expand(
 _FIELD_MAX = {"second": 59, "minute": 59, "hour": 23, "day-of-month": 31, "month": 12,
               "day-of-week": 6}  # fmt: skip
 _FIELD_MIN = {"day-of-month": 1, "month": 1}
+_SUNDAY_AS_7 = 7
 
 
 def _check_ranges(field: str, name: str) -> None:
     """A reversed range (``5-1``) is an error, as in cron, with the two ranges it means."""
+    first, last = _FIELD_MIN.get(name, 0), _FIELD_MAX[name]
+    top = _SUNDAY_AS_7 if name == "day-of-week" else last
     for item in field.split(","):
         match = _SINGLE_RANGE.fullmatch(item)
         if not match:
             continue
         low, high = _number(name, match[1]), _number(name, match[2])
-        if (
-            low is not None
-            and high is not None
-            and low > high
-            and not (name == "day-of-week" and high == 7)
-        ):
-            first, last, step = _FIELD_MIN.get(name, 0), _FIELD_MAX[name], match[3] or ""
-            wrapped = f"{_span(low, last)}{step},{_span(first, high)}{step}"
-            raise CronError(
-                f"{name} field {field!r}: {item!r} is a reversed range; write {wrapped} "
-                "for the values it wraps around"
-            )
+        if low is None or high is None or low <= high:
+            continue
+        if low > top or high < first:
+            # Not a range to rewrite (`61-60`); croniter would even read `5-0` as `5-31`.
+            raise _invalid(name, field)
+        step = match[3] or ""
+        # `7-1` starts on Sunday, which the part from 0 already holds.
+        head = "" if low == _SUNDAY_AS_7 else f"{_span(low, last)}{step},"
+        raise CronError(
+            f"{name} field {field!r}: {item!r} is a reversed range; write "
+            f"{head}{_span(first, high)}{step} for the values it wraps around"
+        )
 
 
 def _span(low: int, high: int) -> str:
@@ -296,10 +300,14 @@ def _check_each_field(fields: list[str], names: tuple[str, ...]) -> None:
         try:
             croniter.expand(" ".join(probe), second_at_beginning=len(fields) == 6)
         except (ValueError, TypeError, KeyError, IndexError):
-            raise CronError(
-                f"{name} field {field!r} is invalid; allowed: {_ALLOWED[name]}, "
-                "with ranges a-b, steps */n and lists a,b"
-            ) from None
+            raise _invalid(name, field) from None
+
+
+def _invalid(name: str, field: str) -> CronError:
+    return CronError(
+        f"{name} field {field!r} is invalid; allowed: {_ALLOWED[name]}, "
+        "with ranges a-b, steps */n and lists a,b"
+    )
 
 
 def naive_after(wall: datetime) -> datetime:

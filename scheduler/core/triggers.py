@@ -7,14 +7,15 @@ Daylight-saving rules (cronie's and Vixie cron's; the README has them as a table
   matches. A spring-forward gap has no wall times, so nothing fires there; a fall-back
   hour shows its wall times twice, so it fires at both.
 * Any other expression follows the *wall clock*: each matched wall time fires once. One
-  that falls in a gap fires at the first instant after the gap; one that falls in a
-  repeated hour fires at its first occurrence.
+  that falls in a gap fires at the first instant after the gap, unless the gap swallows
+  its whole date (Pacific/Apia, 30 December 2011), which then has no runs; one that falls
+  in a repeated hour fires at its first occurrence.
 * Interval triggers are elapsed time, ``anchor + k * every``, and ignore the zone.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from scheduler.core.cron import CronSpec, naive_after
 from scheduler.core.zones import Segment, offset_at, segment_at
 
 _ONE_S = timedelta(seconds=1)
+_ONE_DAY = timedelta(days=1)
 # Interval schedules without a `start` count from here, so fire times never depend on
 # when a scheduler happened to start (Celery beat's countdowns reset on restart).
 INTERVAL_ANCHOR = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,11 +78,15 @@ class CronTrigger:
             if match is None:
                 return None
             fire_at = self._first_instant_showing(match)
+            if fire_at is None:  # the zone skipped the whole date: nothing of it runs
+                start = datetime.combine(match.date() + _ONE_DAY, time())
+                continue
             if fire_at > after:
                 return fire_at
             start = match + _ONE_S
 
-    def _first_instant_showing(self, wall: datetime) -> datetime:
+    def _first_instant_showing(self, wall: datetime) -> datetime | None:
+        """The instant a wall time fires at, or None if the zone never shows its date."""
         first = wall.replace(tzinfo=self.tz, fold=0).utcoffset()
         second = wall.replace(tzinfo=self.tz, fold=1).utcoffset()
         assert first is not None and second is not None
@@ -88,7 +94,16 @@ class CronTrigger:
             return (wall - first).replace(tzinfo=UTC)
         # In a gap: fold=0 applies the offset from before the jump, which lands just
         # past the transition; the segment found there starts at the transition.
-        return _segment_start(self.tz, (wall - first).replace(tzinfo=UTC))
+        gap_end = _segment_start(self.tz, (wall - first).replace(tzinfo=UTC))
+        # A gap that swallows a whole date (Pacific/Apia skipped 30 December 2011): that
+        # date has no runs, so a daily job still runs once on each date the zone shows.
+        # Cron agrees: it treats a jump of more than three hours as a clock change.
+        midnight = datetime.combine(wall.date(), time())
+        gap_start_wall = (gap_end + first).replace(tzinfo=None)
+        gap_end_wall = (gap_end + second).replace(tzinfo=None)
+        if gap_start_wall <= midnight and midnight + _ONE_DAY <= gap_end_wall:
+            return None
+        return gap_end
 
 
 def _segment_start(tz: ZoneInfo, instant: datetime) -> datetime:
