@@ -539,3 +539,20 @@ def test_operator_scripts_reply_1_when_they_act_and_0_when_not(
     s.leader.release("other")
     s.leader.release("tok")
     assert replies == [1, 0, 1, 0, 1, 0, 1, 0, 1]
+
+
+def test_purge_drops_one_dead_letter_records_it_and_keeps_100_history_events(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    s.client.hset(s.keys.dead, mapping={"a@1": "{}", "a@2": "{}"})
+    s.client.zadd(s.keys.dead_index, {"a@1": 1, "a@2": 2})
+    fill_history(s, "a")
+    keys = [s.keys.dead, s.keys.dead_index, s.keys.history("a")]
+    assert s.conn.run("purge", keys, ["a@1", "purged", 100]) == 1
+    assert hash_of(s, s.keys.dead) == {"a@2": "{}"}
+    assert scored(s, s.keys.dead_index) == [("a@2", 2.0)]
+    events = history(s, "a")
+    assert len(events) == 100 and events[0] == "purged" and events[-1] == "old-1"
+    assert s.conn.run("purge", keys, ["a@1", "again", 100]) == 0  # gone: nothing recorded
+    assert history(s, "a")[0] == "purged"
