@@ -404,3 +404,21 @@ def test_a_prefork_runs_timeout_counts_from_when_its_child_begins_it(redis_url: 
         assert work.deadline is not None and work.deadline < handed + START_ALLOWANCE_S
     finally:
         pool.close()
+
+
+def test_a_prefork_timeout_kills_the_processes_the_task_started_too(
+    redis_url: str, tmp_path: Any
+) -> None:
+    s = store(redis_url)
+    out = tmp_path / "grandchild.pid"
+    enqueue(s, job("spawner", "spawn_and_hang", args=(str(out),), timeout_s=1,
+                   retry=RetryPolicy(max_attempts=1)))  # fmt: skip
+    worker = Worker(s, concurrency=1, pool_kind="prefork", now=Clock(T0))
+    settle(worker, timeout_s=30)
+    assert outcomes(s, "spawner") == ["timed_out"]
+    grandchild = int(out.read_text())
+    deadline = time.monotonic() + 10
+    while psutil_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil_alive(grandchild)
+    worker.pool.close()

@@ -118,3 +118,13 @@ def pid(path: str) -> None:
     """Appends the pid of the process that ran it."""
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(f"{os.getpid()}\n")
+
+
+def spawn_and_hang(path: str) -> None:
+    """Starts a process of its own (writing its pid), then hangs: a timeout kill must take
+    that process too."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "600"])
+    Path(path).write_text(str(child.pid))
+    time.sleep(3600)

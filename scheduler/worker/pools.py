@@ -131,6 +131,8 @@ def _child(conn: Connection, worker_id: str, worker_pid: int) -> None:
     delivered again elsewhere, and must not go on running here as well.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # a group of its own: a timeout kill takes the
+        os.setsid()  # processes the task started with it
     threading.Thread(target=_exit_with, args=(worker_pid,), daemon=True).start()
     while True:
         try:
@@ -139,8 +141,8 @@ def _child(conn: Connection, worker_id: str, worker_pid: int) -> None:
             return
         if message is None:
             return
-        try:
-            conn.send(BEGIN)
+        try:  # when it began, by the host's monotonic clock (one clock for every process)
+            conn.send((BEGIN, time.monotonic()))
         except (BrokenPipeError, OSError):
             return
         result = execute(message, worker_id)
@@ -207,6 +209,8 @@ class PreforkPool:
         return Child(process, parent)
 
     def submit(self, job: Job) -> None:
+        while self.idle and not self.idle[0].process.is_alive():  # died while idle (OOM)
+            self._stop(self.idle.popleft(), kill=True)  # its replacement takes the run
         child = self.idle.popleft() if self.idle else self._spawn()
         child.job = job
         job.handle = child
@@ -241,8 +245,8 @@ class PreforkPool:
                     said = child.conn.recv()
                 except (EOFError, OSError):  # died without a word: os._exit, a signal
                     break
-                if said == BEGIN:
-                    self._began(child)
+                if said[0] == BEGIN:
+                    self._began(child, said[1])
                 else:
                     report = said
             if report is None and child.process.is_alive():
@@ -268,18 +272,18 @@ class PreforkPool:
         return done
 
     @staticmethod
-    def _began(child: Child) -> None:
-        """The child took its run: the run's timeout counts from now, not from the moment
-        it was handed over (a new child may have needed that time to start)."""
+    def _began(child: Child, at: float) -> None:
+        """The child took its run at ``at``: the run's timeout counts from then, not from
+        the moment it was handed over (a new child may have needed that time to start)."""
         job = child.job
         timeout_s = job.claimed.message.timeout_s if job is not None else None
         if job is not None and timeout_s:
-            job.deadline = time.monotonic() + timeout_s
+            job.deadline = at + timeout_s
 
     def _stop(self, child: Child, kill: bool) -> None:
         self.replaced += 1
         if kill:
-            child.process.kill()
+            _kill_group(child.process)
         else:
             try:
                 child.conn.send(None)
@@ -295,7 +299,7 @@ class PreforkPool:
         for child in self.busy:
             if child.job is not None:
                 child.job.abandoned = True
-            child.process.kill()
+            _kill_group(child.process)
         for child in self.idle:
             try:
                 child.conn.send(None)
@@ -309,6 +313,14 @@ class PreforkPool:
             child.conn.close()
         self.busy.clear()
         self.idle.clear()
+
+
+def _kill_group(process: BaseProcess) -> None:
+    """SIGKILL a child and every process its task started (its process group)."""
+    if process.pid is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.kill()
 
 
 def _result(report: tuple[bool, str, str, str] | None, exitcode: int | None) -> Result:
