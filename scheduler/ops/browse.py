@@ -67,7 +67,7 @@ def browse(store: Store, query: str = "", sort: str = "name", offset: int = 0,
         if len(names) < limit:  # then the ones that never fire again, by name
             never = sorted(store.reads.names() - set(store.reads.by_due(0, due)))
             names += never[max(0, offset - due) : max(0, offset - due) + limit - len(names)]
-        total = len(store.reads.names())
+        total = store.reads.count()
     else:
         wanted = query.lower()
         matching = sorted(n for n in store.reads.names() if wanted in n.lower())[:MATCH_MAX]

@@ -114,6 +114,10 @@ class Reads:
     def due_count(self) -> int:
         return int(self.conn.call("zcard", self.keys.due))
 
+    def count(self) -> int:
+        """How many schedules Redis holds a definition for."""
+        return int(self.conn.call("hlen", self.keys.defs))
+
     def names(self) -> set[str]:
         """The names of every schedule Redis holds a definition for."""
         return {name.decode() for name in self.conn.call("hkeys", self.keys.defs)}

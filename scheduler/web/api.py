@@ -63,7 +63,7 @@ def workers(c: Context, r: Request, _: list[str]) -> Response:
 def status(c: Context, r: Request, _: list[str]) -> Response:
     reads = c.store.reads
     kept, dropped = reads.dead_counts()
-    return reply({"leader": reads.leader().to_json(), "schedules": len(reads.names()),
+    return reply({"leader": reads.leader().to_json(), "schedules": reads.count(),
                   "queues": reads.queue_depths(), "workers": len(reads.workers()),
                   "dead_letters": {"count": kept, "dropped": dropped},
                   "actions": "allowed with a token" if c.writable else "read-only"})  # fmt: skip
