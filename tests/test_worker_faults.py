@@ -166,12 +166,25 @@ def leftovers(s: Store) -> dict[str, int]:
     return {key: n for key, n in found.items() if n}
 
 
+def appended_aof(data_dir: Path) -> Path:
+    """The file a server appends its writes to: the last incremental file that the manifest
+    in appendonlydir/ names (Valkey, Redis 7+), or appendonly.aof (Redis 6)."""
+    manifest = data_dir / "appendonlydir" / "appendonly.aof.manifest"
+    if not manifest.exists():
+        return data_dir / "appendonly.aof"
+    lines = [line.split() for line in manifest.read_text().splitlines()]
+    entries = [dict(zip(words[::2], words[1::2], strict=True)) for words in lines]
+    incremental = [entry["file"] for entry in entries if entry.get("type") == "i"]
+    return data_dir / "appendonlydir" / incremental[-1]
+
+
 class Watch:
     """Polls Redis during a burst; remembers the lowest ``active`` and ``waiting`` seen, and
-    the AOF's size over time (when given one)."""
+    the size over time of the AOF that the server in ``data_dir`` appends to (when given)."""
 
-    def __init__(self, burst: Burst, aof: Path | None = None) -> None:
-        self.s, self.burst, self.aof = burst.s, burst, aof
+    def __init__(self, burst: Burst, data_dir: Path | None = None) -> None:
+        self.s, self.burst, self.data_dir = burst.s, burst, data_dir
+        self.aof = appended_aof(data_dir) if data_dir is not None else None
         self.lowest = 0
         self.aof_sizes: list[tuple[float, int]] = []  # (monotonic time, bytes)
         self.up_since = time.monotonic()  # when Redis last (re)started
@@ -196,6 +209,7 @@ class Watch:
     def restarted(self) -> None:
         """Redis started again on a shorter AOF: earlier sizes no longer apply."""
         self.aof_sizes.clear()
+        self.aof = appended_aof(self.data_dir) if self.data_dir is not None else None
         self.up_since = time.monotonic()
 
     def executed_at_least(self, n: int, up_for_s: float = 0.0) -> Callable[[], bool]:
@@ -242,7 +256,7 @@ def test_redis_killed_three_times_during_a_burst_loses_no_run_and_leaves_nothing
     burst.add(2000)
     time.sleep(1.5)  # appendfsync everysec: the enqueued burst is on disk before any crash
     workers += [start_worker(own_redis.url, tmp_path / f"worker{i}.log") for i in range(2)]
-    watch = Watch(burst, own_redis.data_dir / "appendonly.aof")
+    watch = Watch(burst, own_redis.data_dir)
     lost_bytes = []
     for done in (300, 800, 1300):
         # (and Redis up for 0.6 s at least, so that there are 0.5 s of writes to lose)

