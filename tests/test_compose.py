@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,6 +27,7 @@ from typer.testing import CliRunner
 
 from scheduler.cli import app
 from scheduler.config import load
+from scheduler.store.embedded import free_port
 from scheduler.worker import GRACE_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,20 +251,45 @@ def test_sched_and_worker_run_the_one_image_that_is_built_and_never_pull_it() ->
             assert service(name).get("pull_policy") == "never", f"{name} would pull {images}"
 
 
+LIVEZ = "http://127.0.0.1:8642/livez"
+
+
 @pytest.mark.parametrize("name", SCHED_SERVICES)
-def test_sched_and_worker_are_healthy_while_sched_status_succeeds_in_them(name: str) -> None:
-    """No HTTP health endpoint yet: `sched status` reaches Redis with the container's own
-    settings (SCHED_REDIS_URL, checked above) and reads sched's state."""
+def test_sched_and_worker_are_healthy_while_their_livez_answers(name: str) -> None:
+    """Each container asks its own sched process (on 127.0.0.1:8642, where `sched run`
+    serves by default and the worker is told to serve) whether its loops make progress."""
     check = service(name).get("healthcheck")
     assert isinstance(check, dict), f"{name} has no healthcheck"
     assert check.get("disable") is not True
     test = check.get("test")
-    assert isinstance(test, list) and test[0] == "CMD", f"healthcheck test is {test!r}"
-    assert test[1:] == ["sched", "status"]
-    assert CliRunner().invoke(app, ["status", "--help"]).exit_code == 0
+    assert isinstance(test, list) and test[:3] == ["CMD", "python", "-c"], f"test is {test!r}"
+    assert LIVEZ in test[3]
+    command = service(name)["command"]
+    assert command[0] == "run" or command[command.index("--http") + 1] == "127.0.0.1:8642"
     interval, timeout = seconds(str(check["interval"])), seconds(str(check["timeout"]))
     assert 0 < timeout < interval, f"{name}: timeout {timeout} s, interval {interval} s"
     assert int(check.get("retries", 3)) >= 1
+
+
+def test_the_healthcheck_command_passes_against_a_live_worker_and_fails_without_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The very command of the compose file, run against a real `sched worker --http`."""
+    port = free_port()
+    code = service("worker")["healthcheck"]["test"][3].replace("8642", str(port))
+    check = [sys.executable, "-c", code]
+    worker = subprocess.Popen([sys.executable, "-m", "scheduler", "worker", "--redis-url",
+                               redis_url, "--http", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(check, capture_output=True, timeout=10).returncode != 0:
+            assert time.monotonic() < deadline, "the healthcheck never passed"
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    assert subprocess.run(check, capture_output=True, timeout=10).returncode != 0
 
 
 def test_no_service_and_no_build_is_pinned_to_one_cpu_architecture() -> None:
