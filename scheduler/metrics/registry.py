@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.registry import Collector
@@ -24,8 +25,11 @@ class Metrics:
     over all schedules, and the per-schedule gauges are not exported.
     """
 
-    def __init__(self, per_schedule: bool = True) -> None:
+    def __init__(
+        self, per_schedule: bool = True, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_schedule = per_schedule
+        self.monotonic = monotonic
         self.registry = CollectorRegistry(auto_describe=True)
         self._rendering = threading.Lock()
         self._rendered: tuple[float, bytes] | None = None
@@ -119,6 +123,7 @@ class Metrics:
         ``FRESH_S``: two Prometheus servers (or a scrape and a curl) never make the
         leader read every schedule's state twice at once."""
         with self._rendering:
-            if self._rendered is None or time.monotonic() - self._rendered[0] >= FRESH_S:
-                self._rendered = (time.monotonic(), generate_latest(self.registry))
+            now = self.monotonic()
+            if self._rendered is None or now - self._rendered[0] >= FRESH_S:
+                self._rendered = (now, generate_latest(self.registry))
             return self._rendered[1]
