@@ -350,3 +350,18 @@ def test_liveness_fails_while_a_loop_is_stuck_and_recovers_with_it(redis_url: st
         assert get(port, "/livez")[0] == 200 and get(port, "/readyz")[0] == 200
     finally:
         server.close()
+
+
+def test_metrics_are_per_schedule_up_to_10000_schedules_unless_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from scheduler.cli.http import metrics_for
+
+    assert metrics_for(None, 10_000).per_schedule is True
+    assert caplog.records == []
+    assert metrics_for(None, 10_001).per_schedule is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "10001 schedules: metrics are not labelled by schedule (more than 10000; "
+        "--metrics-per-schedule turns them on)"]  # fmt: skip
+    assert metrics_for(True, 50_000).per_schedule is True
+    assert metrics_for(False, 3).per_schedule is False

@@ -25,6 +25,7 @@ from scheduler.worker import Worker
 PROBE_TIMEOUT_S = 1.0  # Redis must answer a readiness probe within this
 PAGE_TIMEOUT_S = 2.0  # and a page's or the API's reads within this
 DEFAULT_ADDRESS = "127.0.0.1:8642"
+PER_SCHEDULE_MAX = 10_000  # beyond this, metrics are not labelled by schedule by default
 
 Http = Annotated[
     str,
@@ -33,11 +34,24 @@ Http = Annotated[
                       "loopback (0.0.0.0) is your explicit choice."),
 ]  # fmt: skip
 PerSchedule = Annotated[
-    bool,
+    bool | None,
     typer.Option("--metrics-per-schedule/--no-metrics-per-schedule",
-                 envvar="SCHED_METRICS_PER_SCHEDULE",
-                 help="Label metrics by schedule; turn off with very many schedules."),
+                 envvar="SCHED_METRICS_PER_SCHEDULE", show_default=False,
+                 help=f"Label metrics by schedule [default: on up to {PER_SCHEDULE_MAX:,} "
+                      "schedules, off beyond]."),
 ]  # fmt: skip
+
+
+def metrics_for(per_schedule: bool | None, schedules: int) -> Metrics:
+    """The process's metrics; per schedule unless told otherwise or beyond
+    ``PER_SCHEDULE_MAX`` schedules (a scrape would read and render them all, for seconds)."""
+    if per_schedule is None:
+        per_schedule = schedules <= PER_SCHEDULE_MAX
+        if not per_schedule:
+            logging.getLogger("sched").warning(
+                "%d schedules: metrics are not labelled by schedule (more than %d; "
+                "--metrics-per-schedule turns them on)", schedules, PER_SCHEDULE_MAX)  # fmt: skip
+    return Metrics(per_schedule)
 
 
 def address_of(text: str) -> tuple[str, int] | None:

@@ -29,13 +29,19 @@ from scheduler.cli.common import (
     setup_logging,
     use_app_dir,
 )
-from scheduler.cli.http import DEFAULT_ADDRESS, Http, PerSchedule, address_of, serve_http
+from scheduler.cli.http import (
+    DEFAULT_ADDRESS,
+    Http,
+    PerSchedule,
+    address_of,
+    metrics_for,
+    serve_http,
+)
 from scheduler.cli.signals import Signals
 from scheduler.core.durations import parse_duration_s
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
-from scheduler.errors import DurationError
-from scheduler.metrics import Metrics
+from scheduler.errors import DurationError, StoreError
 from scheduler.store import Store, redact
 from scheduler.store.embedded import EmbeddedRedis
 from scheduler.store.keys import DEAD_MAX
@@ -49,7 +55,7 @@ def scheduler_command(
     namespace: Namespace = "sched",
     log_format: LogFormat = "text",
     http: Http = "off",
-    metrics_per_schedule: PerSchedule = True,
+    metrics_per_schedule: PerSchedule = None,
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
     setup_logging(log_format)
@@ -57,7 +63,7 @@ def scheduler_command(
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
     address = address_of(http)
     schedules, _ = load_files(paths)
-    metrics = Metrics(metrics_per_schedule)
+    metrics = metrics_for(metrics_per_schedule, len(schedules))
     url = redis_url or local_server()
     store = open_store(url, namespace)
     replica, reloader = _replica(paths, schedules, store, signals, metrics)
@@ -176,7 +182,7 @@ def worker(
     log_format: LogFormat = "text",
     app_dir: AppDir = Path("."),
     http: Http = "off",
-    metrics_per_schedule: PerSchedule = True,
+    metrics_per_schedule: PerSchedule = None,
 ) -> None:
     """Execute runs from the queues (no scheduler)."""
     setup_logging(log_format)
@@ -186,7 +192,7 @@ def worker(
     address = address_of(http)
     url = redis_url or local_server()
     store = open_store(url, namespace)
-    metrics = Metrics(metrics_per_schedule)
+    metrics = metrics_for(metrics_per_schedule, schedule_count(store))
     executor = _worker(store, queues, concurrency, pool, worker_timeout, max_deliveries,
                        dead_letters_max, dead_letters_max_age, max_runs_per_child,
                        metrics)  # fmt: skip
@@ -241,7 +247,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    metrics_per_schedule: PerSchedule = True,
+    metrics_per_schedule: PerSchedule = None,
 ) -> None:
     """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
     setup_logging(log_format)
@@ -263,7 +269,7 @@ def run(
         )
     try:
         store = open_store(redis_url, namespace)
-        metrics = Metrics(metrics_per_schedule)
+        metrics = metrics_for(metrics_per_schedule, len(schedules))
         served = queues or ",".join(queues_of(schedules))
         executor = _worker(store, served, concurrency, pool, worker_timeout, max_deliveries,
                            dead_letters_max, dead_letters_max_age, max_runs_per_child,
@@ -294,6 +300,15 @@ def run(
         if embedded is not None:
             embedded.stop()
             logging.getLogger("sched").info("stopped the embedded Redis")
+
+
+def schedule_count(store: Store) -> int:
+    """How many schedules Redis holds (0 when it cannot say yet: the worker's own loop
+    waits out an outage)."""
+    try:
+        return store.reads.count()
+    except StoreError:
+        return 0
 
 
 def _lead(
