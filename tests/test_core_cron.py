@@ -850,3 +850,11 @@ def test_a_six_field_expression_may_mix_weekdays_with_an_nth_weekday() -> None:
 
 def test_a_minute_list_with_a_star_is_every_minute() -> None:
     assert CronSpec.parse("*,5 * * * *").minutes == tuple(range(60))
+
+
+def test_a_range_of_one_value_is_that_value_not_a_reversed_range() -> None:
+    assert matches("0 5-5 * * *", datetime(2026, 6, 1), 2) == [
+        datetime(2026, 6, 1, 5),
+        datetime(2026, 6, 2, 5),
+    ]
+    assert matches("0 0 * * 3-3", datetime(2026, 6, 1), 1) == [datetime(2026, 6, 3)]
