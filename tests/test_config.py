@@ -324,7 +324,7 @@ def test_a_task_reference_must_be_module_colon_attribute(tmp_path: Path) -> None
 def test_a_missing_task_and_trigger_are_both_reported(tmp_path: Path) -> None:
     found = problems(tmp_path, "schedules:\n  job:\n    queue: q\n")
     assert found == [
-        "2:3: schedules.job: needs a trigger: cron: \"<expression>\" or every: <duration>",
+        '2:3: schedules.job: needs a trigger: cron: "<expression>" or every: <duration>',
         "2:3: schedules.job.task: missing required key 'task' (module.path:callable)",
     ]
 
@@ -364,7 +364,9 @@ def test_an_alias_bomb_is_stopped_by_the_node_limit(tmp_path: Path) -> None:
 
 def test_arguments_over_the_size_limit_are_rejected(tmp_path: Path) -> None:
     big = "x" * (64 * 1024)
-    found = problems(tmp_path, f"schedules:\n  job:\n    task: a:b\n    every: 5\n    args: [{big}]\n")  # noqa: E501
+    found = problems(
+        tmp_path, f"schedules:\n  job:\n    task: a:b\n    every: 5\n    args: [{big}]\n"
+    )
     assert found == [
         "5:11: schedules.job.args: args and kwargs are 65546 bytes as JSON; the limit is 65536"
     ]
@@ -405,7 +407,9 @@ def test_a_file_over_the_size_limit_is_rejected_unread(tmp_path: Path) -> None:
 
 
 def test_every_problem_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
-    write(tmp_path, "schedules:\n  a: {task: a:b, every: 0}\n  b: {task: nope, every: 5}\n", "1.yaml")  # noqa: E501
+    write(
+        tmp_path, "schedules:\n  a: {task: a:b, every: 0}\n  b: {task: nope, every: 5}\n", "1.yaml"
+    )
     write(tmp_path, "schedules:\n  c: {task: a:b, cron: '* *'}\n", "2.yaml")
     with pytest.raises(ConfigError) as info:
         load([tmp_path])

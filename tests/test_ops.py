@@ -210,7 +210,10 @@ def test_state_of_an_unknown_version_fails_with_a_clear_error(redis_url: str) ->
     s.client.hset(s.keys.defs, "m", json.dumps({"v": 99, "kind": "definition"}))
     done = subprocess.run(
         [sys.executable, "-m", "scheduler", "status", "--redis-url", redis_url],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert done.returncode == 1
     assert done.stderr == (
