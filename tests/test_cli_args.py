@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -61,3 +62,27 @@ def test_an_unusable_data_dir_is_a_usage_error(tmp_path: Path, signals_restored:
     result = CliRunner().invoke(app, ["run", "schedules", "--data-dir", str(blocker / "data")])
     assert result.exit_code == EXIT_USAGE
     assert "--data-dir: cannot use" in result.stderr
+
+
+def _option_helps() -> Iterator[tuple[str, str]]:
+    import typer.main
+
+    stack: list[tuple[str, Any]] = [("sched", typer.main.get_command(app))]
+    while stack:
+        path, command = stack.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append((f"{path} {name}", sub))
+        for param in command.params:
+            yield f"{path} {param.name}", getattr(param, "help", None) or ""
+
+
+def test_no_option_help_holds_square_brackets_that_rich_would_swallow() -> None:
+    """Rich reads "[default: ...]" in a help text as markup and drops it silently."""
+    swallowed = [where for where, text in _option_helps() if "[" in text]
+    assert swallowed == []
+
+
+def test_sched_run_help_says_which_queues_and_address_it_uses_by_default() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
+    assert "(default: every queue the schedules name, and default)" in result.stdout
+    assert "(default: 127.0.0.1:8642; if it is taken, go on without)" in result.stdout

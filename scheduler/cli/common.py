@@ -34,7 +34,7 @@ RedisUrl = Annotated[
     typer.Option(
         "--redis-url",
         envvar="SCHED_REDIS_URL",
-        help="redis://[user:password@]host:port/db, rediss://... (TLS) or unix:///path.sock",
+        help="redis://host:port/db (user:password@host with a password), rediss://... (TLS) or unix:///path.sock",
         show_default=False,
     ),
 ]

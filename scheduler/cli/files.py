@@ -83,7 +83,7 @@ def upcoming(
         typer.Option(
             min=1,
             max=UNTIL_CAP,
-            help="Fire times per schedule, at most 10,000 [default: 5; all up to --until].",
+            help="Fire times per schedule, at most 10,000 (default: 5; all up to --until).",
         ),
     ] = None,
     from_: Annotated[

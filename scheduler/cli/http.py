@@ -30,15 +30,16 @@ PER_SCHEDULE_MAX = 10_000  # beyond this, metrics are not labelled by schedule b
 Http = Annotated[
     str,
     typer.Option("--http", envvar="SCHED_HTTP", metavar="HOST:PORT|off",
-                 help="Serve /metrics, /livez, /readyz and /healthz here. Binding beyond "
+                 help="Serve the web page, its API, /metrics, /livez, /readyz and /healthz here. "
+                      "Binding beyond "
                       "loopback (0.0.0.0) is your explicit choice."),
 ]  # fmt: skip
 PerSchedule = Annotated[
     bool | None,
     typer.Option("--metrics-per-schedule/--no-metrics-per-schedule",
                  envvar="SCHED_METRICS_PER_SCHEDULE", show_default=False,
-                 help=f"Label metrics by schedule [default: on up to {PER_SCHEDULE_MAX:,} "
-                      "schedules, off beyond]."),
+                 help=f"Label metrics by schedule (default: on up to {PER_SCHEDULE_MAX:,} "
+                      "schedules, off beyond)."),
 ]  # fmt: skip
 
 

@@ -213,7 +213,7 @@ def run(
             "--queues",
             "-Q",
             help="Comma-separated queues, taken in turn "
-            "[default: every queue the schedules name, and default].",
+            "(default: every queue the schedules name, and default).",
             show_default=False,
         ),
     ] = None,
@@ -241,8 +241,8 @@ def run(
             "--http",
             envvar="SCHED_HTTP",
             metavar="HOST:PORT|off",
-            help=f"Serve /metrics, /livez, /readyz and /healthz here [default: "
-            f"{DEFAULT_ADDRESS}; if it is taken, go on without]. Binding beyond "
+            help=f"Serve the web page, /metrics and the probes here (default: "
+            f"{DEFAULT_ADDRESS}; if it is taken, go on without). Binding beyond "
             "loopback (0.0.0.0) is your explicit choice.",
             show_default=False,
         ),
