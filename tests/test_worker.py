@@ -22,6 +22,7 @@ from scheduler.core.model import Backoff, Overlap, RetryPolicy, Schedule
 from scheduler.store import Run, Store
 from scheduler.store.values import Claimed
 from scheduler.worker import Worker
+from scheduler.worker.execute import Result
 from scheduler.worker.pools import START_ALLOWANCE_S, Job, PreforkPool
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -421,4 +422,23 @@ def test_a_prefork_timeout_kills_the_processes_the_task_started_too(
     while psutil_alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not psutil_alive(grandchild)
+    worker.pool.close()
+
+
+def test_a_thread_that_returns_just_as_its_timeout_passes_is_recorded_as_it_ended(
+    redis_url: str,
+) -> None:
+    """The race: the task returned after the loop collected finished runs but before it
+    checked timeouts. Its outcome is what happened (succeeded), not a timeout that says a
+    process was killed."""
+    s = store(redis_url)
+    worker = Worker(s, concurrency=1, pool_kind="thread", now=Clock(T0))
+    message = RunMessage.loads(run_message(job("late", "record", timeout_s=1), "late@1", T0, T0,
+                                           "schedule", 1))  # fmt: skip
+    ended = Job(Claimed("late@1", message, 1), T0, time.monotonic() - 1)
+    ended.result = Result()  # it succeeded
+    worker.running["late@1"] = ended
+    [recorded] = worker._time_out(T0 + timedelta(seconds=1))
+    assert recorded.kind == "succeeded"
+    assert json.loads(recorded.event)["event"] == "succeeded"
     worker.pool.close()

@@ -237,6 +237,8 @@ class Worker:
                 del self.running[run_id]
                 still_running = self.pool.abandon(job)
                 result = outcomes.timed_out(job.claimed.message, still_running)
+                if not still_running and job.result is not None:
+                    result = job.result  # a thread returned at the last moment: its truth
                 outcome = self._judge(job, result, now)
                 if still_running:
                     job.entry = f"{run_id}#{job.claimed.message.attempt}"
