@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from scheduler.core.describe import describe
-from scheduler.core.instants import from_ms, ms_text
+from scheduler.core.instants import ms_text
 from scheduler.core.messages import Event
 from scheduler.core.model import Schedule
-from scheduler.ops.views import stored_schedule
+from scheduler.ops.views import first_fire, stored_schedule
 from scheduler.store import Store
 from scheduler.store.values import ScheduleState
 
@@ -127,9 +127,7 @@ def detail(store: Store, name: str, now: datetime, count: int = 10, source: str 
     """One schedule: its summary, next ``count`` fire times, history and definition."""
     schedule, state = stored_schedule(store, name)
     history = store.reads.history(name)
-    first = from_ms(state.next_ms) if state and state.next_ms is not None else None
-    while first is not None and first < now:
-        first = schedule.next_fire(first)
+    first = first_fire(schedule, state, now)
     fires = list(schedule.fires_from(first, None, count)) if schedule.enabled else []
     row = summary(schedule, state, history[0] if history else None)
     return Detail(schedule, row, fires, history, source)

@@ -118,9 +118,34 @@ def upcoming_online(
     out = []
     for schedule in chosen:
         state = states.get(schedule.name)
-        first = from_ms(state.next_ms) if state and state.next_ms is not None else None
-        while first is not None and first < start:
-            first = schedule.next_fire(first)
-        fires = list(schedule.fires_from(first, until, count))
+        fires = list(schedule.fires_from(first_fire(schedule, state, start), until, count))
         out.append(Upcoming(schedule, fires, bool(state and state.paused)))
     return out
+
+
+def first_fire(schedule: Schedule, state: ScheduleState | None, start: datetime) -> datetime | None:
+    """The first fire time at or after ``start``: from the next fire time Redis holds (a
+    paused or missed schedule may hold an older one), then the trigger's."""
+    first = from_ms(state.next_ms) if state and state.next_ms is not None else None
+    while first is not None and first < start:
+        first = schedule.next_fire(first)
+    return first
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    queue: str
+    depth: int
+    oldest_ms: int | None  # when its longest-waiting run was put on it
+    served: bool  # a live worker takes from it
+
+
+def queues(store: Store) -> tuple[list[QueueRow], list[WorkerInfo]]:
+    """Every queue with its depth, oldest waiting run and whether it is served; and the
+    live workers (read once for both)."""
+    depths = store.reads.queue_depths()
+    oldest = store.reads.queue_oldest_ms(sorted(depths))
+    workers = store.reads.workers()
+    served = {q for w in workers for q in w.queues}
+    rows = [QueueRow(q, depth, oldest.get(q), q in served) for q, depth in sorted(depths.items())]
+    return rows, workers

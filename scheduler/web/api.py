@@ -8,7 +8,7 @@ from importlib import resources
 
 from scheduler import ops
 from scheduler.core.instants import ms_text, to_ms
-from scheduler.ops import browse
+from scheduler.ops import browse, views
 from scheduler.web.app import BadRequest, Context, Handler, Refused, Request, Response
 from scheduler.web.app import json_response as reply
 
@@ -45,15 +45,12 @@ def dead(c: Context, r: Request, _: list[str]) -> Response:
 
 
 def queues(c: Context, r: Request, _: list[str]) -> Response:
-    reads = c.store.reads
-    depths = reads.queue_depths()
-    oldest = reads.queue_oldest_ms(sorted(depths))
+    rows, _workers = views.queues(c.store)
     now_ms = to_ms(c.now())
-    served = {q for w in reads.workers() for q in w.queues}
-    return reply([{"queue": q, "depth": depth, "oldest_enqueued_at": ms_text(oldest.get(q)),
-                   "oldest_age_s": None if oldest.get(q) is None
-                   else round(max(0, now_ms - (oldest[q] or 0)) / 1000, 3),
-                   "served": q in served} for q, depth in sorted(depths.items())])  # fmt: skip
+    return reply([{"queue": q.queue, "depth": q.depth, "oldest_enqueued_at": ms_text(q.oldest_ms),
+                   "oldest_age_s": None if q.oldest_ms is None
+                   else round(max(0, now_ms - q.oldest_ms) / 1000, 3),
+                   "served": q.served} for q in rows])  # fmt: skip
 
 
 def workers(c: Context, r: Request, _: list[str]) -> Response:

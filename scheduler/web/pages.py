@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from scheduler import ops
 from scheduler.core.instants import from_ms, ms_text, to_ms
 from scheduler.core.messages import Event
-from scheduler.ops import browse
+from scheduler.ops import browse, views
 from scheduler.web.app import BadRequest, Context, Handler, Request, Response
 
 HTML = "text/html; charset=utf-8"
@@ -87,6 +87,18 @@ def button(action: str, url: str, label: str, c: Context) -> str:
     return f"<button data-action='{e(action)}' data-url='{e(url)}'>{e(label)}</button>"
 
 
+def state_of(s: browse.Summary) -> str:
+    return "disabled" if not s.enabled else "paused" if s.paused else "active"
+
+
+def actions(s: browse.Summary, c: Context) -> str:
+    """Pause or resume, and run now (none on a read-only page)."""
+    url = f"/api/schedules/{quote(s.name)}"
+    toggle = (button("resume", f"{url}/resume", "resume", c) if s.paused
+              else button("pause", f"{url}/pause", "pause", c))  # fmt: skip
+    return toggle + button("trigger", f"{url}/trigger", "run now", c)
+
+
 def outcome(event: Event | None, now: datetime) -> str:
     if event is None:
         return "<span class=muted>none yet</span>"
@@ -111,11 +123,7 @@ def schedules_page(c: Context, r: Request, _: list[str]) -> Response:
     rows = []
     for s in page.rows:
         link = f"/schedules/{quote(s.name)}"
-        state = "disabled" if not s.enabled else "paused" if s.paused else "active"
-        act = (button("pause", f"/api/schedules/{quote(s.name)}/pause", "pause", c)
-               if not s.paused else
-               button("resume", f"/api/schedules/{quote(s.name)}/resume", "resume", c))  # fmt: skip
-        act += button("trigger", f"/api/schedules/{quote(s.name)}/trigger", "run now", c)
+        state, act = state_of(s), actions(s, c)
         rows.append([f"<a href='{e(link)}'>{e(s.name)}</a>",
                      e(s.in_words) + (f"<br><code>{e(s.written)}</code>"
                                       if s.written != s.in_words else ""), e(s.timezone),
@@ -147,10 +155,7 @@ def schedule_page(c: Context, r: Request, args: list[str]) -> Response:
     now = c.now()
     found = browse.detail(c.store, args[0], now, 10, c.sources().get(args[0], ""))
     s, schedule = found.summary, found.schedule
-    name = quote(s.name)
-    acts = (button("pause", f"/api/schedules/{name}/pause", "pause", c) if not s.paused else
-            button("resume", f"/api/schedules/{name}/resume", "resume", c))  # fmt: skip
-    acts += button("trigger", f"/api/schedules/{name}/trigger", "run now", c)
+    acts = actions(s, c)
     upcoming = table(["fire time (UTC)", f"local ({schedule.timezone})", "when"],
                      [[e(ms_text(to_ms(t))), e(t.astimezone(schedule.zone).isoformat()),
                        e(relative(to_ms(t), now))] for t in found.upcoming])  # fmt: skip
@@ -161,7 +166,7 @@ def schedule_page(c: Context, r: Request, args: list[str]) -> Response:
                      for ev in found.history], "history")  # fmt: skip
     definition = json.dumps(schedule.to_json(), indent=2)
     source = f"<p>defined at <code>{e(found.source)}</code></p>" if found.source else ""
-    state = "disabled" if not s.enabled else "paused" if s.paused else "active"
+    state = state_of(s)
     body = f"""<h1>{e(s.name)} <span class='st st-{state}'>{state}</span></h1>
 <p>{e(s.in_words)} · <code>{e(s.written)}</code> · {e(s.timezone)}
 · task <code>{e(schedule.task)}</code> · queue <code>{e(schedule.queue)}</code></p><p>{acts}</p>
@@ -194,14 +199,11 @@ def dead_page(c: Context, r: Request, _: list[str]) -> Response:
 def system_page(c: Context, r: Request, _: list[str]) -> Response:
     now, reads = c.now(), c.store.reads
     leader = reads.leader()
-    depths = reads.queue_depths()
-    oldest = reads.queue_oldest_ms(sorted(depths))
-    workers = reads.workers()
-    served = {q for w in workers for q in w.queues}
+    rows_of_queues, workers = views.queues(c.store)
     queues = table(["queue", "waiting", "oldest waiting since", "served"],
-                   [[e(q), e(d), when(oldest.get(q), now),
-                     "yes" if q in served else "<b class=warn>no live worker</b>"]
-                    for q, d in sorted(depths.items())])  # fmt: skip
+                   [[e(q.queue), e(q.depth), when(q.oldest_ms, now),
+                     "yes" if q.served else "<b class=warn>no live worker</b>"]
+                    for q in rows_of_queues])  # fmt: skip
     rows = [[e(w.worker_id), e(w.host), e(", ".join(w.queues)), e(f"{w.concurrency} {w.pool}"),
              e(w.in_flight), when(w.last_heartbeat_ms, now)] for w in workers]  # fmt: skip
     lead = "<b class=warn>none</b>"
