@@ -313,8 +313,9 @@ def test_defaults_may_not_set_what_names_a_schedules_own_work(tmp_path: Path, ke
 def test_an_unknown_key_in_defaults_lists_the_allowed_ones(tmp_path: Path) -> None:
     text = "defaults:\n  colour: red\nschedules:\n  job: {task: a:b, every: 5s}\n"
     assert problems(tmp_path, text) == [
-        "2:3: defaults.colour: unknown key 'colour'; allowed: timezone, queue, priority, retry, "
-        "timeout, expires, jitter, start, end, enabled, misfire, misfire_grace, overlap"
+        "2:3: defaults.colour: unknown key 'colour'; allowed: celery_broker_url, timezone, queue, "
+        "priority, "
+        "retry, timeout, expires, jitter, start, end, enabled, misfire, misfire_grace, overlap"
     ]
 
 
@@ -359,7 +360,8 @@ def test_retry_must_be_a_mapping(tmp_path: Path) -> None:
 def test_a_schedule_body_must_be_a_mapping(tmp_path: Path) -> None:
     assert problems(tmp_path, "schedules:\n  job: 5\n") == [
         '2:3: schedules.job: needs a trigger: cron: "<expression>" or every: <duration>',
-        "2:3: schedules.job.task: missing required key 'task' (module.path:callable)",
+        "2:3: schedules.job.task: missing required key 'task' (module.path:callable) or "
+        "'celery_task' (a Celery task's registered name)",
         "2:8: schedules.job: expected a mapping of key: value, got '5'",
     ]
 
@@ -378,7 +380,8 @@ def test_both_triggers_are_reported_at_every(tmp_path: Path) -> None:
 
 def test_a_missing_task_is_reported_at_the_name(tmp_path: Path) -> None:
     assert problems(tmp_path, "schedules:\n  job:\n    every: 5s\n") == [
-        "2:3: schedules.job.task: missing required key 'task' (module.path:callable)"
+        "2:3: schedules.job.task: missing required key 'task' (module.path:callable) or "
+        "'celery_task' (a Celery task's registered name)"
     ]
 
 
@@ -662,8 +665,9 @@ BAD_END = "    start: 2026-02-01T00:00:00Z\n    end: 2026-01-01T00:00:00Z\n"
 
 def test_an_unknown_key_is_the_only_problem_of_its_schedule(tmp_path: Path) -> None:
     assert problems(tmp_path, HEAD + "    every: 5s\n    colour: red\n" + BAD_END) == [
-        "5:5: schedules.job.colour: unknown key 'colour'; allowed: task, cron, every, timezone, "
-        "args, kwargs, queue, priority, retry, timeout, expires, jitter, start, end, enabled, "
+        "5:5: schedules.job.colour: unknown key 'colour'; allowed: task, celery_task, "
+        "celery_broker_url, cron, every, timezone, args, kwargs, queue, priority, retry, timeout, "
+        "expires, jitter, start, end, enabled, "
         "description, misfire, misfire_grace, overlap"
     ]
 

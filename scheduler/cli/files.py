@@ -54,7 +54,7 @@ def validate(
             typer.echo(message)
         if messages:
             raise typer.Exit(EXIT_INVALID)
-    for a, b in near_duplicates(s.queue for s in schedules.values()):
+    for a, b in near_duplicates(s.queue for s in schedules.values() if not s.is_celery):
         typer.echo(f"warning: queues {a!r} and {b!r} differ by a letter or two; is one a typo?",
                    err=True)  # fmt: skip
     noun = "schedule" if len(schedules) == 1 else "schedules"

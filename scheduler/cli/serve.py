@@ -343,7 +343,7 @@ def _replica(
 
 def queues_of(schedules: Mapping[str, Schedule]) -> list[str]:
     """Every queue the schedules name, and ``default``: what ``sched run`` serves."""
-    return sorted({"default", *(s.queue for s in schedules.values())})
+    return sorted({"default", *(s.queue for s in schedules.values() if not s.is_celery)})
 
 
 def _follow(replica: Scheduler, executor: Worker, schedules: Mapping[str, Schedule]) -> None:

@@ -24,9 +24,11 @@ from scheduler.core.model import (
     Overlap,
     RetryPolicy,
     Schedule,
+    Target,
 )
 from scheduler.core.names import did_you_mean
 
+CELERY_QUEUE = "celery"  # Celery's own default queue
 MAX_ARGS_BYTES = 64 * 1024  # args and kwargs of one schedule, as JSON
 
 
@@ -101,8 +103,19 @@ def build(
     values = {**defaults.values, **own.values}
     nodes = {**defaults.nodes, **own.nodes}
     ok = own.ok
-    if "task" not in own.present:
-        f.problem(name_node, f"{where}.task", "missing required key 'task' (module.path:callable)")
+    kinds = [k for k in ("task", "celery_task") if k in own.present]
+    if not kinds:
+        f.problem(name_node, f"{where}.task", "missing required key 'task' (module.path:callable)"
+                  " or 'celery_task' (a Celery task's registered name)")  # fmt: skip
+        ok = False
+    elif len(kinds) == 2:
+        bad: Node = own.nodes.get("celery_task") or name_node
+        f.problem(bad, f"{where}.celery_task", "give either task or celery_task, not both")
+        ok = False
+    celery = kinds == ["celery_task"]
+    if "celery_broker_url" in own.present and not celery:
+        bad = own.nodes.get("celery_broker_url") or name_node
+        f.problem(bad, f"{where}.celery_broker_url", "applies only to a celery_task schedule")
         ok = False
     triggers = [k for k in ("cron", "every") if k in own.present]
     if not triggers:
@@ -130,13 +143,13 @@ def build(
         return None
     schedule = Schedule(
         name=name,
-        task=values["task"],
+        task=values["celery_task"] if celery else values["task"],
         timezone=timezone,
         cron=values.get("cron"),
         every_s=values.get("every"),
         args=values.get("args", ()),
         kwargs=values.get("kwargs", {}),
-        queue=values.get("queue", "default"),
+        queue=values.get("queue", CELERY_QUEUE if celery else "default"),
         priority=values.get("priority", PRIORITY_DEFAULT),
         retry=retry,
         timeout_s=values.get("timeout"),
@@ -149,6 +162,8 @@ def build(
         misfire=values.get("misfire", Misfire.COALESCE),
         misfire_grace_s=values.get("misfire_grace"),
         overlap=values.get("overlap", Overlap.ALLOW),
+        target=Target.CELERY if celery else Target.SCHED,
+        celery_broker_url=values.get("celery_broker_url") if celery else None,
         source=f"{f.path}:{name_node.start_mark.line + 1}",
     )
     size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode())

@@ -38,18 +38,21 @@ MAX_RETRY_ATTEMPTS = 100
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TASK_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+CELERY_TASK_RE = re.compile(r"[\w.:/-]{1,255}")
+BROKER_SCHEMES = ("redis", "rediss", "unix", "amqp", "amqps", "pyamqp")
 EXCEPTION_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 TOP_KEYS = ("defaults", "schedules")
 SCHEDULE_KEYS = (
-    "task", "cron", "every", "timezone", "args", "kwargs", "queue", "priority", "retry",
-    "timeout", "expires", "jitter", "start", "end", "enabled", "description", "misfire",
-    "misfire_grace", "overlap",
+    "task", "celery_task", "celery_broker_url", "cron", "every", "timezone", "args", "kwargs",
+    "queue", "priority", "retry", "timeout", "expires", "jitter", "start", "end", "enabled",
+    "description", "misfire", "misfire_grace", "overlap",
 )  # fmt: skip
 # What `defaults:` may set: everything but what names a schedule's own work and trigger.
 DEFAULT_KEYS = tuple(
-    k for k in SCHEDULE_KEYS if k not in ("task", "cron", "every", "args", "kwargs", "description")
-)
+    k for k in SCHEDULE_KEYS
+    if k not in ("task", "celery_task", "cron", "every", "args", "kwargs", "description")
+)  # fmt: skip
 RETRY_KEYS = ("max_attempts", "backoff", "initial", "max", "jitter", "retry_on")
 
 
@@ -135,6 +138,29 @@ def task_field(node: Node, f: SourceFile) -> str:
     return value
 
 
+def celery_task_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    if not CELERY_TASK_RE.fullmatch(value):
+        fail(
+            f"{value!r} is not a Celery task name; write the name the task is registered "
+            "under, e.g. proj.tasks.cleanup",
+            node,
+        )
+    return value
+
+
+def broker_url_field(node: Node, f: SourceFile) -> str:
+    value = string(node, f)
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme not in BROKER_SCHEMES:
+        fail(
+            f"{value!r} is not a broker URL sched can publish to; use redis://, rediss://, "
+            "unix:// or amqp://",
+            node,
+        )
+    return value
+
+
 def timezone_field(node: Node, f: SourceFile) -> str:
     value = string(node, f)
     try:
@@ -178,6 +204,8 @@ def cron_field(node: Node, f: SourceFile) -> str:
 
 FIELD_PARSERS: dict[str, Parser] = {
     "task": task_field,
+    "celery_task": celery_task_field,
+    "celery_broker_url": broker_url_field,
     "cron": cron_field,
     "every": lambda n, f: duration(n, f, minimum_s=1),
     "timezone": timezone_field,

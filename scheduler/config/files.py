@@ -182,6 +182,8 @@ def check_imports(schedules: Iterable[Schedule]) -> list[str]:
     """Import every task; return one message per task that is missing or not callable."""
     messages = []
     for schedule in schedules:
+        if schedule.is_celery:
+            continue  # a Celery task's name is resolved by the Celery worker, not here
         module_name, _, attribute = schedule.task.partition(":")
         prefix = f"{schedule.source}: schedules.{schedule.name}.task"
         try:

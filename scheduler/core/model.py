@@ -37,6 +37,13 @@ class Overlap(StrEnum):
     QUEUE_ONE = "queue_one"
 
 
+class Target(StrEnum):
+    """Who executes a schedule's runs: sched's own workers, or Celery workers."""
+
+    SCHED = "sched"
+    CELERY = "celery"
+
+
 class Backoff(StrEnum):
     FIXED = "fixed"
     EXPONENTIAL = "exponential"
@@ -95,7 +102,13 @@ class Schedule:
     misfire: Misfire = Misfire.COALESCE
     misfire_grace_s: int | None = None
     overlap: Overlap = Overlap.ALLOW
+    target: Target = Target.SCHED  # CELERY: ``task`` is a Celery task's registered name
+    celery_broker_url: str | None = None  # None: the process's --celery-broker-url
     source: str = ""  # "path:line" of its definition, for messages
+
+    @property
+    def is_celery(self) -> bool:
+        return self.target is Target.CELERY
 
     @property
     def zone(self) -> ZoneInfo:
@@ -152,8 +165,11 @@ class Schedule:
         return f"every {format_duration_s(self.every_s)}"
 
     def to_json(self) -> dict[str, JSONValue]:
-        """The definition as plain JSON (no ``source``): what is synced to Redis."""
-        return {
+        """The definition as plain JSON (no ``source``): what is synced to Redis.
+
+        The Celery keys appear only for Celery schedules, so that a sched schedule's
+        digest is what it was before they existed."""
+        body: dict[str, JSONValue] = {
             "name": self.name,
             "task": self.task,
             "timezone": self.timezone,
@@ -175,6 +191,10 @@ class Schedule:
             "misfire_grace_s": self.misfire_grace_s,
             "overlap": self.overlap.value,
         }
+        if self.is_celery:
+            body["target"] = self.target.value
+            body["celery_broker_url"] = self.celery_broker_url
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, JSONValue]) -> Schedule:
@@ -200,6 +220,8 @@ class Schedule:
             misfire=Misfire(data["misfire"]),
             misfire_grace_s=data["misfire_grace_s"],
             overlap=Overlap(data["overlap"]),
+            target=Target(data.get("target", Target.SCHED.value)),
+            celery_broker_url=data.get("celery_broker_url"),
         )
 
     def trigger_key(self) -> str:
