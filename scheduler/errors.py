@@ -73,3 +73,7 @@ class UsageError(SchedError):
 
 class RedisUrlError(StoreError, UsageError):
     """A Redis URL that is malformed or of a scheme sched does not speak."""
+
+
+class BrokerError(SchedError):
+    """A Celery broker the relay publishes to could not be reached or refused a batch."""

@@ -166,3 +166,12 @@ class OutboxEntry:
     def loads(cls, text: str | bytes) -> OutboxEntry:
         data = json.loads(text)
         return cls(data["run_id"], data["broker_url"], data["priority"], data["envelope"])
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a broker did with a batch the relay published: only ``confirmed`` ones may leave
+    the outbox; ``refused`` ones (no queue of that name, a broker's nack) stay, with why."""
+
+    confirmed: list[str]  # run ids
+    refused: dict[str, str]  # run id -> the broker's reason
