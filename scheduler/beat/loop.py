@@ -14,8 +14,10 @@ from datetime import datetime
 
 from scheduler.beat.lease import LEASE_TTL_MS, RENEW_EVERY_MS, Lease
 from scheduler.beat.planner import Planner
+from scheduler.beat.relay import Relay
 from scheduler.beat.sync import sync
 from scheduler.core.backoff import Outage
+from scheduler.core.celery import CeleryRouting
 from scheduler.core.instants import to_ms
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
@@ -41,12 +43,15 @@ class Scheduler:
         lease_ttl_ms: int = LEASE_TTL_MS,
         batch_size: int = BATCH_SIZE,
         observer: Observer = SILENT,
+        routing: CeleryRouting | None = None,
     ) -> None:
         self.store = store
         self.observer = observer
         self.schedules = dict(schedules)
         self.lease = Lease(store.leader, identity, lease_ttl_ms)
-        self.planner = Planner(store.reads)
+        self.routing = routing or CeleryRouting(store.identity())
+        self.planner = Planner(store.reads, self.routing)
+        self.relay = Relay(store, self.routing.default_broker_url)
         self.planner.reset(self.schedules)
         self.batch_size = batch_size
         self._synced_epoch = 0  # the epoch whose lease we last synced under
@@ -134,6 +139,8 @@ class Scheduler:
         if self.before_dispatch is not None:
             self.before_dispatch()
         results = self.store.leader.dispatch(self.lease.token, steps)
+        if any(step.mode == "outbox" for step in steps):
+            self.relay.wake.set()
         self.planner.remember(steps, results)
         self._observe(steps, results, to_ms(now))
         return sum(r for r in results if r > 0)
@@ -194,6 +201,7 @@ class Scheduler:
         done = threading.Event()
         self._beat_at = time.monotonic()
         keeper = self.lease.keep(done, self.alive)
+        relay = self.relay.keep(done, lambda: self.is_leader, self.lease.clock.now)
         try:
             self._loop(stop, poll)
         except BaseException:
@@ -201,7 +209,9 @@ class Scheduler:
             raise
         finally:
             done.set()
+            self.relay.wake.set()
             keeper.join(timeout=2)
+            relay.join(timeout=2)
             try:
                 self.lease.release()
             except StoreError:

@@ -9,6 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from scheduler.core.celery import (
+    CeleryMessage,
+    CeleryRouting,
+    OutboxEntry,
+    new_delivery_tag,
+    outcome_deadline_ms,
+    redis_list,
+)
 from scheduler.core.instants import from_ms, to_ms, utc_text
 from scheduler.core.messages import Event, MessageTemplate, priority_score, run_id_for
 from scheduler.core.misfire import plan_due
@@ -20,8 +28,9 @@ PREPARED_GRACE_MS = 1000  # a prepared batch later than this is planned afresh
 
 
 class Planner:
-    def __init__(self, reads: Reads) -> None:
+    def __init__(self, reads: Reads, routing: CeleryRouting | None = None) -> None:
         self.reads = reads
+        self.routing = routing or CeleryRouting(store=None)
         self.schedules: Mapping[str, Schedule] = {}
         self._next_ms: dict[str, int] = {}  # next fire times this leader wrote
         self._templates: dict[str, MessageTemplate] = {}
@@ -43,7 +52,15 @@ class Planner:
             if schedule is None or stored_ms is None:
                 continue  # stale: the next sync removes it
             plan = plan_due(schedule, from_ms(stored_ms), now)
-            runs = [self._run(schedule, f, now_ms, now_text, epoch) for f in plan.run]
+            mode, celery_list = "sched", ""
+            if schedule.is_celery:
+                route = self.routing.route(schedule)
+                mode = route.mode
+                celery_list = redis_list(schedule.queue, schedule.priority)
+                runs = [self._celery_run(schedule, f, route.broker_url, mode, now_ms, now_text)
+                        for f in plan.run]  # fmt: skip
+            else:
+                runs = [self._run(schedule, f, now_ms, now_text, epoch) for f in plan.run]
             missed_event = ""
             if plan.missed:
                 last = utc_text(plan.last_missed) if plan.last_missed else None
@@ -63,6 +80,8 @@ class Planner:
                     missed=plan.missed,
                     last_missed_ms=to_ms(plan.last_missed) if plan.last_missed else None,
                     missed_event=missed_event,
+                    mode=mode,
+                    celery_list=celery_list,
                 )
             )
         return steps
@@ -126,3 +145,24 @@ class Planner:
             skipped = Event("skipped", now_text, run_id=run_id, fire_at=fire_text).dumps()
         score = priority_score(schedule.priority, now_ms)
         return Run(run_id, schedule.queue, score, message, skipped)
+
+    def _celery_run(
+        self, schedule: Schedule, fire_at: datetime, broker_url: str, mode: str, now_ms: int,
+        now_text: str,
+    ) -> Run:  # fmt: skip
+        fire_ms = to_ms(fire_at)
+        run_id = run_id_for(schedule.name, fire_ms)
+        fire_text = utc_text(fire_at)
+        message = CeleryMessage.for_run(schedule, run_id, fire_at, fire_text,
+                                        self.routing.origin)  # fmt: skip
+        envelope = message.redis_envelope(new_delivery_tag())
+        skipped = ""
+        if schedule.overlap is not Overlap.ALLOW:
+            skipped = Event("skipped", now_text, run_id=run_id, fire_at=fire_text).dumps()
+        deadline = outcome_deadline_ms(schedule, now_ms)
+        if mode == "outbox":
+            entry = OutboxEntry(run_id, broker_url, schedule.priority, envelope).dumps()
+            return Run(run_id, schedule.queue, now_ms, entry, skipped, deadline_ms=deadline)
+        handoff = Event("sent_to_celery", now_text, run_id=run_id, fire_at=fire_text,
+                        celery_id=message.task_id).dumps()  # fmt: skip
+        return Run(run_id, schedule.queue, 0, envelope, skipped, handoff, deadline)

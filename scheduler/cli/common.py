@@ -38,6 +38,17 @@ RedisUrl = Annotated[
         show_default=False,
     ),
 ]
+CeleryBrokerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--celery-broker-url",
+        envvar="SCHED_CELERY_BROKER_URL",
+        help="Where celery_task schedules hand their runs to Celery, unless their file's "
+        "defaults name a celery_broker_url: redis://, rediss://, unix:// or amqp:// "
+        "(default: the Redis sched itself uses, which hands over exactly once).",
+        show_default=False,
+    ),
+]
 Namespace = Annotated[
     str, typer.Option("--namespace", envvar="SCHED_NAMESPACE", help="Prefix of every Redis key.")
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from scheduler.cli.common import (
     EXIT_INTERNAL,
     EXIT_USAGE,
     AppDir,
+    CeleryBrokerUrl,
     LogFormat,
     Namespace,
     PathsArg,
@@ -38,6 +40,8 @@ from scheduler.cli.http import (
     serve_http,
 )
 from scheduler.cli.signals import Signals
+from scheduler.config.fields import BROKER_SCHEMES
+from scheduler.core.celery import CeleryRouting
 from scheduler.core.durations import parse_duration_s
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
@@ -56,6 +60,7 @@ def scheduler_command(
     log_format: LogFormat = "text",
     http: Http = "off",
     metrics_per_schedule: PerSchedule = None,
+    celery_broker_url: CeleryBrokerUrl = None,
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
     setup_logging(log_format)
@@ -66,7 +71,8 @@ def scheduler_command(
     metrics = metrics_for(metrics_per_schedule, len(schedules))
     url = redis_url or local_server()
     store = open_store(url, namespace)
-    replica, reloader = _replica(paths, schedules, store, signals, metrics)
+    routing = celery_routing(store, celery_broker_url)
+    replica, reloader = _replica(paths, schedules, store, signals, metrics, routing)
     server = serve_http(address, url, namespace, metrics, replica, reloader)
     logging.getLogger("sched.scheduler").info(
         "scheduler %s started with %d schedules on %s",
@@ -248,6 +254,7 @@ def run(
         ),
     ] = None,
     metrics_per_schedule: PerSchedule = None,
+    celery_broker_url: CeleryBrokerUrl = None,
 ) -> None:
     """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
     setup_logging(log_format)
@@ -274,7 +281,8 @@ def run(
         executor = _worker(store, served, concurrency, pool, worker_timeout, max_deliveries,
                            dead_letters_max, dead_letters_max_age, max_runs_per_child,
                            metrics)  # fmt: skip
-        replica, reloader = _replica(paths, schedules, store, signals, metrics)
+        routing = celery_routing(store, celery_broker_url)
+        replica, reloader = _replica(paths, schedules, store, signals, metrics, routing)
         server = serve_http(address, redis_url, namespace, metrics, replica, reloader, executor,
                             required=http is not None)  # fmt: skip
         if queues is None:  # the worker follows the schedules' queues through reloads
@@ -300,6 +308,17 @@ def run(
         if embedded is not None:
             embedded.stop()
             logging.getLogger("sched").info("stopped the embedded Redis")
+
+
+def celery_routing(store: Store, broker_url: str | None) -> CeleryRouting:
+    """Where celery_task schedules go: ``--celery-broker-url``, else sched's own Redis."""
+    if broker_url is not None:
+        scheme = broker_url.partition("://")[0]
+        if scheme not in BROKER_SCHEMES or "://" not in broker_url:
+            raise fail(f"--celery-broker-url: {redact(broker_url)!r} is not a broker URL sched "
+                       "can publish to; use redis://, rediss://, unix:// or amqp://",
+                       EXIT_USAGE)  # fmt: skip
+    return CeleryRouting(store.identity(), broker_url or None, f"sched@{socket.gethostname()}")
 
 
 def schedule_count(store: Store) -> int:
@@ -331,10 +350,10 @@ def _embedded(data_dir: Path) -> EmbeddedRedis:
 
 def _replica(
     paths: list[Path] | None, schedules: dict[str, Schedule], store: Store, signals: Signals,
-    observer: Observer = SILENT,
+    observer: Observer = SILENT, routing: CeleryRouting | None = None,
 ) -> tuple[Scheduler, Reloader]:  # fmt: skip
     """A scheduler replica, and the reloader SIGHUP and file changes go to."""
-    replica = Scheduler(store, schedules, observer=observer)
+    replica = Scheduler(store, schedules, observer=observer, routing=routing)
     reloader = Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
                         replica.replace_schedules, observer=observer)  # fmt: skip
     signals.on_hup = reloader.request

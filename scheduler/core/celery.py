@@ -18,8 +18,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from scheduler.core.model import JSONValue, Schedule
+from scheduler.core.model import JSONValue, Overlap, Schedule
 
 # The namespace of task ids: uuid5(namespace, run id), so a fire time always has one id.
 TASK_ID_NAMESPACE = uuid.UUID("5c3d6f1e-9a57-4f0b-8f43-2b1d8e7a6c10")
@@ -175,3 +176,68 @@ class Published:
 
     confirmed: list[str]  # run ids
     refused: dict[str, str]  # run id -> the broker's reason
+
+
+# -- where a Celery schedule's messages go ------------------------------------------------
+
+RedisIdentity = tuple[str, int | str, int]  # (host, port, db) or ("unix", path, db)
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+_LOOPBACK = {"localhost": "127.0.0.1", "::1": "127.0.0.1", "": "127.0.0.1"}
+
+
+def redis_identity(url: str) -> RedisIdentity | None:
+    """The server and database a Redis URL names, or None for another kind of broker."""
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        return None
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme == "unix":
+        return ("unix", parts.path, int(query.get("db", "0") or 0))
+    db = parts.path.lstrip("/") or query.get("db", "0")
+    host = (parts.hostname or "").lower()
+    return (_LOOPBACK.get(host, host), parts.port or 6379, int(db or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a Celery schedule's runs reach their broker: ``celery``, pushed by the dispatch
+    script itself (the broker is sched's own Redis: exactly once), or ``outbox``, published
+    by the relay (any other broker: at least once)."""
+
+    mode: str
+    broker_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CeleryRouting:
+    """What a leader knows to route Celery schedules: the server and database it stores
+    state in, the broker for schedules that name none, and its name as a sender."""
+
+    store: RedisIdentity | None
+    default_broker_url: str | None = None  # None: sched's own Redis
+    origin: str = "sched"
+
+    def route(self, schedule: Schedule) -> Route:
+        url = schedule.celery_broker_url or self.default_broker_url
+        if url is None:
+            return Route("celery", "")
+        identity = redis_identity(url)
+        if identity is not None and identity == self.store:
+            return Route("celery", url)
+        return Route("outbox", url)
+
+
+OUTCOME_WINDOW_DEFAULT_S = 3600  # per missing expires or timeout
+OUTCOME_GRACE_S = 60
+
+
+def outcome_deadline_ms(schedule: Schedule, handed_ms: int) -> int | None:
+    """When a Celery run of a schedule with an ``overlap`` rule stops counting as active if
+    ``report_outcomes`` never reports its end (a Celery worker killed mid-task sends
+    nothing): after it could have waited (``expires``) and run (``timeout``), each an hour
+    when not set, plus a minute. None for ``overlap: allow``: such runs are not counted."""
+    if schedule.overlap is Overlap.ALLOW:
+        return None
+    wait_s = schedule.expires_s if schedule.expires_s is not None else OUTCOME_WINDOW_DEFAULT_S
+    run_s = schedule.timeout_s if schedule.timeout_s is not None else OUTCOME_WINDOW_DEFAULT_S
+    return handed_ms + (wait_s + run_s + OUTCOME_GRACE_S) * 1000

@@ -185,7 +185,9 @@ class Event:
     """One entry of a schedule's history: what happened, and when (``at``, UTC text).
 
     Kinds: skipped, missed, succeeded, retrying, failed, dead, timed_out, expired, deferred,
-    and the operator events paused, resumed, triggered, backfilled, revived. Fields that do
+    sent_to_celery (handed to a Celery broker), no_outcome (a Celery run counted for overlap
+    that reported no end in time), and the operator events paused, resumed, triggered,
+    backfilled, revived. Fields that do
     not apply are None and left out of the JSON.
     """
 
@@ -204,6 +206,7 @@ class Event:
     missed: int | None = None
     last_missed: str | None = None
     by: str | None = None  # operator events: who (the HTTP token's name, or "cli")
+    celery_id: str | None = None  # sent_to_celery and Celery outcomes: the Celery task id
 
     def to_json(self) -> dict[str, Any]:
         body = {k: v for k, v in asdict(self).items() if v is not None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import redis
 
+from scheduler.store.celery import CeleryStore, RedisPublisher
 from scheduler.store.client import Connection, connect, redact
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S, HISTORY_LEN, Keys
 from scheduler.store.leader import LeaderStore
@@ -29,6 +30,18 @@ class Store:
         self.leader = LeaderStore(self.conn)
         self.ops = OpsStore(self.conn)
         self.reads = Reads(self.conn)
+        self.celery = CeleryStore(self.conn)
+
+    def identity(self) -> tuple[str, int | str, int]:
+        """The server and database this store talks to, as ``redis_identity`` names them:
+        a Celery broker URL naming the same is handed messages atomically."""
+        kwargs = self.client.connection_pool.connection_kwargs
+        db = int(kwargs.get("db", 0) or 0)
+        if "path" in kwargs:
+            return ("unix", str(kwargs["path"]), db)
+        host = str(kwargs.get("host", "localhost")).lower()
+        host = {"localhost": "127.0.0.1", "::1": "127.0.0.1"}.get(host, host)
+        return (host, int(kwargs.get("port", 6379)), db)
 
     def worker(self, worker_id: str, dead_max: int = DEAD_MAX,
                dead_max_age_s: int = DEAD_MAX_AGE_S) -> WorkerStore:  # fmt: skip
@@ -41,6 +54,7 @@ __all__ = [
     "Keys",
     "LeaderInfo",
     "Outcome",
+    "RedisPublisher",
     "Run",
     "ScheduleState",
     "Step",

@@ -18,7 +18,7 @@ from scheduler.store.keys import Keys
 SCRIPTS = (
     "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
     "claim", "start", "finish", "promote", "reap", "revive", "heartbeat", "repair",
-    "returned", "purge",
+    "returned", "purge", "relayed", "celery_outcome",
 )  # fmt: skip
 
 

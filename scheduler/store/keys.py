@@ -27,6 +27,11 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:dead`` | hash | run id -> dead letter JSON (run, error, attempts, times) |
 | ``{ns}:dead_index`` | sorted set | run id -> ms it was dead-lettered |
 | ``{ns}:dead_dropped`` | integer | dead letters dropped by the count and age bounds |
+| ``{ns}:outbox`` | sorted set | run id -> ms it was written: Celery messages for a broker other than sched's own Redis, until the relay's broker confirmed them |
+| ``{ns}:outbox:messages`` | hash | run id -> outbox entry JSON (broker URL, priority, kombu's Redis envelope) |
+| ``{ns}:celery:inflight`` | hash | run id -> ``sent`` or ``started``: Celery runs of schedules with an ``overlap`` rule, until ``report_outcomes`` reports their end |
+| ``{ns}:celery:deadlines`` | sorted set | run id -> ms after which an in-flight Celery run that reported nothing stops counting as active |
+| *queue* (no namespace) | list | Celery's own queue lists, in kombu's naming (``celery``, ``celery\x06\x163``, ...): the dispatch script pushes onto them when the broker is sched's own Redis |
 
 Definitions (what the files say) are kept apart from state (what has happened), so a
 redeploy that changes nothing about a schedule's trigger keeps its next fire time.
@@ -136,3 +141,19 @@ class Keys:
     @property
     def dead_dropped(self) -> str:
         return self._k("dead_dropped")
+
+    @property
+    def outbox(self) -> str:
+        return self._k("outbox")
+
+    @property
+    def outbox_messages(self) -> str:
+        return self._k("outbox", "messages")
+
+    @property
+    def celery_inflight(self) -> str:
+        return self._k("celery", "inflight")
+
+    @property
+    def celery_deadlines(self) -> str:
+        return self._k("celery", "deadlines")

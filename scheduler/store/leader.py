@@ -59,14 +59,23 @@ class LeaderStore:
     def dispatch(self, token: str, steps: Sequence[Step]) -> list[int]:
         """Apply a batch of steps atomically; per step, runs enqueued or -1 if refused."""
         k = self.keys
-        keys = [k.lease, k.due, k.runs, k.queues]
+        keys = [k.lease, k.due, k.runs, k.queues, k.outbox_messages, k.celery_inflight,
+                k.celery_deadlines]  # fmt: skip
         args: list[str | int] = [token, HISTORY_LEN, len(steps)]
         for step in steps:
-            keys += [k.state(step.name), k.queue(step.queue), k.history(step.name)]
+            keys += [k.state(step.name), self._target(step), k.history(step.name)]
             args += [step.name, step.expected_next_ms, ms_arg(step.new_next_ms),
                      ms_arg(step.new_due_ms), step.overlap, ms_arg(step.fired_ms), step.queue,
-                     step.missed, ms_arg(step.last_missed_ms), step.missed_event,
+                     step.mode, step.missed, ms_arg(step.last_missed_ms), step.missed_event,
                      len(step.runs)]  # fmt: skip
             for run in step.runs:
-                args += [run.run_id, run.score, run.message, run.skipped_event]
+                args += [run.run_id, run.score, run.message, run.skipped_event,
+                         run.handoff_event, ms_arg(run.deadline_ms)]  # fmt: skip
         return [int(x) for x in self.conn.run("dispatch", keys, args)]
+
+    def _target(self, step: Step) -> str:
+        if step.mode == "celery":
+            return step.celery_list
+        if step.mode == "outbox":
+            return self.keys.outbox
+        return self.keys.queue(step.queue)

@@ -33,8 +33,10 @@ class Run:
     run_id: str
     queue: str
     score: int
-    message: str  # RunMessage JSON
+    message: str  # RunMessage JSON; a Celery envelope (mode celery); an outbox entry (outbox)
     skipped_event: str = ""  # the history event to record if overlap skips the run
+    handoff_event: str = ""  # mode celery: the history event of the hand-off
+    deadline_ms: int | None = None  # a Celery run counted for overlap: when it stops counting
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Step:
     missed: int = 0
     last_missed_ms: int | None = None
     missed_event: str = ""  # history entry JSON when fire times were missed
+    mode: str = "sched"  # sched | celery (push onto ``celery_list``) | outbox (the relay's)
+    celery_list: str = ""  # mode celery: the Redis list Celery's workers read
 
 
 @dataclass(frozen=True)
