@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -21,7 +21,7 @@ import redis
 from scheduler.beat.lease import LEASE_TTL_MS
 from scheduler.core.celery import celery_task_id
 from scheduler.core.instants import from_ms, utc_text
-from scheduler.store import Store
+from scheduler.store import ScheduleState, Store
 
 TESTS = Path(__file__).resolve().parent
 BIG = 2**60  # a JSON number Lua's cjson would round: it must arrive exact
@@ -162,3 +162,136 @@ def test_a_celery_worker_runs_every_fire_time_exactly_once_with_two_leaders_kill
     history = [json.loads(e) for e in cluster.store.client.lrange("{sched}:history:handoff", 0, -1)]
     assert {e["event"] for e in history} == {"sent_to_celery"}
     assert all(e["celery_id"] == celery_task_id(e["run_id"]) for e in history)
+
+
+def db1(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/1"
+
+
+def test_the_relay_hands_over_at_least_once_when_it_dies_between_publish_and_confirm(
+    cluster: Cluster, redis_url: str
+) -> None:
+    broker = db1(redis_url)
+    cluster.worker(broker)
+    crashing = {"PYTHONPATH": str(TESTS / "relay_crash")}
+    first = cluster.scheduler(every_second(), "--celery-broker-url", broker, env=crashing)
+    wait_for(lambda: first.poll() is not None, 20, "the relay to die after its first publish")
+    assert first.returncode == 9
+    second = cluster.scheduler(every_second(), "--celery-broker-url", broker)
+    wait_for(lambda: len({r["run_id"] for r in cluster.records()}) >= 6, 30, "runs after it")
+    wait_for(lambda: cluster.store.client.zcard("{sched}:outbox") == 0, 10, "an empty outbox")
+    second.send_signal(signal.SIGTERM)
+    second.wait(timeout=15)
+    fires = handed_fire_ms(cluster.store)
+    left = {
+        m.decode() for m in cast(list[bytes], cluster.store.client.zrange("{sched}:outbox", 0, -1))
+    }
+    wait_for(lambda: len({r["run_id"] for r in cluster.records()}) + len(left) >= len(fires),
+             20, "the worker to drain")  # fmt: skip
+    records = cluster.records()
+    by_run: dict[str, list[str]] = {}
+    for r in records:
+        by_run.setdefault(r["run_id"], []).append(r["id"])
+    assert sorted(set(by_run) | left) == [f"handoff@{ms}" for ms in fires]
+    twice = {run_id: ids for run_id, ids in by_run.items() if len(ids) > 1}
+    assert list(twice) == [f"handoff@{fires[0]}"]  # the batch the dead relay published
+    assert twice[f"handoff@{fires[0]}"] == [celery_task_id(f"handoff@{fires[0]}")] * 2
+    assert all(len(ids) == 1 for run_id, ids in by_run.items() if run_id not in twice)
+    assert_exact_runs([r for r in records if r["run_id"] not in twice], fires[1:])
+
+
+def test_report_outcomes_records_each_end_and_overlap_skip_holds_on_celery(
+    cluster: Cluster, redis_url: str
+) -> None:
+    cluster.worker(redis_url, report=True)
+    schedules = ("schedules:\n  handoff:\n    celery_task: proj.tasks.sleep\n    every: 1s\n"
+                 "    args: [2.5]\n    overlap: skip\n")  # fmt: skip
+    replica = cluster.scheduler(schedules)
+    wait_for(lambda: len(cluster.records("ended")) >= 2, 30, "two runs to end")
+    replica.send_signal(signal.SIGTERM)
+    replica.wait(timeout=15)
+
+    def state() -> ScheduleState:
+        return cluster.store.reads.states(["handoff"])["handoff"]
+
+    wait_for(lambda: state().active == 0, 10, "the last run to end")
+    began, ended = cluster.records("began"), cluster.records("ended")
+    assert [r["run_id"] for r in began] == [r["run_id"] for r in ended]
+    for earlier, later in zip(ended, began[1:], strict=False):
+        assert later["at"] >= earlier["at"]  # never two at once
+    history = [json.loads(e) for e in cluster.store.client.lrange("{sched}:history:handoff", 0, -1)]
+    succeeded = [e for e in history if e["event"] == "succeeded"]
+    assert sorted(e["run_id"] for e in succeeded) == sorted(r["run_id"] for r in ended)
+    assert all(e["celery_id"] == celery_task_id(e["run_id"]) for e in succeeded)
+    assert all(2400 <= e["duration_ms"] < 10_000 for e in succeeded)
+    assert any(e["event"] == "skipped" for e in history)
+    assert (state().active, state().waiting) == (0, 0)
+    assert state().last_success_ms is not None
+
+
+def test_a_failed_celery_task_is_recorded_as_failed_with_its_error(
+    cluster: Cluster, redis_url: str
+) -> None:
+    cluster.worker(redis_url, report=True)
+    replica = cluster.scheduler("schedules:\n  handoff:\n    celery_task: proj.tasks.fail\n"
+                                "    every: 1s\n")  # fmt: skip
+    wait_for(lambda: cluster.records(), 20, "a run")
+    replica.send_signal(signal.SIGTERM)
+    replica.wait(timeout=15)
+
+    def events() -> list[dict[str, Any]]:
+        return [
+            json.loads(e) for e in cluster.store.client.lrange("{sched}:history:handoff", 0, -1)
+        ]
+
+    wait_for(lambda: any(e["event"] == "failed" for e in events()), 10, "the failure")
+    failed = next(e for e in events() if e["event"] == "failed")
+    assert failed["error"] == "RuntimeError: the task failed on purpose"
+    assert failed["celery_id"] == celery_task_id(failed["run_id"])
+
+
+def hand_off_without_a_worker(cluster: Cluster, schedules: str, runs: int) -> None:
+    replica = cluster.scheduler(schedules)
+    wait_for(lambda: sum(s.runs for s in cluster.store.reads.states(["hi", "lo", "handoff"])
+                         .values()) >= runs, 20, "hand-offs")  # fmt: skip
+    replica.send_signal(signal.SIGTERM)
+    replica.wait(timeout=15)
+
+
+def test_celery_drops_a_run_past_its_expires(cluster: Cluster, redis_url: str) -> None:
+    hand_off_without_a_worker(cluster, every_second(expires="1s"), 3)
+    time.sleep(1.5)  # every run is now past fire time + 1 s
+    cluster.worker(redis_url)
+    broker = cluster.store.client
+    wait_for(lambda: broker.llen("celery") == 0, 20, "the worker to take every message")
+    time.sleep(1)
+    assert cluster.records() == []
+
+
+def test_celery_takes_higher_priorities_first(cluster: Cluster, redis_url: str) -> None:
+    schedules = "schedules:\n" + "".join(
+        f"  {name}:\n    celery_task: proj.tasks.record\n    every: 1s\n    priority: {p}\n"
+        for name, p in (("hi", 9), ("lo", 0))
+    )
+    hand_off_without_a_worker(cluster, schedules, 6)
+    assert cluster.store.client.llen("celery") >= 3  # sched's 9: Celery's first list
+    assert cluster.store.client.llen("celery\x06\x169") >= 3  # sched's 0: Celery's last
+    total = sum(s.runs for s in cluster.store.reads.states(["hi", "lo"]).values())
+    cluster.worker(redis_url)
+    wait_for(lambda: len(cluster.records()) == total, 20, "every run")
+    order = [r["run_id"].partition("@")[0] for r in cluster.records()]
+    assert order == sorted(order)  # "hi" < "lo": every hi before any lo
+
+
+def test_celery_kills_a_run_at_its_timeout(cluster: Cluster, redis_url: str) -> None:
+    cluster.worker(redis_url, "--pool", "prefork", "--concurrency", "1")
+    replica = cluster.scheduler("schedules:\n  handoff:\n    celery_task: proj.tasks.sleep\n"
+                                "    every: 1s\n    args: [4]\n    timeout: 1s\n")  # fmt: skip
+    wait_for(lambda: cluster.records("began"), 20, "a run to begin")
+    replica.send_signal(signal.SIGTERM)
+    replica.wait(timeout=15)
+    first = cluster.records("began")[0]
+    log = next(cluster.tmp.glob("celery-*.log"))
+    wait_for(lambda: "Hard time limit (1" in log.read_text(), 15, "Celery's time limit")
+    time.sleep(max(0.0, first["at"] + 5 - time.time()))  # it would have ended by now
+    assert first["run_id"] not in {r["run_id"] for r in cluster.records("ended")}
