@@ -27,7 +27,7 @@ from scheduler.cli.common import (
     use_app_dir,
 )
 from scheduler.cli.render import upcoming_table, when
-from scheduler.config import check_imports
+from scheduler.config import celery_warnings, check_imports
 from scheduler.core import clock
 from scheduler.core.model import Schedule
 from scheduler.core.names import closest, near_duplicates
@@ -57,6 +57,8 @@ def validate(
     for a, b in near_duplicates(s.queue for s in schedules.values() if not s.is_celery):
         typer.echo(f"warning: queues {a!r} and {b!r} differ by a letter or two; is one a typo?",
                    err=True)  # fmt: skip
+    for message in celery_warnings(schedules.values()):
+        typer.echo(f"warning: {message}", err=True)
     noun = "schedule" if len(schedules) == 1 else "schedules"
     typer.echo(f"{len(schedules)} {noun} in {files} file{'s' if files != 1 else ''} OK")
 

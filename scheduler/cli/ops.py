@@ -106,6 +106,8 @@ def _said(e: Event, tz: tzinfo | None) -> str:
         return f"retry at {when(e.retry_at, tz)}"
     if e.event == "timed_out":
         return "no retry left: dead-lettered"
+    if e.celery_id:
+        return f"Celery task {e.celery_id}"
     return ""
 
 

@@ -13,6 +13,7 @@ from scheduler.config.build import MAX_ARGS_BYTES
 from scheduler.config.files import (
     MAX_FILE_BYTES,
     LoadedSchedules,
+    celery_warnings,
     check_imports,
     load,
     schedule_files,
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_NODES",
     "LoadedSchedules",
     "PathError",
+    "celery_warnings",
     "check_imports",
     "load",
     "schedule_files",

@@ -224,3 +224,25 @@ def bind_problem(schedule: Schedule) -> str:
         return (f"{schedule.source}: schedules.{schedule.name}.{field}: the arguments do not "
                 f"fit {schedule.task}{bare}: {exc}")  # fmt: skip
     return ""
+
+
+def celery_warnings(schedules: Iterable[Schedule]) -> list[str]:
+    """What Celery cannot honour of a celery_task schedule, by schedule and field: the
+    schedule is valid and runs, but a field does less than for a sched task."""
+    messages = []
+    for s in sorted(schedules, key=lambda s: s.name):
+        if not s.is_celery:
+            continue
+        where = f"{s.source}: schedules.{s.name}"
+        if s.overlap.value != "allow":
+            messages.append(
+                f"{where}.overlap: a Celery run's end reaches sched only through "
+                "scheduler.celery.report_outcomes(app) in the Celery app; without it each run "
+                "counts as running until expires + timeout + 60 s (an hour each when not set)"
+            )
+        if s.retry.max_attempts > 1:
+            messages.append(
+                f"{where}.retry: sched does not retry a Celery task (it only hands it over); "
+                "use the task's autoretry_for or self.retry()"
+            )
+    return messages

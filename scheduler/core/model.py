@@ -15,6 +15,7 @@ from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import utc_text
 from scheduler.core.jitter import due_ms, jitter_ms
 from scheduler.core.triggers import CronTrigger, IntervalTrigger
+from scheduler.core.urls import redact
 
 JSONValue = Any  # JSON-serialisable: str, int, float, bool, None, list, dict[str, ...]
 _ONE_US = timedelta(microseconds=1)
@@ -194,6 +195,13 @@ class Schedule:
         if self.is_celery:
             body["target"] = self.target.value
             body["celery_broker_url"] = self.celery_broker_url
+        return body
+
+    def shown(self) -> dict[str, JSONValue]:
+        """``to_json`` as it may be shown (the web page, the API): no broker password."""
+        body = self.to_json()
+        if self.celery_broker_url:
+            body["celery_broker_url"] = redact(self.celery_broker_url)
         return body
 
     @classmethod

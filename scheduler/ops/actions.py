@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from scheduler.core.celery import CeleryMessage, OutboxEntry, new_delivery_tag
 from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import from_ms, to_ms, utc_text
 from scheduler.core.messages import RunMessage, event
@@ -60,10 +62,25 @@ def _run(
     schedule: Schedule, run_id: str, fire_at: datetime, now: datetime, origin: str,
     expires: bool = True,
 ) -> Run:  # fmt: skip
+    if schedule.is_celery:
+        return _celery_run(schedule, run_id, fire_at, now, expires)
     message = RunMessage.for_fire(schedule, run_id, fire_at, now, origin, epoch=0)
     if not expires:
         message = replace(message, expires_at=None)
     return Run(run_id, schedule.queue, message.score(to_ms(now)), message.dumps())
+
+
+def _celery_run(schedule: Schedule, run_id: str, fire_at: datetime, now: datetime,
+                expires: bool) -> Run:  # fmt: skip
+    """An operator's run of a Celery schedule: an outbox entry, which the leader's relay
+    publishes to the schedule's broker ('' stands for the leader's default)."""
+    if not expires:
+        schedule = replace(schedule, expires_s=None)
+    origin = f"sched@{socket.gethostname()}"
+    message = CeleryMessage.for_run(schedule, run_id, fire_at, utc_text(fire_at), origin)
+    envelope = message.redis_envelope(new_delivery_tag())
+    entry = OutboxEntry(run_id, schedule.celery_broker_url or "", schedule.priority, envelope)
+    return Run(run_id, schedule.queue, to_ms(now), entry.dumps())
 
 
 def trigger(store: Store, name: str, now: datetime, by: str | None = None) -> str:
@@ -72,7 +89,7 @@ def trigger(store: Store, name: str, now: datetime, by: str | None = None) -> st
     run_id = f"{name}@trigger-{to_ms(now)}-{secrets.token_hex(4)}"
     run = _run(schedule, run_id, now, now, "trigger")
     note = event("triggered", now, run_id=run_id, fire_at=utc_text(now), by=by)
-    store.ops.enqueue(name, run, note)
+    store.ops.enqueue(name, run, note, outbox=schedule.is_celery)
     return run_id
 
 
@@ -112,7 +129,7 @@ def backfill(
         run_id = f"{name}@backfill-{fire_ms}"
         note = event("backfilled", now, run_id=run_id, fire_at=utc_text(fire_at))
         run = _run(schedule, run_id, fire_at, now, "backfill", expires=not ignore_expires)
-        if store.ops.enqueue(name, run, note, backfill_ms=fire_ms):
+        if store.ops.enqueue(name, run, note, backfill_ms=fire_ms, outbox=schedule.is_celery):
             enqueued.append(run_id)
         else:
             already += 1
@@ -173,7 +190,7 @@ def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Ch
         if stored[name].get("digest") == local.digest():
             continue
         before = Schedule.from_json(stored[name]["schedule"])
-        fields = field_changes(before.to_json(), local.to_json())
+        fields = field_changes(before.shown(), local.shown())
         state = states.get(name)
         if before.trigger_key() != local.trigger_key():
             next_fire = local.next_fire(now) if local.enabled else None

@@ -117,7 +117,7 @@ class Detail:
     source: str  # "path:line" of its definition when this process loaded it, else ''
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.summary.to_json(), "definition": self.schedule.to_json(),
+        return {**self.summary.to_json(), "definition": self.schedule.shown(),
                 "source": self.source or None,
                 "upcoming": [ms_text(int(t.timestamp() * 1000)) for t in self.upcoming],
                 "history": [e.to_json() for e in self.history]}  # fmt: skip

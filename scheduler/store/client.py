@@ -7,30 +7,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 from redis.commands.core import Script
 
+from scheduler.core.urls import redact
 from scheduler.errors import NotLeaderError, RedisUrlError, SchedError, StoreError
 from scheduler.store.keys import Keys
+
+__all__ = ["Connection", "check_url", "connect", "redact", "translated"]
 
 SCRIPTS = (
     "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
     "claim", "start", "finish", "promote", "reap", "revive", "heartbeat", "repair",
     "returned", "purge", "relayed", "celery_outcome",
 )  # fmt: skip
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_url(url: str) -> None:

@@ -21,12 +21,18 @@ class OpsStore:
                 ms_arg(last_missed_ms), event, HISTORY_LEN]  # fmt: skip
         return bool(self.conn.run("pause", keys, args))
 
-    def enqueue(self, name: str, run: Run, event: str, backfill_ms: int | None = None) -> bool:
+    def enqueue(self, name: str, run: Run, event: str, backfill_ms: int | None = None,
+                outbox: bool = False) -> bool:  # fmt: skip
+        """Enqueue a run for sched's workers or, with ``outbox``, a Celery message (an
+        outbox entry) for the leader's relay; False if it was enqueued before."""
         k = self.keys
         keys = [k.runs, k.queue(run.queue), k.queues, k.backfilled(name), k.history(name),
                 k.state(name)]  # fmt: skip
+        if outbox:
+            keys[:2] = [k.outbox_messages, k.outbox]
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
         args += [ms_arg(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
+        args += ["outbox" if outbox else "queue"]
         return bool(self.conn.run("enqueue", keys, args))
 
     def revive(self, run: Run, schedule: str, event: str) -> bool:
@@ -39,7 +45,8 @@ class OpsStore:
     def repair_counters(self) -> list[CounterFix]:
         """Recompute every schedule's active/waiting counters from the runs that exist;
         the ones that were wrong, with their old and new values."""
-        keys = [self.keys.runs, self.keys.claims, self.keys.defs, self.keys.workers]
+        keys = [self.keys.runs, self.keys.claims, self.keys.defs, self.keys.workers,
+                self.keys.celery_inflight]  # fmt: skip
         flat = self.conn.run("repair", keys, [self.keys.prefix])
         rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
         return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]

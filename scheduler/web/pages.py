@@ -164,7 +164,7 @@ def schedule_page(c: Context, r: Request, args: list[str]) -> Response:
                       e(ev.attempt), e("" if ev.duration_ms is None else f"{ev.duration_ms} ms"),
                       e(ev.worker), f"<code>{e(ev.error)}</code>" if ev.error else "", e(ev.by)]
                      for ev in found.history], "history")  # fmt: skip
-    definition = json.dumps(schedule.to_json(), indent=2)
+    definition = json.dumps(schedule.shown(), indent=2)
     source = f"<p>defined at <code>{e(found.source)}</code></p>" if found.source else ""
     state = state_of(s)
     body = f"""<h1>{e(s.name)} <span class='st st-{state}'>{state}</span></h1>

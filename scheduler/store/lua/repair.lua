@@ -3,10 +3,11 @@
 -- above zero would stop a schedule for good.
 -- KEYS[1] runs (hash run_id -> message JSON), KEYS[2] claims (hash run_id -> worker, with
 -- '|s' once started), KEYS[3] defs (hash name -> definition), KEYS[4] workers (zset)
+-- KEYS[5] celery:inflight (hash run_id -> sent | started)
 -- ARGV[1] key prefix ("{ns}:")
 -- active = the schedule's runs that exist (queued, claimed, running, waiting to retry), plus
--- timed-out attempts still running in a live worker's abandoned threads;
--- waiting = those not started. Reads the run message's `schedule` field, writes no message.
+-- timed-out attempts still running in a live worker's abandoned threads, plus Celery runs
+-- in flight (handed over, end not yet reported); waiting = those not started. Reads the run message's `schedule` field, writes no message.
 -- Returns a flat list: name, active before, waiting before, active now, waiting now, for
 -- each schedule that was wrong.
 local active, waiting = {}, {}
@@ -25,6 +26,16 @@ end
 for _, worker in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   for _, name in ipairs(redis.call('HVALS', ARGV[1] .. 'abandoned:' .. worker)) do
     active[name] = (active[name] or 0) + 1
+  end
+end
+local inflight = redis.call('HGETALL', KEYS[5])
+for i = 1, #inflight, 2 do
+  local name = string.match(inflight[i], '^(.*)@[^@]*$')
+  if name then
+    active[name] = (active[name] or 0) + 1
+    if inflight[i + 1] == 'sent' then
+      waiting[name] = (waiting[name] or 0) + 1
+    end
   end
 end
 local names = redis.call('HKEYS', KEYS[3])

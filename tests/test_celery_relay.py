@@ -1,0 +1,100 @@
+"""The relay, driven step by step against real servers: a broker that is down keeps the
+outbox, a broker back takes it, an operator's trigger of a Celery schedule goes through the
+relay, and runs that never report an end stop counting at their deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import redis
+from script_support import history, store
+
+from scheduler.beat import Scheduler
+from scheduler.beat.relay import RETRY_WAIT_S
+from scheduler.core.celery import CeleryRouting, celery_task_id
+from scheduler.core.model import Overlap, Schedule, Target
+from scheduler.ops import actions
+from scheduler.store.embedded import EmbeddedRedis
+
+T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+
+def celery(name: str, **fields: object) -> Schedule:
+    return Schedule(name=name, task="proj.tasks.record", timezone="UTC", every_s=60,
+                    target=Target.CELERY, queue="celery", **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def leader(url: str, broker: str | None, *schedules: Schedule) -> Scheduler:
+    s = store(url)
+    replica = Scheduler(s, {x.name: x for x in schedules},
+                        routing=CeleryRouting(s.identity(), broker))  # fmt: skip
+    assert replica.elect(T0)
+    replica.tick(T0)  # syncs; the first fire is T0 + 1 min
+    return replica
+
+
+def test_a_broker_that_is_down_keeps_the_outbox_and_takes_it_when_back(
+    redis_url: str, own_redis: EmbeddedRedis
+) -> None:
+    replica = leader(redis_url, own_redis.url, celery("a"), celery("b"))
+    own_redis.stop()
+    fire = T0 + timedelta(minutes=1)
+    assert replica.tick(fire) == 2
+    assert replica.relay.pump(fire) == 0  # the broker is down
+    assert [e.run_id for e in replica.store.celery.outbox(10)] == [
+        f"a@{1796202060000}", f"b@{1796202060000}"]  # fmt: skip
+    own_redis.start()
+    assert replica.relay.pump(fire) == 0  # still waiting out the retry delay
+    time.sleep(RETRY_WAIT_S[0] + 0.1)
+    assert replica.relay.pump(fire) == 2
+    assert replica.store.celery.outbox(10) == []
+    broker = redis.Redis.from_url(own_redis.url)
+    pushed = [json.loads(m) for m in broker.lrange("celery", 0, -1)]
+    broker.close()
+    assert sorted(m["headers"]["sched_run_id"] for m in pushed) == ["a@1796202060000",
+                                                                    "b@1796202060000"]  # fmt: skip
+    sent = [json.loads(e) for e in history(replica.store, "a")]
+    assert [(e["event"], e["celery_id"]) for e in sent] == [
+        ("sent_to_celery", celery_task_id("a@1796202060000"))]  # fmt: skip
+
+
+def test_an_operators_trigger_of_a_celery_schedule_goes_through_the_relay(redis_url: str) -> None:
+    replica = leader(redis_url, None, celery("a"))
+    run_id = actions.trigger(replica.store, "a", T0 + timedelta(seconds=5))
+    assert replica.store.reads.queue_depths() == {}  # nothing for sched's own workers
+    assert replica.relay.pump(T0 + timedelta(seconds=6)) == 1
+    [pushed] = [json.loads(m) for m in replica.store.client.lrange("celery", 0, -1)]
+    assert pushed["headers"]["sched_run_id"] == run_id
+    assert pushed["headers"]["id"] == celery_task_id(run_id)
+    kinds = [json.loads(e)["event"] for e in history(replica.store, "a")]
+    assert kinds == ["sent_to_celery", "triggered"]
+
+
+def test_a_backfill_of_a_celery_schedule_hands_each_fire_time_over_once(redis_url: str) -> None:
+    replica = leader(redis_url, None, celery("a"))
+    start, until = T0 - timedelta(minutes=3), T0 - timedelta(minutes=1)
+    first = actions.backfill(replica.store, "a", start, until, T0)
+    again = actions.backfill(replica.store, "a", start, until, T0)
+    assert (len(first.enqueued), again.already) == (3, 3)
+    assert replica.relay.pump(T0) == 3
+    ids = sorted(json.loads(m)["headers"]["sched_run_id"]
+                 for m in replica.store.client.lrange("celery", 0, -1))  # fmt: skip
+    assert ids == sorted(first.enqueued)
+
+
+def test_runs_that_never_report_stop_counting_at_their_deadline(redis_url: str) -> None:
+    replica = leader(redis_url, None, celery("a", overlap=Overlap.SKIP, expires_s=10, timeout_s=5))
+    fire = T0 + timedelta(minutes=1)
+    assert replica.tick(fire) == 1
+    assert replica.tick(fire + timedelta(minutes=1)) == 0  # skipped: the first counts as running
+    state = replica.store.reads.states(["a"])["a"]
+    assert (state.active, state.skipped) == (1, 1)
+    # the deadline counts from the hand-off (at ``fire``): expires + timeout + 60 s
+    assert replica.relay.expire(fire + timedelta(seconds=10 + 5 + 60 - 1)) == 0
+    assert replica.relay.expire(fire + timedelta(seconds=10 + 5 + 60)) == 1
+    assert replica.store.reads.states(["a"])["a"].active == 0
+    last = json.loads(history(replica.store, "a")[0])
+    assert (last["event"], last["run_id"]) == ("no_outcome", "a@1796202060000")
+    assert "report_outcomes" in last["error"]
