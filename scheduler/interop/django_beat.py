@@ -13,9 +13,9 @@ How each row keeps Celery's fire times (``ModelEntry`` in django-celery-beat):
 * interval: beat fires ``every`` after ``last_run_at`` (``date_changed`` for a task never
   run), not before ``start_time``; ``start:`` is that first fire time, which anchors the
   cadence, rounded up to the whole second.
-* clocked (one-off): a six-field cron naming that second, with ``start:`` and ``end:``
-  both on it, so it fires once. Celery runs a past one that has not run at its next start;
-  sched never runs it (a warning says so).
+* clocked (one-off): a six-field cron naming that second, with ``start:`` on it and
+  ``end:`` one second later, so it fires once. Celery runs a past one that has not run
+  at its next start; sched never runs it (a warning says so).
 * ``expires``: no run at or after it, so ``end:`` is the second before it.
 """
 
@@ -232,7 +232,7 @@ def _clocked(row: Row, now: datetime, notes: list[str]) -> dict[str, JSONValue]:
     return {
         "cron": f"{at.second} {at.minute} {at.hour} {at.day} {at.month} *",
         "start": iso(at),
-        "end": iso(at),
+        "end": iso(at + timedelta(seconds=1)),  # sched's end is later than its start
     }
 
 
