@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
+from test_failover import leader_pid, wait_for
 from test_import_celery import sched
+
+from scheduler.store import Store
 
 START = datetime(2027, 1, 1, tzinfo=UTC)
 UNTIL = START + timedelta(days=365)
@@ -240,3 +247,73 @@ def test_a_sqlite_file_without_the_tables_says_so(tmp_path: Path) -> None:
         f"error: {empty}: cannot read django-celery-beat's tables: no such table: "
         "django_celery_beat_periodictask\n"
     )
+
+
+# Rows whose beat state is a few seconds old when the test runs (Django, as above).
+RECENT_ROWS = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from datetime import UTC, datetime, timedelta
+import django
+django.setup()
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+now = datetime.now(UTC).replace(microsecond=0)
+minute = now.replace(second=0)
+PeriodicTask.objects.all().delete()
+PeriodicTask.objects.create(name="beat-interval", task="proj.tasks.job",
+    interval=IntervalSchedule.objects.create(every=10, period="seconds"),
+    last_run_at=now - timedelta(seconds=7))
+PeriodicTask.objects.create(name="beat-cron", task="proj.tasks.job",
+    crontab=CrontabSchedule.objects.create(minute="*", hour="*", day_of_week="*",
+        day_of_month="*", month_of_year="*", timezone="UTC"),
+    last_run_at=minute)
+json.dump({"interval_last": (now - timedelta(seconds=7)).isoformat(),
+           "cron_last": minute.isoformat()}, sys.stdout)
+"""
+
+
+def test_a_real_scheduler_continues_beats_cadence_and_replays_no_run_beat_made(
+    beat_db: tuple[Path, dict[str, list[str]]], tmp_path: Path, redis_url: str
+) -> None:
+    db = tmp_path / "beat.sqlite3"
+    shutil.copy(beat_db[0], db)
+    (tmp_path / "recent_settings.py").write_text(SETTINGS.format(db=str(db)), encoding="utf-8")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "recent_settings",
+           "PYTHONPATH": str(tmp_path), "PYTHONWARNINGS": "ignore"}  # fmt: skip
+    made = subprocess.run([sys.executable, "-c", textwrap.dedent(RECENT_ROWS)], env=env,
+                          capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    beat = {k: datetime.fromisoformat(v) for k, v in json.loads(made.stdout).items()}
+    out = tmp_path / "beat.yaml"
+    done = sched("import", "django-celery-beat", "--database-url", f"sqlite:///{db}",
+                 "-o", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    store = Store(redis.Redis.from_url(redis_url))
+    started_ms = int(time.time() * 1000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "scheduler", str(out), "--redis-url", redis_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: leader_pid(store) == proc.pid, 15)
+        wait_for(lambda: any(m.schedule == "beat-interval"
+                             for m in store.reads.queued_runs("celery")), 20)  # fmt: skip
+        states = store.reads.states(["beat-cron"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    ms = 1000
+    interval_fires = sorted(m.fire_at_ms for m in store.reads.queued_runs("celery")
+                            if m.schedule == "beat-interval")  # fmt: skip
+    last_ms = int(beat["interval_last"].timestamp()) * ms
+    first = interval_fires[0]
+    # On beat's cadence (10 s after its last run, then every 10 s), from the first such time
+    # after the scheduler started: no catch-up run for a time before it, none replayed.
+    assert (first - last_ms) % (10 * ms) == 0
+    assert started_ms < first <= started_ms + 10 * ms + 5 * ms
+    assert interval_fires == list(range(first, first + len(interval_fires) * 10 * ms, 10 * ms))
+    cron_fires = [m.fire_at_ms for m in store.reads.queued_runs("celery")
+                  if m.schedule == "beat-cron"]  # fmt: skip
+    assert all(f > int(beat["cron_last"].timestamp()) * ms for f in cron_fires)
+    assert states["beat-cron"].next_ms is not None
+    assert states["beat-cron"].next_ms > int(beat["cron_last"].timestamp()) * ms

