@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from scheduler.cli import dead, files, ops, serve
+from scheduler.cli import dead, files, imports, ops, serve
 from scheduler.cli.app import app, guarded
 
-__all__ = ["app", "dead", "files", "main", "ops", "serve"]
+__all__ = ["app", "dead", "files", "imports", "main", "ops", "serve"]
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -91,7 +91,12 @@ def compose(text: str, f: SourceFile) -> Node | None:
 
 def read_file(path: Path, f: SourceFile) -> list[tuple[str, Node, Schedule | None]]:
     text = read_text(path, f)
-    root = compose(text, f) if text is not None else None
+    return read_document(text, f) if text is not None else []
+
+
+def read_document(text: str, f: SourceFile) -> list[tuple[str, Node, Schedule | None]]:
+    """The schedules of one file's text; problems go to ``f``."""
+    root = compose(text, f)
     if root is None:
         return []
     try:
