@@ -7,6 +7,9 @@ and an ``epmd`` of its own on a free port (``ERL_EPMD_PORT``), started first by 
 left to itself, Erlang would start a shared epmd as a daemon that outlives the test. Both
 run in one process group, which ``stop`` kills as a whole.
 
+It also listens for AMQP over TLS (``tls_url``) with a certificate for ``localhost`` signed by
+a CA of its own (``ca_file``), made with the ``openssl`` command where there is one.
+
 Tests get a server through the fixtures ``rabbitmq_server`` (one per session) and
 ``own_rabbitmq`` (one per test, for tests that stop or restart it); both skip the test, with
 the reason, where ``rabbitmq-server`` is not installed (`.ci/run` installs it).
@@ -54,6 +57,28 @@ def missing() -> str | None:
     return None
 
 
+def make_certificates(folder: Path) -> Path:
+    """A CA (``ca.pem``) and a server certificate for ``localhost`` that it signed
+    (``server.pem``, ``server.key``), valid for two days; the CA's path."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True,
+                       timeout=30)  # fmt: skip
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sched test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (folder / "server.ext").write_text(
+        "subjectAltName = DNS:localhost\nextendedKeyUsage = serverAuth\n", encoding="utf-8"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2",
+            "-extfile", "server.ext")  # fmt: skip
+    return folder / "ca.pem"
+
+
 def free_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
@@ -69,14 +94,24 @@ class RabbitMQ:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port, self.dist_port, self.epmd_port = free_ports(3)
+        self.port, self.tls_port, self.dist_port, self.epmd_port = free_ports(4)
         self.node = f"sched-test-{self.port}@localhost"
         self.log_path = folder / "stdout.log"
         self._epmd: subprocess.Popen[bytes] | None = None
         self._server: subprocess.Popen[bytes] | None = None
         (folder / "home").mkdir(parents=True, exist_ok=True)
+        self.ca_file: Path | None = make_certificates(folder) if shutil.which("openssl") else None
+        tls = (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {folder / 'ca.pem'}\n"
+            f"ssl_options.certfile = {folder / 'server.pem'}\n"
+            f"ssl_options.keyfile = {folder / 'server.key'}\n"
+            "ssl_options.verify = verify_none\n"
+            if self.ca_file is not None
+            else ""
+        )
         (folder / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            tls + f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             # A test machine's tmp may be nearly full; the default (50 MB) would block
             # every publisher, which is not what these tests are about.
             "disk_free_limit.absolute = 1MB\n"
@@ -89,6 +124,11 @@ class RabbitMQ:
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def tls_url(self) -> str:
+        """Over TLS; the certificate names ``localhost`` and is signed by ``ca_file``."""
+        return f"amqps://guest:guest@localhost:{self.tls_port}//"
 
     def environment(self) -> dict[str, str]:
         folder = self.folder

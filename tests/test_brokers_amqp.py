@@ -159,11 +159,11 @@ def test_a_celery_worker_runs_a_published_message_and_sees_the_run(
     processes: list[subprocess.Popen[Any]],
 ) -> None:
     record = tmp_path / "record.jsonl"
+    # No --without-heartbeat/-gossip/-mingle: without them its warm shutdown took 10 s.
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_amqp_app", "worker", "--pool", "solo",
-         "-Q", "celery-runs", "-n", f"runs-{os.getpid()}@localhost", "--without-mingle",
-         "--without-gossip", "--without-heartbeat", "--loglevel", "INFO"],
+         "-Q", "celery-runs", "-n", f"runs-{os.getpid()}@localhost", "--loglevel", "INFO"],
         env={**os.environ, "PYTHONPATH": str(TESTS), "SCHED_TEST_RECORD": str(record),
              "SCHED_TEST_BROKER_URL": rabbitmq_server.url},
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
@@ -374,3 +374,46 @@ def test_a_url_of_another_kind_is_refused_without_its_password(url: str, error: 
 )
 def test_redact_hides_the_password_only(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+@pytest.fixture
+def tls_server(rabbitmq_server: RabbitMQ, monkeypatch: pytest.MonkeyPatch) -> RabbitMQ:
+    """The test RabbitMQ, its CA trusted (OpenSSL reads SSL_CERT_FILE for the default CAs)."""
+    if rabbitmq_server.ca_file is None:
+        pytest.skip("needs the openssl command, to make the test broker's TLS certificate")
+    monkeypatch.setenv("SSL_CERT_FILE", str(rabbitmq_server.ca_file))
+    return rabbitmq_server
+
+
+def test_amqps_publishes_over_tls_to_a_broker_with_a_trusted_certificate(
+    tls_server: RabbitMQ, broker: Broker
+) -> None:
+    broker.declare("over-tls")
+    url = tls_server.tls_url
+    publisher = AmqpPublisher(url, timeout_s=5.0)
+    try:
+        assert publisher.publish([entry_for(url, "t@1", "over-tls")]) == Published(["t@1"], {})
+    finally:
+        publisher.close()
+    assert broker.depth("over-tls") == 1
+
+
+def test_amqps_refuses_a_certificate_for_another_host_name(tls_server: RabbitMQ) -> None:
+    url = f"amqps://guest:guest@127.0.0.1:{tls_server.tls_port}//"  # it names localhost
+
+    with pytest.raises(BrokerError, match=r"CERTIFICATE_VERIFY_FAILED.*IP address mismatch"):
+        AmqpPublisher(url, timeout_s=5.0).publish([entry_for(url, "t@1", "over-tls")])
+
+
+def test_amqps_refuses_a_certificate_no_trusted_ca_signed(
+    rabbitmq_server: RabbitMQ, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    url = rabbitmq_server.tls_url
+
+    with pytest.raises(
+        BrokerError,
+        match=r"CERTIFICATE_VERIFY_FAILED.*self-signed certificate in certificate chain",
+    ):
+        AmqpPublisher(url, timeout_s=5.0).publish([entry_for(url, "t@1", "over-tls")])
