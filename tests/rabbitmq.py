@@ -92,7 +92,8 @@ class RabbitMQ:
     """One RabbitMQ node in ``folder``; ``stop`` and ``start`` again keep its data (durable
     queues and their messages), as a broker restart does."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, config: str = "") -> None:
+        """``config``: more lines of rabbitmq.conf."""
         self.folder = folder
         self.port, self.tls_port, self.dist_port, self.epmd_port = free_ports(4)
         self.node = f"sched-test-{self.port}@localhost"
@@ -115,7 +116,7 @@ class RabbitMQ:
             # A test machine's tmp may be nearly full; the default (50 MB) would block
             # every publisher, which is not what these tests are about.
             "disk_free_limit.absolute = 1MB\n"
-            "log.console = true\nlog.console.level = warning\nlog.file.level = info\n",
+            "log.console = true\nlog.console.level = warning\nlog.file.level = info\n" + config,
             encoding="utf-8",
         )
         (folder / "enabled_plugins").write_text("[].\n", encoding="utf-8")

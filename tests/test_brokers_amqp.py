@@ -18,6 +18,7 @@ from typing import Any
 
 import amqp
 import pytest
+import rabbitmq
 from rabbitmq import RabbitMQ
 
 from scheduler.brokers import AmqpAddress, AmqpPublisher, redact
@@ -302,6 +303,49 @@ def test_a_wrong_password_is_a_broker_error_that_does_not_show_it(
     )
     assert "ACCESS_REFUSED" in message
     assert "s3cret" not in message
+
+
+@pytest.mark.amqp
+def test_a_batch_a_blocked_broker_does_not_confirm_in_time_is_refused_saying_why(
+    tmp_path: Path,
+) -> None:
+    why_not = rabbitmq.missing()
+    if why_not is not None:
+        pytest.skip(why_not)
+    # A memory limit of one byte: RabbitMQ raises its memory alarm and holds every publish.
+    with RabbitMQ(tmp_path / "rabbitmq", config="vm_memory_high_watermark.absolute = 1\n") as low:
+        broker = Broker(low)
+        broker.declare("held")
+        broker.close()
+        url = low.url
+        publisher = AmqpPublisher(url, timeout_s=1.0)
+        started = time.monotonic()
+
+        published = publisher.publish([entry_for(url, "a@1", "held")])
+
+        assert time.monotonic() - started < 3.0
+        publisher.close()
+    assert published == Published(
+        confirmed=[],
+        refused={
+            "a@1": "not confirmed by the broker within 1 s: it blocks publishers, which "
+            "RabbitMQ does during a resource alarm (low on memory or disk space); see its log"
+        },
+    )
+
+
+def test_an_outbox_entry_that_holds_no_message_is_refused_without_asking_the_broker() -> None:
+    nowhere = "amqp://127.0.0.1:1//"  # nothing listens there
+    unreadable = OutboxEntry("broken@1", nowhere, 5, "not json")
+
+    assert AmqpPublisher(nowhere).publish([unreadable]) == Published(
+        confirmed=[],
+        refused={
+            "broken@1": "the outbox entry holds no Celery message sched can read "
+            "(JSONDecodeError('Expecting value: line 1 column 1 (char 0)')); please report it "
+            "as a bug in sched"
+        },
+    )
 
 
 def test_a_broker_that_never_answers_is_a_broker_error_within_the_timeout() -> None:

@@ -35,6 +35,8 @@ from scheduler.errors import BrokerError
 # scheme -> (default port, TLS); pyamqp:// is Celery's name for the same transport
 SCHEMES = {"amqp": (5672, False), "pyamqp": (5672, False), "amqps": (5671, True)}
 NO_ROUTE = 312  # AMQP's reply code of a mandatory message no queue is bound for
+BLOCKED = (": it blocks publishers, which RabbitMQ does during a resource alarm (low on"
+           " memory or disk space); see its log")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,24 @@ def amqp_message(message: CeleryMessage) -> amqp.Message:
     )
 
 
+def read_entries(
+    entries: Sequence[OutboxEntry],
+) -> tuple[list[tuple[OutboxEntry, CeleryMessage]], dict[str, str]]:
+    """The entries' messages, and why any that cannot be read is refused: it stays in the
+    outbox, reported, rather than stopping the relay for every other run."""
+    batch: list[tuple[OutboxEntry, CeleryMessage]] = []
+    unreadable: dict[str, str] = {}
+    for entry in entries:
+        try:
+            batch.append((entry, CeleryMessage.from_envelope(entry.envelope, entry.priority)))
+        except (ValueError, KeyError, TypeError) as exc:  # binascii.Error is a ValueError
+            unreadable[entry.run_id] = (
+                f"the outbox entry holds no Celery message sched can read ({exc!r}); "
+                "please report it as a bug in sched"
+            )
+    return batch, unreadable
+
+
 class Confirms:
     """Publisher-confirm bookkeeping for one channel. On a channel in confirm mode the
     broker numbers messages 1, 2, 3, ... in publish order; one ack or nack may settle every
@@ -144,29 +164,29 @@ class AmqpPublisher:
         self._connection: amqp.Connection | None = None
         self._channel: Any = None
         self._confirms = Confirms()
-        self._blocked: str | None = None  # why the broker blocks publishers, while it does
+        self._blocked = False  # whether the broker blocks this connection's publishes
 
     def publish(self, entries: Sequence[OutboxEntry]) -> Published:
         """Publishes ``entries`` and waits up to ``timeout_s`` for the broker's confirms.
         Raises BrokerError when the broker cannot be reached or the connection fails: then
         nothing of the batch counts as confirmed (some may have arrived: at least once)."""
-        if not entries:
-            return Published(confirmed=[], refused={})
-        messages = [CeleryMessage.from_envelope(e.envelope, e.priority) for e in entries]
+        batch, unreadable = read_entries(entries)
+        if not batch:
+            return Published(confirmed=[], refused=unreadable)
         try:
             self._ensure_channel()
             self._confirms.start_batch()
-            tags = [self._publish_one(message) for message in messages]
+            tags = [self._publish_one(message) for _, message in batch]
             self._wait_for_confirms()
         except (OSError, amqp.AMQPError) as exc:
             self._drop()
             raise BrokerError(
                 f"cannot publish to the Celery broker {redact(self.url)}: {exc}"
             ) from exc
-        published = self._judge(entries, messages, tags)
+        published = self._judge(batch, tags)
         if self._confirms.pending:
             self._drop()  # a late confirm must not be read as one of the next batch's
-        return published
+        return Published(published.confirmed, {**published.refused, **unreadable})
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
@@ -192,7 +212,7 @@ class AmqpPublisher:
 
     def _connect(self) -> amqp.Connection:
         a = self.address
-        self._blocked = None
+        self._blocked = False
         connection = amqp.Connection(
             host=a.host, userid=a.userid, password=a.password, virtual_host=a.virtual_host,
             ssl=a.ssl_options(), connect_timeout=self.timeout_s, read_timeout=self.timeout_s,
@@ -241,13 +261,11 @@ class AmqpPublisher:
             except TimeoutError:
                 return
 
-    def _judge(
-        self, entries: Sequence[OutboxEntry], messages: list[CeleryMessage], tags: list[int]
-    ) -> Published:
+    def _judge(self, batch: list[tuple[OutboxEntry, CeleryMessage]], tags: list[int]) -> Published:
         confirms = self._confirms
         confirmed: list[str] = []
         refused: dict[str, str] = {}
-        for entry, message, tag in zip(entries, messages, tags, strict=True):
+        for (entry, message), tag in zip(batch, tags, strict=True):
             returned = confirms.returned.get(message.task_id)
             if tag in confirms.nacked:
                 refused[entry.run_id] = (
@@ -264,17 +282,17 @@ class AmqpPublisher:
             elif tag in confirms.acked:
                 confirmed.append(entry.run_id)
             else:
-                blocked = f"; it blocks publishers: {self._blocked}" if self._blocked else ""
+                blocked = BLOCKED if self._blocked else ""
                 refused[entry.run_id] = (
                     f"not confirmed by the broker within {self.timeout_s:g} s{blocked}"
                 )
         return Published(confirmed=confirmed, refused=refused)
 
     def _on_blocked(self, reason: str) -> None:
-        self._blocked = reason
+        self._blocked = True  # py-amqp does not pass on RabbitMQ's reason
 
     def _on_unblocked(self) -> None:
-        self._blocked = None
+        self._blocked = False
 
     def _drop(self) -> None:
         """Forgets the connection without a closing handshake (it failed, or is suspect)."""
