@@ -5,6 +5,8 @@ The server binary is chosen as `sched run` chooses it (``scheduler.store.embedde
 header names it. Every test that needs a server depends on ``server_binary``, directly or
 through a fixture; that marks it ``server`` (``pytest -m server`` runs exactly those, as
 `.ci/run` does on Redis 7), and where no binary is found it is skipped with the reason.
+Likewise a test that uses a RabbitMQ (``rabbitmq_server``, ``own_rabbitmq``, from
+``rabbitmq.py``) is marked ``amqp``, and skipped with the reason without rabbitmq-server.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rabbitmq
 import redis
+from rabbitmq import own_rabbitmq, rabbitmq_server  # noqa: F401 - fixtures for every test
 
 from scheduler.store import embedded
 from scheduler.store.embedded import EmbeddedRedis, EmbeddedRedisError, ServerBinary, free_port
@@ -46,6 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.server)
+        if any(f in getattr(item, "fixturenames", ()) for f in rabbitmq.FIXTURES):
+            item.add_marker(pytest.mark.amqp)
 
 
 @pytest.fixture(scope="session")
