@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import redis
@@ -63,7 +63,8 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def worker(self, broker_url: str, *extra: str, report: bool = False) -> subprocess.Popen[bytes]:
+    def worker(self, broker_url: str, *extra: str, report: bool = False, queue: str = "celery",
+               ) -> subprocess.Popen[bytes]:  # fmt: skip
         env = {
             **os.environ,
             "CELERY_BROKER_URL": broker_url,
@@ -72,14 +73,14 @@ class Cluster:
         }
         if report:
             env |= {"SCHED_TEST_REPORT": "1", "SCHED_REDIS_URL": self.url}
-        cmd = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", "celery",
+        cmd = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", queue,
+               "-n", f"{queue}-{len(self.procs)}@localhost",
                "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning",
                *(extra or ("--pool", "solo"))]  # fmt: skip
         log = self._log("celery")
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=self.tmp)
         self.procs.append(proc)
-        broker = redis.Redis.from_url(broker_url)
-        wait_for(lambda: broker.exists("_kombu.binding.celery"), 60, "the Celery worker to start")
+        wait_for(lambda: queue_declared(broker_url, queue), 60, "the Celery worker to start")
         return proc
 
     def records(self, kind: str = "ran") -> list[dict[str, Any]]:
@@ -105,6 +106,31 @@ class Cluster:
         self.store.client.close()
 
 
+def queue_declared(broker_url: str, queue: str) -> bool:
+    """Whether a Celery worker has declared ``queue`` on the broker (it is consuming)."""
+    if broker_url.startswith("amqp"):
+        import amqp
+
+        from scheduler.brokers import AmqpAddress
+
+        a = AmqpAddress.parse(broker_url)
+        conn = amqp.Connection(a.host, userid=a.userid, password=a.password,
+                               virtual_host=a.virtual_host, connect_timeout=2)  # fmt: skip
+        try:
+            conn.connect()
+            conn.channel().queue_declare(queue, passive=True)
+            return True
+        except amqp.exceptions.NotFound:
+            return False
+        finally:
+            conn.collect()
+    client = redis.Redis.from_url(broker_url)
+    try:
+        return bool(client.exists(f"_kombu.binding.{queue}"))
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def cluster(tmp_path: Path, redis_url: str) -> Iterator[Cluster]:
     c = Cluster(tmp_path, redis_url)
@@ -126,7 +152,8 @@ def handed_fire_ms(store: Store) -> list[int]:
     return list(range(first, state.last_fire_ms + 1, 1000))
 
 
-def assert_exact_runs(records: list[dict[str, Any]], fires: list[int]) -> None:
+def assert_exact_runs(records: list[dict[str, Any]], fires: list[int], queue: str = "celery",
+                      ) -> None:  # fmt: skip
     assert sorted(r["run_id"] for r in records) == [f"handoff@{ms}" for ms in fires]
     for r in records:
         fire_ms = int(r["run_id"].rpartition("@")[2])
@@ -134,7 +161,7 @@ def assert_exact_runs(records: list[dict[str, Any]], fires: list[int]) -> None:
         assert r["fire_at"] == utc_text(from_ms(fire_ms))
         assert r["args"] == [1, BIG, "x"]
         assert r["kwargs"] == {"k": {"n": 3}}
-        assert r["delivery_info"]["routing_key"] == "celery"
+        assert r["delivery_info"]["routing_key"] == queue
 
 
 def test_a_celery_worker_runs_every_fire_time_exactly_once_with_two_leaders_killed(
@@ -168,36 +195,82 @@ def db1(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/1"
 
 
-def test_the_relay_hands_over_at_least_once_when_it_dies_between_publish_and_confirm(
-    cluster: Cluster, redis_url: str
-) -> None:
-    broker = db1(redis_url)
-    cluster.worker(broker)
-    crashing = {"PYTHONPATH": str(TESTS / "relay_crash")}
-    first = cluster.scheduler(every_second(), "--celery-broker-url", broker, env=crashing)
-    wait_for(lambda: first.poll() is not None, 20, "the relay to die after its first publish")
-    assert first.returncode == 9
-    second = cluster.scheduler(every_second(), "--celery-broker-url", broker)
-    wait_for(lambda: len({r["run_id"] for r in cluster.records()}) >= 6, 30, "runs after it")
-    wait_for(lambda: cluster.store.client.zcard("{sched}:outbox") == 0, 10, "an empty outbox")
-    second.send_signal(signal.SIGTERM)
-    second.wait(timeout=15)
-    fires = handed_fire_ms(cluster.store)
-    left = {
-        m.decode() for m in cast(list[bytes], cluster.store.client.zrange("{sched}:outbox", 0, -1))
-    }
-    wait_for(lambda: len({r["run_id"] for r in cluster.records()}) + len(left) >= len(fires),
-             20, "the worker to drain")  # fmt: skip
-    records = cluster.records()
+@pytest.fixture(params=["redis-db-1", "rabbitmq"])
+def relayed(request: pytest.FixtureRequest, redis_url: str) -> tuple[str, str]:
+    """A broker the relay publishes to, and a queue of the test's own on it: a second
+    database of the same Redis, or a real RabbitMQ (skipped, saying why, without one)."""
+    queue = f"handoff-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    if request.param == "rabbitmq":
+        server = request.getfixturevalue("rabbitmq_server")
+        return str(server.url), queue
+    return db1(redis_url), queue
+
+
+def runs_by_id(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     by_run: dict[str, list[str]] = {}
     for r in records:
         by_run.setdefault(r["run_id"], []).append(r["id"])
-    assert sorted(set(by_run) | left) == [f"handoff@{ms}" for ms in fires]
+    return by_run
+
+
+def drain_relay(cluster: Cluster, replicas: list[subprocess.Popen[bytes]]) -> list[int]:
+    """Stop the replicas once the outbox is empty; every fire time handed over."""
+    wait_for(lambda: cluster.store.client.zcard("{sched}:outbox") == 0, 15, "an empty outbox")
+    for proc in replicas:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+    assert cluster.store.client.zcard("{sched}:outbox") == 0  # nothing left unpublished
+    fires = handed_fire_ms(cluster.store)
+    wait_for(lambda: len(runs_by_id(cluster.records())) >= len(fires), 20, "the worker to drain")
+    time.sleep(1)  # a duplicate, if any, would arrive now
+    return fires
+
+
+def test_through_the_relay_every_fire_time_runs_at_least_once_with_two_leaders_killed(
+    cluster: Cluster, relayed: tuple[str, str]
+) -> None:
+    broker, queue = relayed
+    cluster.worker(broker, queue=queue)
+    replicas = [cluster.scheduler(every_second(queue=queue), "--celery-broker-url", broker)
+                for _ in range(3)]  # fmt: skip
+    wait_for(lambda: len(cluster.records()) >= 2, 20, "the first runs")
+    for _ in range(2):
+        victim = cluster.leader_pid()
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda v=victim: cluster.leader_pid() not in (None, v),  # type: ignore[misc]
+                 LEASE_TTL_MS / 1000 + 5, "a new leader")  # fmt: skip
+        ran = len(cluster.records())
+        wait_for(lambda r=ran: len(cluster.records()) > r + 1, 10, "runs after the failover")  # type: ignore[misc]
+    fires = drain_relay(cluster, replicas)
+    by_run = runs_by_id(cluster.records())
+    assert sorted(by_run) == [f"handoff@{ms}" for ms in fires]  # none lost
+    assert all(ids == [celery_task_id(run_id)] * len(ids) for run_id, ids in by_run.items())
+    once = [r for r in cluster.records() if len(by_run[r["run_id"]]) == 1]
+    assert_exact_runs(once, sorted(int(r["run_id"].rpartition("@")[2]) for r in once), queue)
+
+
+def test_the_relay_hands_over_at_least_once_when_it_dies_between_publish_and_confirm(
+    cluster: Cluster, relayed: tuple[str, str]
+) -> None:
+    broker, queue = relayed
+    cluster.worker(broker, queue=queue)
+    crashing = {"PYTHONPATH": str(TESTS / "relay_crash")}
+    schedules = every_second(queue=queue)
+    first = cluster.scheduler(schedules, "--celery-broker-url", broker, env=crashing)
+    wait_for(lambda: first.poll() is not None, 20, "the relay to die after its first publish")
+    assert first.returncode == 9
+    second = cluster.scheduler(schedules, "--celery-broker-url", broker)
+    wait_for(lambda: len(runs_by_id(cluster.records())) >= 6, 30, "runs after it")
+    fires = drain_relay(cluster, [second])
+    by_run = runs_by_id(cluster.records())
+    assert sorted(by_run) == [f"handoff@{ms}" for ms in fires]
     twice = {run_id: ids for run_id, ids in by_run.items() if len(ids) > 1}
     assert list(twice) == [f"handoff@{fires[0]}"]  # the batch the dead relay published
     assert twice[f"handoff@{fires[0]}"] == [celery_task_id(f"handoff@{fires[0]}")] * 2
-    assert all(len(ids) == 1 for run_id, ids in by_run.items() if run_id not in twice)
-    assert_exact_runs([r for r in records if r["run_id"] not in twice], fires[1:])
+    records = cluster.records()
+    assert_exact_runs([r for r in records if r["run_id"] not in twice], fires[1:], queue)
 
 
 def test_report_outcomes_records_each_end_and_overlap_skip_holds_on_celery(

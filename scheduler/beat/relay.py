@@ -10,14 +10,13 @@ outcome_deadline_ms``).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Protocol
 
 from scheduler.core.celery import OutboxEntry, Published, redis_identity
 from scheduler.core.instants import to_ms, utc_text
@@ -46,13 +45,13 @@ def open_publisher(url: str) -> Publisher:
     """A publisher for a broker URL: Redis, or RabbitMQ (py-amqp, from ``sched[celery]``)."""
     if redis_identity(url) is not None:
         return RedisPublisher(connect(url), url)
-    try:
-        amqp = importlib.import_module("scheduler.brokers.amqp")
+    try:  # py-amqp comes with the celery extra; the Redis path never needs it
+        from scheduler.brokers.amqp import AmqpPublisher
     except ImportError as exc:
         raise BrokerError(
             f"publishing to {redact(url)} needs py-amqp: pip install 'sched[celery]' ({exc})"
         ) from None
-    return cast(Publisher, amqp.AmqpPublisher(url))
+    return AmqpPublisher(url)
 
 
 class Relay:

@@ -2,13 +2,13 @@
 Redis: each takes a batch of outbox entries and says which the broker confirmed
 (``scheduler.core.celery.Published``); an unreachable broker is a ``BrokerError``.
 
-``urls`` (redaction, for messages) <- ``amqp`` (RabbitMQ, with publisher confirms; the only
+``amqp`` (RabbitMQ, with publisher confirms; the only
 module in sched that imports py-amqp).
 """
 
 from __future__ import annotations
 
 from scheduler.brokers.amqp import AmqpAddress, AmqpPublisher
-from scheduler.brokers.urls import redact
+from scheduler.core.urls import redact
 
 __all__ = ["AmqpAddress", "AmqpPublisher", "redact"]

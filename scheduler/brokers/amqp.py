@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import amqp
 
-from scheduler.brokers.urls import redact
+from scheduler.core.urls import redact
 from scheduler.core.celery import CeleryMessage, OutboxEntry, Published, amqp_priority
 from scheduler.errors import BrokerError
 

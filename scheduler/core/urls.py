@@ -1,4 +1,4 @@
-"""URLs as they may be shown: in logs, errors, the web page."""
+"""URLs as they may be shown (logs, errors, the web page): never with their password."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced, for logs and errors."""
+    """The URL with any password replaced by ``***``, for logs and errors. It reads only the
+    user part, so a URL with a bad port or host is redacted too."""
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
