@@ -28,8 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 import amqp
 
-from scheduler.core.urls import redact
 from scheduler.core.celery import CeleryMessage, OutboxEntry, Published, amqp_priority
+from scheduler.core.urls import redact
 from scheduler.errors import BrokerError
 
 # scheme -> (default port, TLS); pyamqp:// is Celery's name for the same transport
