@@ -15,7 +15,7 @@ from scheduler.beat import Scheduler
 from scheduler.beat.relay import RETRY_WAIT_S
 from scheduler.core.celery import CeleryRouting, celery_task_id
 from scheduler.core.model import Overlap, Schedule, Target
-from scheduler.ops import actions
+from scheduler.ops import actions, views
 from scheduler.store.embedded import EmbeddedRedis
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -43,6 +43,9 @@ def test_a_broker_that_is_down_keeps_the_outbox_and_takes_it_when_back(
     fire = T0 + timedelta(minutes=1)
     assert replica.tick(fire) == 2
     assert replica.relay.pump(fire) == 0  # the broker is down
+    view = views.status(replica.store)
+    assert (view.outbox, view.outbox_oldest_at, view.celery_in_flight) == (
+        2, "2026-12-02T09:01:00Z", 0)  # fmt: skip
     assert [e.run_id for e in replica.store.celery.outbox(10)] == [
         f"a@{1796202060000}", f"b@{1796202060000}"]  # fmt: skip
     own_redis.start()
@@ -91,6 +94,8 @@ def test_runs_that_never_report_stop_counting_at_their_deadline(redis_url: str) 
     assert replica.tick(fire + timedelta(minutes=1)) == 0  # skipped: the first counts as running
     state = replica.store.reads.states(["a"])["a"]
     assert (state.active, state.skipped) == (1, 1)
+    assert views.status(replica.store).to_json()["celery"] == {
+        "outbox": 0, "outbox_oldest_at": None, "in_flight": 1}  # fmt: skip
     # the deadline counts from the hand-off (at ``fire``): expires + timeout + 60 s
     assert replica.relay.expire(fire + timedelta(seconds=10 + 5 + 60 - 1)) == 0
     assert replica.relay.expire(fire + timedelta(seconds=10 + 5 + 60)) == 1

@@ -59,6 +59,10 @@ def status(
                    f"{w.pool} slots, {w.in_flight} in flight, last heartbeat "
                    f"{when(w.last_heartbeat_ms, shown_in)}")  # fmt: skip
     typer.echo(f"dead letters: {view.dead_letters} (dropped by the bounds: {view.dead_dropped})")
+    if view.outbox or view.celery_in_flight:
+        since = f", the oldest since {when(view.outbox_oldest_at, shown_in)}" if view.outbox else ""
+        typer.echo(f"celery: {view.outbox} waiting for the relay{since}; "
+                   f"{view.celery_in_flight} in flight")  # fmt: skip
 
 
 @app.command()

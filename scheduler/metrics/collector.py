@@ -79,6 +79,20 @@ class ClusterCollector(Collector):
         yield age
         kept, _ = reads.dead_counts()
         yield GaugeMetricFamily("sched_dead_letter_runs", "Runs in the dead-letter queue.", kept)
+        outbox, oldest_ms, in_flight = reads.celery_counts()
+        yield GaugeMetricFamily(
+            "sched_celery_outbox_messages",
+            "Celery messages waiting for the relay to publish them.",
+            outbox,
+        )
+        yield GaugeMetricFamily(
+            "sched_celery_outbox_oldest_age_seconds",
+            "How long the oldest message in the outbox has waited (0 when empty).",
+            0 if oldest_ms is None else max(0, now_ms - oldest_ms) / 1000,
+        )
+        yield GaugeMetricFamily("sched_celery_in_flight",
+                                "Celery runs handed over whose end is not yet reported.",
+                                in_flight)  # fmt: skip
         serving: dict[str, int] = dict.fromkeys(depths, 0)
         for worker in reads.workers():
             for queue in worker.queues:

@@ -54,6 +54,9 @@ class Status:
     dead_letters: int = 0
     dead_dropped: int = 0  # dropped by the dead-letter queue's count and age bounds
     workers: list[WorkerInfo] = field(default_factory=list)
+    outbox: int = 0  # Celery messages waiting for the relay
+    outbox_oldest_at: str | None = None
+    celery_in_flight: int = 0
 
     @property
     def unserved(self) -> list[str]:
@@ -66,7 +69,9 @@ class Status:
         dead = {"count": self.dead_letters, "dropped": self.dead_dropped}
         return {"leader": self.leader.to_json(), "schedules": rows, "queues": self.queues,
                 "unserved_queues": self.unserved, "workers": [w.to_json() for w in self.workers],
-                "dead_letters": dead}  # fmt: skip
+                "dead_letters": dead,
+                "celery": {"outbox": self.outbox, "outbox_oldest_at": self.outbox_oldest_at,
+                           "in_flight": self.celery_in_flight}}  # fmt: skip
 
 
 def status(store: Store) -> Status:
@@ -79,8 +84,9 @@ def status(store: Store) -> Status:
                                 ms_text(state.last_fire_ms), state.runs, state.missed,
                                 ms_text(state.last_missed_ms)))  # fmt: skip
     kept, dropped = store.reads.dead_counts()
+    outbox, oldest_ms, in_flight = store.reads.celery_counts()
     return Status(store.reads.leader(), rows, store.reads.queue_depths(), kept, dropped,
-                  store.reads.workers())  # fmt: skip
+                  store.reads.workers(), outbox, ms_text(oldest_ms), in_flight)  # fmt: skip
 
 
 def history(store: Store, name: str, limit: int) -> list[Event]:

@@ -209,6 +209,17 @@ class Reads:
             kept, dropped = pipe.execute()
         return int(kept), int(dropped or 0)
 
+    def celery_counts(self) -> tuple[int, int | None, int]:
+        """Celery messages in the outbox, ms the oldest was written (None when empty), and
+        Celery runs in flight (handed over under an overlap rule, end not yet reported)."""
+        pipe = self.conn.pipeline()
+        pipe.zcard(self.keys.outbox)
+        pipe.zrange(self.keys.outbox, 0, 0, withscores=True)
+        pipe.hlen(self.keys.celery_inflight)
+        with translated("celery counts"):
+            waiting, oldest, inflight = pipe.execute()
+        return int(waiting), int(oldest[0][1]) if oldest else None, int(inflight)
+
     def dead_letter(self, run_id: str) -> DeadLetter | None:
         body = self.conn.call("hget", self.keys.dead, run_id)
         return None if body is None else DeadLetter.loads(body)
