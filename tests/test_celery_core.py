@@ -188,3 +188,17 @@ def test_validate_says_what_celery_cannot_honour(tmp_path: Path) -> None:
     assert found[0].startswith(f"{path}:2: schedules.c.overlap: a Celery run's end reaches sched")
     assert "autoretry_for" in found[1]
     assert celery_warnings([cleanup(retry=RetryPolicy(max_attempts=1))]) == []
+
+
+def test_the_leader_and_the_cli_import_nothing_of_celery() -> None:
+    """The Redis path hands runs to Celery without Celery: sched without the celery extra
+    runs celery_task schedules, and the CLI starts without loading Celery."""
+    import subprocess
+    import sys
+
+    code = ("import sys, scheduler.cli, scheduler.beat.relay, scheduler.beat.planner, "
+            "scheduler.store.celery; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'celery', 'kombu', 'amqp', 'django', 'django_celery_beat', 'billiard'}))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == "[]"

@@ -36,6 +36,14 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         (["status", "--redis-url", "redis://localhost:6379/x"], "database 'x' is not a number"),
         (["status", "--redis-url", "redis://h:6379/0?db=y"], "database 'y' is not a number"),
         (["status", "--redis-url", "http://h:6379/0"], "unsupported Redis URL"),
+        (
+            ["scheduler", "schedules", "--celery-broker-url", "sqs://u:secret@q"],
+            "--celery-broker-url: 'sqs://u:***@q' is not a broker URL sched can publish to",
+        ),
+        (
+            ["run", "schedules", "--celery-broker-url", "localhost:6379"],
+            "'localhost:6379' is not a broker URL",
+        ),
     ],
 )
 def test_an_argument_out_of_range_is_a_usage_error(

@@ -63,6 +63,7 @@ def scheduler_command(
     celery_broker_url: CeleryBrokerUrl = None,
 ) -> None:
     """Run a scheduler replica: one of all replicas leads and dispatches due runs."""
+    check_broker_url(celery_broker_url)
     setup_logging(log_format)
     stop = threading.Event()
     signals = Signals(stop)  # first: a SIGTERM during start-up still stops cleanly
@@ -257,6 +258,7 @@ def run(
     celery_broker_url: CeleryBrokerUrl = None,
 ) -> None:
     """Scheduler and worker in one process; with no Redis URL, an embedded Redis."""
+    check_broker_url(celery_broker_url)
     setup_logging(log_format)
     use_app_dir(app_dir)
     stop = threading.Event()
@@ -310,14 +312,17 @@ def run(
             logging.getLogger("sched").info("stopped the embedded Redis")
 
 
-def celery_routing(store: Store, broker_url: str | None) -> CeleryRouting:
-    """Where celery_task schedules go: ``--celery-broker-url``, else sched's own Redis."""
+def check_broker_url(broker_url: str | None) -> None:
     if broker_url is not None:
         scheme = broker_url.partition("://")[0]
         if scheme not in BROKER_SCHEMES or "://" not in broker_url:
             raise fail(f"--celery-broker-url: {redact(broker_url)!r} is not a broker URL sched "
                        "can publish to; use redis://, rediss://, unix:// or amqp://",
                        EXIT_USAGE)  # fmt: skip
+
+
+def celery_routing(store: Store, broker_url: str | None) -> CeleryRouting:
+    """Where celery_task schedules go: ``--celery-broker-url``, else sched's own Redis."""
     return CeleryRouting(store.identity(), broker_url or None, f"sched@{socket.gethostname()}")
 
 
