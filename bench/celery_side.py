@@ -5,6 +5,7 @@ sched; ``bench_scheduler.py`` creates ``bench/.venv-celery`` from
 ``bench/requirements-compare.txt``), never with the project's:
 
     bench/.venv-celery/bin/python bench/celery_side.py beat SPEC.json
+    bench/.venv-celery/bin/python bench/celery_side.py worker SPEC.json
     bench/.venv-celery/bin/python bench/celery_side.py versions
 
 ``beat`` starts Celery beat in this process (as ``celery beat`` does: ``app.Beat(...).run()``)
@@ -13,13 +14,22 @@ Celery's default ``PersistentScheduler`` (a shelve file), ``redbeat`` is
 ``redbeat.RedBeatScheduler``. The schedule is plain ``beat_schedule`` config, as users write
 it: ``count`` entries of ``schedule=every_s`` seconds calling an unregistered task name, so
 beat sends it by name. Entry *i* of a group gets ``last_run_at = first_due + (i % spread_s)
-- every_s``, so that its first due time is exactly the one the spec asks for.
+- every_s``, so that its first due time is exactly the one the spec asks for. A group with
+``"relative": true`` uses ``schedule(every_s, relative=True)``: Celery rounds each due time
+down to the interval's resolution (whole seconds for intervals under a minute), so an every-1 s
+entry aims at whole-second boundaries instead of drifting by each send's lateness.
+
+``worker`` runs one ``celery worker --pool solo`` (``bench_celery.py``) on the spec's broker,
+with the task ``bench.noop`` that appends one JSON line per execution to the spec's
+``record_file``: ``time.time()`` as the task's first statement, and the due instant from
+the message's headers (sched's ``sched_fire_at``, or this module's ``bench_due``).
 
 The instrumentation does not change what beat decides, only records it:
 
 * each message sent carries two extra headers: ``bench_due``, the instant Celery itself
-  considered the entry due (``last_run_at + run_every``, read before beat advances the
-  entry), and ``bench_pid``, this process's id (which replica sent it);
+  considered the entry due (``last_run_at + run_every``, rounded as Celery rounds it for a
+  relative schedule, read before beat advances the entry), and ``bench_pid``, this
+  process's id (which replica sent it);
 * the first ``tick()`` writes the time (``time.time()``) to the spec's ``ready_file``: the
   schedule is loaded and, for redbeat, the lock is held.
 
@@ -54,7 +64,7 @@ def beat_schedule(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
             first_due = datetime.fromtimestamp(group["first_due"] + offset, UTC)
             entries[f"{group['prefix']}{i:06d}"] = {
                 "task": TASK,
-                "schedule": schedule_mod.schedule(every),
+                "schedule": schedule_mod.schedule(every, relative=bool(group.get("relative"))),
                 "last_run_at": first_due - every,
             }
     return entries
@@ -80,6 +90,16 @@ def _aware(instant: datetime) -> datetime:
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
+def due_at(entry: Any) -> datetime:
+    """When Celery considers ``entry`` due: ``last_run_at + run_every``, rounded down to the
+    interval's resolution for a relative schedule (``celery.utils.time.remaining``)."""
+    remaining = importlib.import_module("celery.utils.time").remaining
+    last = _aware(entry.last_run_at)
+    schedule = entry.schedule
+    due: datetime = last + remaining(last, schedule.run_every, now=last, relative=schedule.relative)
+    return due
+
+
 def instrumented(base: Any, ready_file: str) -> Any:
     """A subclass of ``base`` (a celery.beat.Scheduler) that only records what it does."""
     pid = os.getpid()
@@ -93,7 +113,7 @@ def instrumented(base: Any, ready_file: str) -> Any:
     def apply_async(
         self: Any, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
     ) -> Any:
-        due = _aware(entry.last_run_at) + entry.schedule.run_every
+        due = due_at(entry)
         self._bench_headers = {"bench_due": due.timestamp(), "bench_pid": pid}
         return base.apply_async(self, entry, producer=producer, advance=advance, **kwargs)
 
@@ -121,6 +141,40 @@ def run_beat(spec: dict[str, Any]) -> None:
     ).run()
 
 
+def run_worker(spec: dict[str, Any]) -> None:
+    """One idle ``celery worker --pool solo`` whose ``bench.noop`` records when it started."""
+    celery_mod = importlib.import_module("celery")
+    app = celery_mod.Celery("bench_worker", broker=spec["broker_url"])
+    app.conf.update(
+        timezone="UTC",
+        enable_utc=True,
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        task_ignore_result=True,
+    )
+    record_file = spec["record_file"]
+
+    def noop(self: Any, *args: Any, **kwargs: Any) -> None:
+        started = time.time()
+        request = self.request
+        line = {
+            "at": started,
+            "id": request.id,
+            "sched_fire_at": getattr(request, "sched_fire_at", None),
+            "bench_due": getattr(request, "bench_due", None),
+        }
+        with open(record_file, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+    app.task(name=TASK, bind=True)(noop)
+    app.worker_main([
+        "worker", "--pool", "solo", "-Q", QUEUE, "--without-heartbeat", "--without-gossip",
+        "--without-mingle", "-l", "warning",
+    ])  # fmt: skip
+
+
 def versions() -> dict[str, str]:
     return {name: version(name) for name in ("celery", "kombu", "celery-redbeat", "redis")}
 
@@ -131,6 +185,9 @@ def main(argv: list[str]) -> int:
         return 0
     if len(argv) == 2 and argv[0] == "beat":
         run_beat(json.loads(Path(argv[1]).read_text()))
+        return 0
+    if len(argv) == 2 and argv[0] == "worker":
+        run_worker(json.loads(Path(argv[1]).read_text()))
         return 0
     print(__doc__, file=sys.stderr)
     return 2
