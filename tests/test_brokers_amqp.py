@@ -51,7 +51,7 @@ def message_for(
 def entry_for(url: str, run_id: str, queue: str, priority: int = 5) -> OutboxEntry:
     """An outbox entry as the leader writes it: the Redis envelope of the run's message."""
     message = message_for(run_id, queue, priority)
-    return OutboxEntry(run_id, url, priority, message.redis_envelope(new_delivery_tag()))
+    return OutboxEntry.of(message, run_id, url, message.redis_envelope(new_delivery_tag()))
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -118,7 +118,7 @@ def test_a_published_message_carries_exactly_what_celery_send_task_publishes(
     broker.declare("sent-by-celery")
     ours = message_for("report@1774747800000", "same-as-celery", priority=7)
     envelope = ours.redis_envelope(new_delivery_tag())
-    entry = OutboxEntry("report@1774747800000", rabbitmq_server.url, 7, envelope)
+    entry = OutboxEntry.of(ours, "report@1774747800000", rabbitmq_server.url, envelope)
     assert publisher.publish([entry]) == Published(["report@1774747800000"], {})
 
     app = Celery("sender", broker=rabbitmq_server.url.replace("amqp://", "pyamqp://"))
@@ -336,7 +336,7 @@ def test_a_batch_a_blocked_broker_does_not_confirm_in_time_is_refused_saying_why
 
 def test_an_outbox_entry_that_holds_no_message_is_refused_without_asking_the_broker() -> None:
     nowhere = "amqp://127.0.0.1:1//"  # nothing listens there
-    unreadable = OutboxEntry("broken@1", nowhere, 5, "not json")
+    unreadable = OutboxEntry("broken@1", nowhere, 5, "not json", "celery", "id", "x")
 
     assert AmqpPublisher(nowhere).publish([unreadable]) == Published(
         confirmed=[],

@@ -103,3 +103,16 @@ def test_runs_that_never_report_stop_counting_at_their_deadline(redis_url: str) 
     last = json.loads(history(replica.store, "a")[0])
     assert (last["event"], last["run_id"]) == ("no_outcome", "a@1796202060000")
     assert "report_outcomes" in last["error"]
+
+
+def test_the_relays_hand_off_event_is_the_event_format() -> None:
+    from scheduler.beat.relay import sent_event
+    from scheduler.core.celery import OutboxEntry
+    from scheduler.core.messages import Event
+
+    entry = OutboxEntry('a"b@1', "", 5, "{}", "celery", "id-1", "2026-12-02T09:00:00.000Z")
+    written = sent_event(entry, "2026-12-02T09:00:01.000Z")
+    expected = Event("sent_to_celery", "2026-12-02T09:00:01.000Z", run_id='a"b@1',
+                     fire_at="2026-12-02T09:00:00.000Z", celery_id="id-1")  # fmt: skip
+    assert written == expected.dumps()
+    assert Event.loads(written).run_id == 'a"b@1'

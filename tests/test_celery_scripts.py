@@ -31,7 +31,7 @@ def celery_step(name: str, fire_ms: int = N0, expected: int = N0, overlap: str =
 
 
 def outbox_step(name: str, fire_ms: int = N0, expected: int = N0) -> Step:
-    entry = OutboxEntry(f"{name}@{fire_ms}", "amqp://h", 5, ENVELOPE).dumps()
+    entry = OutboxEntry(f"{name}@{fire_ms}", "amqp://h", 5, ENVELOPE, "celery", "x", "t").dumps()
     run = Run(f"{name}@{fire_ms}", "celery", 77, entry, "", "", None)
     return Step(name, "celery", expected, fire_ms + MIN, fire_ms + MIN, "allow", [run],
                 fired_ms=fire_ms, mode="outbox")  # fmt: skip
@@ -84,7 +84,7 @@ def test_outbox_mode_writes_the_entry_once_for_the_relay(redis_url: str) -> None
     assert s.leader.dispatch(TOKEN, [outbox_step("a")]) == [1]
     assert scored(s, s.keys.outbox) == [(f"a@{N0}", 77)]
     [entry] = s.celery.outbox(10)
-    assert entry == OutboxEntry(f"a@{N0}", "amqp://h", 5, ENVELOPE)
+    assert entry == OutboxEntry(f"a@{N0}", "amqp://h", 5, ENVELOPE, "celery", "x", "t")
     assert raw_list(s, "celery") == [] and history(s, "a") == []  # recorded once relayed
 
 
@@ -151,6 +151,8 @@ def test_repair_counts_celery_runs_in_flight(redis_url: str) -> None:
 
 
 def test_outbox_entries_round_trip_through_json() -> None:
-    entry = OutboxEntry("a@1", "redis://h:1/2", 9, ENVELOPE)
+    entry = OutboxEntry(
+        "a@1", "redis://h:1/2", 9, ENVELOPE, "reports", "id-1", "2026-12-02T09:00:00.000Z"
+    )
     assert OutboxEntry.loads(entry.dumps()) == entry
     assert json.loads(entry.dumps())["kind"] == "outbox"

@@ -161,7 +161,7 @@ class Planner:
             skipped = Event("skipped", now_text, run_id=run_id, fire_at=fire_text).dumps()
         deadline = outcome_deadline_ms(schedule, now_ms)
         if mode == "outbox":
-            entry = OutboxEntry(run_id, broker_url, schedule.priority, envelope).dumps()
+            entry = OutboxEntry.of(message, run_id, broker_url, envelope).dumps()
             return Run(run_id, schedule.queue, now_ms, entry, skipped, deadline_ms=deadline)
         handoff = Event("sent_to_celery", now_text, run_id=run_id, fire_at=fire_text,
                         celery_id=message.task_id).dumps()  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from scheduler.core.celery import OutboxEntry, Published, redis_identity
 from scheduler.core.instants import to_ms, utc_text
-from scheduler.core.messages import Event
+from scheduler.core.messages import VERSION, Event
 from scheduler.errors import BrokerError, SchedError, StoreError
 from scheduler.store import Store, connect, redact
 from scheduler.store.celery import RedisPublisher
@@ -33,6 +33,14 @@ RETRY_WAIT_S = (1.0, 30.0)  # a broker that failed: first and longest wait befor
 NO_OUTCOME = ("no outcome was reported before the deadline (expires + timeout + 60 s); is "
               "scheduler.celery.report_outcomes(app) in the Celery app?")  # fmt: skip
 WARN_EVERY_S = 60.0  # a refused entry is logged at most this often
+
+
+def sent_event(entry: OutboxEntry, now_text: str) -> str:
+    """The history event of a confirmed hand-off: ``Event(...).dumps()``, written directly
+    because the relay writes one per message (a test keeps the two equal)."""
+    return (f'{{"v":{VERSION},"kind":"event","event":"sent_to_celery","at":"{now_text}",'
+            f'"run_id":{json.dumps(entry.run_id)},"fire_at":"{entry.fire_at}",'
+            f'"celery_id":"{entry.task_id}"}}')  # fmt: skip
 
 
 class Publisher(Protocol):

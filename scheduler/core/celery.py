@@ -149,24 +149,36 @@ def new_delivery_tag() -> str:
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """A Celery message waiting in sched's Redis for the relay to publish it to a broker
-    other than sched's own Redis."""
+    other than sched's own Redis. The routing fields are kept beside the envelope so that
+    the relay never parses it to publish to a Redis or to record the hand-off."""
 
     run_id: str
-    broker_url: str
+    broker_url: str  # '' for the relay's default broker
     priority: int  # sched's
     envelope: str  # the Redis envelope (the AMQP relay unpacks it)
+    queue: str
+    task_id: str
+    fire_at: str  # the run's fire time, UTC text
+
+    @classmethod
+    def of(cls, message: CeleryMessage, run_id: str, broker_url: str, envelope: str
+           ) -> OutboxEntry:  # fmt: skip
+        return cls(run_id, broker_url, message.priority, envelope, message.queue,
+                   message.task_id, str(message.headers["sched_fire_at"]))  # fmt: skip
 
     def dumps(self) -> str:
         return json.dumps(
             {"v": 1, "kind": "outbox", "run_id": self.run_id, "broker_url": self.broker_url,
-             "priority": self.priority, "envelope": self.envelope},
+             "priority": self.priority, "queue": self.queue, "task_id": self.task_id,
+             "fire_at": self.fire_at, "envelope": self.envelope},
             separators=_COMPACT,
         )  # fmt: skip
 
     @classmethod
     def loads(cls, text: str | bytes) -> OutboxEntry:
-        data = json.loads(text)
-        return cls(data["run_id"], data["broker_url"], data["priority"], data["envelope"])
+        d = json.loads(text)
+        return cls(d["run_id"], d["broker_url"], d["priority"], d["envelope"], d["queue"],
+                   d["task_id"], d["fire_at"])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ def _celery_run(schedule: Schedule, run_id: str, fire_at: datetime, now: datetim
     origin = f"sched@{socket.gethostname()}"
     message = CeleryMessage.for_run(schedule, run_id, fire_at, utc_text(fire_at), origin)
     envelope = message.redis_envelope(new_delivery_tag())
-    entry = OutboxEntry(run_id, schedule.celery_broker_url or "", schedule.priority, envelope)
+    entry = OutboxEntry.of(message, run_id, schedule.celery_broker_url or "", envelope)
     return Run(run_id, schedule.queue, to_ms(now), entry.dumps())
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import redis
 
-from scheduler.core.celery import CeleryMessage, OutboxEntry, Published, redis_list
+from scheduler.core.celery import OutboxEntry, Published, redis_list
 from scheduler.errors import BrokerError
 from scheduler.store.client import Connection, redact, translated
 from scheduler.store.keys import HISTORY_LEN
@@ -73,8 +73,7 @@ class RedisPublisher:
     def publish(self, entries: Sequence[OutboxEntry]) -> Published:
         pipe = self.client.pipeline(transaction=False)
         for entry in entries:
-            message = CeleryMessage.from_envelope(entry.envelope, entry.priority)
-            pipe.lpush(redis_list(message.queue, entry.priority), entry.envelope)
+            pipe.lpush(redis_list(entry.queue, entry.priority), entry.envelope)
         try:
             with translated("publish"):
                 replies = pipe.execute(raise_on_error=False)
