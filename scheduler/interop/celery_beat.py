@@ -167,8 +167,10 @@ def _trigger(
 def _first_fire(last_run: LastRun, every: timedelta, notes: list[str]) -> datetime | None:
     """Beat's next run of an interval; None counts it from the epoch."""
     if isinstance(last_run, NotRecorded):
-        notes.append(f"beat's state file {last_run.path} has no entry of that name: its "
-                     "interval counts from 1970-01-01T00:00:00Z, not from beat's last run")  # fmt: skip
+        notes.append(
+            f"beat's state file {last_run.path} has no entry of that name: its interval "
+            "counts from 1970-01-01T00:00:00Z, not from beat's last run"
+        )
         return None
     return None if last_run is None else continued(last_run, every)
 
