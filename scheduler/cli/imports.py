@@ -64,7 +64,7 @@ def import_celery(
         typer.Option(
             "--beat-state",
             metavar="FILE",
-            help="Celery beat's state file, as celery beat -s names it (default "
+            help="Celery beat's state file, as celery beat -s names it (e.g. "
             "celerybeat-schedule): each interval goes on from the last run beat recorded, "
             "instead of counting from 1970-01-01T00:00:00Z. Read-only.",
             show_default=False,
