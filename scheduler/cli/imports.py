@@ -14,6 +14,7 @@ from scheduler.cli.common import EXIT_INVALID, EXIT_USAGE, AppDir, fail, use_app
 from scheduler.config import load
 from scheduler.core import clock
 from scheduler.errors import ConfigError
+from scheduler.interop.beat_state import BeatStateError, read_beat_state
 from scheduler.interop.celery_beat import CeleryAppError, load_app, read_app
 from scheduler.interop.django_beat import DatabaseError, DatabaseUrlError, read_database
 from scheduler.interop.imported import ImportReport
@@ -58,6 +59,17 @@ def import_celery(
     output: Output = None,
     skip_inexact: SkipInexact = False,
     disabled: Disabled = False,
+    beat_state: Annotated[
+        Path | None,
+        typer.Option(
+            "--beat-state",
+            metavar="FILE",
+            help="Celery beat's state file, as celery beat -s names it (e.g. "
+            "celerybeat-schedule): each interval goes on from the last run beat recorded, "
+            "instead of counting from 1970-01-01T00:00:00Z. Read-only.",
+            show_default=False,
+        ),
+    ] = None,
     app_dir: AppDir = Path("."),
 ) -> None:
     """Import a Celery app's beat_schedule as sched schedules (celery_task: entries)."""
@@ -67,8 +79,9 @@ def import_celery(
     except CeleryAppError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     try:
-        report = read_app(celery_app, app_spec, clock.utc_now())
-    except CeleryAppError as exc:
+        state = None if beat_state is None else read_beat_state(beat_state)
+        report = read_app(celery_app, app_spec, clock.utc_now(), state)
+    except (CeleryAppError, BeatStateError) as exc:
         raise fail(str(exc), EXIT_INVALID) from None
     _finish(report, output, skip_inexact, disabled)
 

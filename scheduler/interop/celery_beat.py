@@ -8,8 +8,10 @@ older versions: the zone of the crontab's ``nowfun``).
 
 Intervals: beat counts an interval from the entry's last run, or from its own start for an
 entry it has not run, so its phase is whatever beat's last start made it. The app holds no
-last run, so an interval is written without ``start:``: it keeps Celery's period, and
-counts from 1970-01-01T00:00:00Z as every sched interval does (``every: 1h`` on the hour).
+last run: an interval is written without ``start:``, keeps Celery's period, and counts from
+1970-01-01T00:00:00Z as every sched interval does (``every: 1h`` on the hour). Given beat's
+state file (``beat_state``), an entry beat recorded a last run for goes on from it:
+``start:`` is beat's next run (``continued``), as django-celery-beat's import writes it.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from __future__ import annotations
 import importlib
 import operator
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from scheduler.core.model import JSONValue
 from scheduler.errors import SchedError
+from scheduler.interop.beat_state import BeatState
 from scheduler.interop.cronfields import CrontabSets, InexactError
 from scheduler.interop.imported import (
     ImportReport,
     arguments,
+    continued,
     cron_fields,
     every_fields,
     options_fields,
@@ -39,6 +45,17 @@ ENTRY_KEYS = ("task", "schedule", "args", "kwargs", "options", "relative", "enab
 
 class CeleryAppError(SchedError):
     """A Celery app that cannot be found, loaded or read."""
+
+
+@dataclass(frozen=True)
+class NotRecorded:
+    """An entry that beat's state file (at ``path``) holds no last run of."""
+
+    path: Path
+
+
+# The entry's last run in beat's state file (UTC), NotRecorded, or None without a file.
+LastRun = datetime | NotRecorded | None
 
 
 def load_app(spec: str) -> Any:
@@ -75,8 +92,9 @@ def _celery() -> Any:
     return celery
 
 
-def read_app(app: Any, spec: str, now: datetime) -> ImportReport:
-    """Every entry of ``app.conf.beat_schedule``, imported or refused."""
+def read_app(app: Any, spec: str, now: datetime, state: BeatState | None = None) -> ImportReport:
+    """Every entry of ``app.conf.beat_schedule``, imported or refused; intervals go on from
+    the last runs in beat's ``state`` where it is given."""
     try:
         beat_schedule = dict(app.conf.beat_schedule or {})
         app_zone = app.timezone
@@ -84,13 +102,25 @@ def read_app(app: Any, spec: str, now: datetime) -> ImportReport:
         raise CeleryAppError(
             f"reading the configuration of {spec!r} failed: {type(exc).__name__}: {exc}"
         ) from None
-    report = ImportReport(f"the Celery app {spec} (beat_schedule, time zone {app_zone})")
+    origin = f"the Celery app {spec} (beat_schedule, time zone {app_zone})"
+    if state is not None:
+        origin += f" and the last runs in beat's state file {state.path}"
+    report = ImportReport(origin)
     for name, entry in beat_schedule.items():
-        report.add(str(name), partial(_entry, app, entry, now))
+        last_run = _last_run(state, str(name))
+        report.add(str(name), partial(_entry, app, entry, now, last_run))
     return report
 
 
-def _entry(app: Any, entry: object, now: datetime, notes: list[str]) -> dict[str, JSONValue]:
+def _last_run(state: BeatState | None, name: str) -> LastRun:
+    if state is None:
+        return None
+    return state.last_runs.get(name, NotRecorded(state.path))
+
+
+def _entry(
+    app: Any, entry: object, now: datetime, last_run: LastRun, notes: list[str]
+) -> dict[str, JSONValue]:
     if not isinstance(entry, Mapping):
         raise InexactError(f"the entry is a {type(entry).__name__}, not a mapping")
     if "schedule" not in entry or "task" not in entry:
@@ -98,7 +128,8 @@ def _entry(app: Any, entry: object, now: datetime, notes: list[str]) -> dict[str
     for key in sorted(set(entry) - set(ENTRY_KEYS)):
         notes.append(f"{key!r} is not imported: beat does not read it either")
     fields: dict[str, JSONValue] = {"celery_task": task_name(entry["task"])}
-    fields.update(_trigger(app, entry["schedule"], bool(entry.get("relative")), now, notes))
+    relative = bool(entry.get("relative"))
+    fields.update(_trigger(app, entry["schedule"], relative, now, last_run, notes))
     fields.update(arguments(entry.get("args"), entry.get("kwargs")))
     options = entry.get("options") or {}
     if not isinstance(options, Mapping):
@@ -110,7 +141,7 @@ def _entry(app: Any, entry: object, now: datetime, notes: list[str]) -> dict[str
 
 
 def _trigger(
-    app: Any, raw: object, relative: bool, now: datetime, notes: list[str]
+    app: Any, raw: object, relative: bool, now: datetime, last_run: LastRun, notes: list[str]
 ) -> dict[str, JSONValue]:
     from celery import schedules
 
@@ -128,8 +159,20 @@ def _trigger(
         if schedule.relative:
             raise InexactError("relative=True rounds its interval to the clock; sched's "
                                "intervals are elapsed time")  # fmt: skip
-        return every_fields(schedule.run_every.total_seconds(), None)
+        every = schedule.run_every
+        return every_fields(every.total_seconds(), _first_fire(last_run, every, notes))
     raise InexactError(f"its schedule is a {type(schedule).__name__}, which sched cannot read")
+
+
+def _first_fire(last_run: LastRun, every: timedelta, notes: list[str]) -> datetime | None:
+    """Beat's next run of an interval; None counts it from the epoch."""
+    if isinstance(last_run, NotRecorded):
+        notes.append(
+            f"beat's state file {last_run.path} has no entry of that name: its interval "
+            "counts from 1970-01-01T00:00:00Z, not from beat's last run"
+        )
+        return None
+    return None if last_run is None else continued(last_run, every)
 
 
 def _sets(schedule: Any) -> CrontabSets:

@@ -38,6 +38,7 @@ from scheduler.interop.imported import (
     arguments,
     as_utc,
     ceil_second,
+    continued,
     cron_fields,
     end_before,
     every_fields,
@@ -217,7 +218,7 @@ def _interval(row: Row) -> dict[str, JSONValue]:
     # Beat's first run after the import: `every` after the last one (or, for a task never
     # run, after its last change), and not before start_time.
     last = row["last_run_at"] or row["date_changed"]
-    first = ceil_second(last) + every if last is not None else None
+    first = continued(last, every) if last is not None else None
     if row["start_time"] is not None and (row["last_run_at"] is None or first is None
                                           or as_utc(row["start_time"]) > first):  # fmt: skip
         first = ceil_second(row["start_time"])

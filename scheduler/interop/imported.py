@@ -306,6 +306,12 @@ def ceil_second(value: datetime) -> datetime:
     return value
 
 
+def continued(last_run_at: datetime, every: timedelta) -> datetime:
+    """Beat's next run of an interval that last ran at ``last_run_at``: ``every`` after it,
+    rounded up to the whole second, so the first run sched makes is never one beat made."""
+    return ceil_second(last_run_at) + every
+
+
 def end_before(value: datetime) -> datetime:
     """The last whole second before ``value``: a run at ``value`` is past it."""
     return ceil_second(value) - timedelta(seconds=1)
