@@ -15,6 +15,7 @@ import redis
 
 from scheduler.config import celery_warnings, load
 from scheduler.core.celery import (
+    KOMBU_PRIORITY_STEPS,
     CeleryMessage,
     CeleryRouting,
     Route,
@@ -100,6 +101,11 @@ def test_sched_priorities_land_in_kombus_lists(priority: int, kombu: int, key: s
     assert redis_list("celery", priority) == key
 
 
+def test_every_one_of_kombus_four_lists_is_used() -> None:
+    assert KOMBU_PRIORITY_STEPS == (0, 3, 6, 9)  # kombu's PRIORITY_STEPS, read in this order
+    assert sorted({redis_priority(p) for p in range(10)}) == list(KOMBU_PRIORITY_STEPS)
+
+
 @pytest.mark.parametrize(
     ("url", "identity"),
     [("redis://localhost", ("127.0.0.1", 6379, 0)),
@@ -107,6 +113,8 @@ def test_sched_priorities_land_in_kombus_lists(priority: int, kombu: int, key: s
      ("rediss://:pw@Cache.Example:6380/2", ("cache.example", 6380, 2)),
      ("redis://h:1?db=3", ("h", 1, 3)),
      ("unix:///run/r.sock?db=1", ("unix", "/run/r.sock", 1)),
+     ("unix:///run/r.sock?db=", ("unix", "/run/r.sock", 0)),
+     ("redis://h:1/?db=", ("h", 1, 0)),
      ("amqp://guest@localhost//", None)],
 )  # fmt: skip
 def test_a_broker_url_names_a_server_and_database(url: str, identity: object) -> None:
@@ -203,3 +211,22 @@ def test_the_leader_and_the_cli_import_nothing_of_celery() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_the_celery_values_are_immutable_and_slotted() -> None:
+    import dataclasses
+
+    from scheduler.core.celery import OutboxEntry, Published
+
+    values: list[Any] = [
+        CeleryMessage("id", "q", 5, {}, b"[]"),
+        OutboxEntry("a@1", "", 5, "{}", "q", "id", "t"),
+        Published([], {}),
+        Route("celery", ""),
+        CeleryRouting(None),
+    ]
+    for value in values:
+        name = dataclasses.fields(value)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, None)
+        assert not hasattr(value, "__dict__")

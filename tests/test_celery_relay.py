@@ -46,13 +46,13 @@ def test_a_broker_that_is_down_keeps_the_outbox_and_takes_it_when_back(
     view = views.status(replica.store)
     assert (view.outbox, view.outbox_oldest_at, view.celery_in_flight) == (
         2, "2026-12-02T09:01:00Z", 0)  # fmt: skip
-    assert [e.run_id for e in replica.store.celery.outbox(10)] == [
+    assert [e.run_id for e in replica.store.celery.outbox(10)[0]] == [
         f"a@{1796202060000}", f"b@{1796202060000}"]  # fmt: skip
     own_redis.start()
     assert replica.relay.pump(fire) == 0  # still waiting out the retry delay
     time.sleep(RETRY_WAIT_S[0] + 0.1)
     assert replica.relay.pump(fire) == 2
-    assert replica.store.celery.outbox(10) == []
+    assert replica.store.celery.outbox(10) == ([], {})
     broker = redis.Redis.from_url(own_redis.url)
     pushed = [json.loads(m) for m in broker.lrange("celery", 0, -1)]
     broker.close()
@@ -116,3 +116,16 @@ def test_the_relays_hand_off_event_is_the_event_format() -> None:
                      fire_at="2026-12-02T09:00:00.000Z", celery_id="id-1")  # fmt: skip
     assert written == expected.dumps()
     assert Event.loads(written).run_id == 'a"b@1'
+
+
+def test_an_unreadable_outbox_entry_stays_and_blocks_nothing(redis_url: str) -> None:
+    replica = leader(redis_url, None, celery("a"))
+    s = replica.store
+    s.client.zadd(s.keys.outbox, {"old@1": 1})
+    s.client.hset(s.keys.outbox_messages, "old@1", '{"v":9,"kind":"outbox"}')
+    actions.trigger(s, "a", T0 + timedelta(seconds=5))
+    entries, unreadable = s.celery.outbox(10)
+    assert [e.run_id.partition("@")[0] for e in entries] == ["a"]
+    assert list(unreadable) == ["old@1"] and "version 9" in unreadable["old@1"]
+    assert replica.relay.pump(T0 + timedelta(seconds=6)) == 1  # the readable one went out
+    assert s.client.zrange(s.keys.outbox, 0, -1) == [b"old@1"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
-from script_support import hash_of, history, scored, store, text
+import pytest
+from script_support import fill_history, hash_of, history, scored, store, text
 
 from scheduler.core.celery import OutboxEntry
-from scheduler.store import Run, Step, Store, Upsert
+from scheduler.errors import StateVersionError
+from scheduler.store import HISTORY_LEN, Run, Step, Store, Upsert
 
 TOKEN = "token-1"
 N0 = 1_780_000_000_000
@@ -83,20 +85,34 @@ def test_outbox_mode_writes_the_entry_once_for_the_relay(redis_url: str) -> None
     lead(s, "a")
     assert s.leader.dispatch(TOKEN, [outbox_step("a")]) == [1]
     assert scored(s, s.keys.outbox) == [(f"a@{N0}", 77)]
-    [entry] = s.celery.outbox(10)
+    [entry] = s.celery.outbox(10)[0]
     assert entry == OutboxEntry(f"a@{N0}", "amqp://h", 5, ENVELOPE, "celery", "x", "t")
     assert raw_list(s, "celery") == [] and history(s, "a") == []  # recorded once relayed
 
 
 def test_relayed_removes_confirmed_entries_and_records_each_once(redis_url: str) -> None:
     s = store(redis_url)
+    lead(s, "a", "b")
+    s.leader.dispatch(TOKEN, [outbox_step("a"), outbox_step("b")])
+    assert s.celery.relayed([(f"a@{N0}", '{"sent":"a1"}'), (f"b@{N0}", '{"sent":"b1"}')]) == 2
+    assert s.celery.relayed([(f"a@{N0}", '{"sent":"a2"}')]) == 0  # another relay was first
+    assert s.client.zcard(s.keys.outbox) == 0
+    assert s.client.hlen(s.keys.outbox_messages) == 0
+    assert history(s, "a") == ['{"sent":"a1"}']
+    assert history(s, "b") == ['{"sent":"b1"}']
+
+
+def test_the_scripts_keep_a_schedules_history_at_its_cap(redis_url: str) -> None:
+    s = store(redis_url)
     lead(s, "a")
     s.leader.dispatch(TOKEN, [outbox_step("a")])
-    assert s.celery.relayed([(f"a@{N0}", '{"sent":1}')]) == 1
-    assert s.celery.relayed([(f"a@{N0}", '{"sent":2}')]) == 0  # another relay got there first
-    assert s.celery.outbox(10) == []
-    assert s.client.hlen(s.keys.outbox_messages) == 0
-    assert history(s, "a") == ['{"sent":1}']
+    fill_history(s, "a")
+    s.celery.relayed([(f"a@{N0}", '{"sent":1}')])
+    assert s.client.llen(s.keys.history("a")) == HISTORY_LEN
+    assert history(s, "a")[0] == '{"sent":1}'
+    s.celery.report(f"a@{N0}", "ended", '{"ok":1}')
+    assert s.client.llen(s.keys.history("a")) == HISTORY_LEN
+    assert history(s, "a")[0] == '{"ok":1}'
 
 
 def test_an_outcome_moves_the_counters_once_however_often_it_is_reported(redis_url: str) -> None:
@@ -104,6 +120,7 @@ def test_an_outcome_moves_the_counters_once_however_often_it_is_reported(redis_u
     lead(s, "a")
     s.leader.dispatch(TOKEN, [celery_step("a", overlap="skip", deadline=N0 + 999)])
     run_id = f"a@{N0}"
+    assert s.celery.report("a@1", "started") is False  # not a run in flight
     assert s.celery.report(run_id, "started") is True
     assert s.celery.report(run_id, "started") is False  # a second delivery
     assert hash_of(s, s.keys.state("a"))["waiting"] == "0"
@@ -156,3 +173,8 @@ def test_outbox_entries_round_trip_through_json() -> None:
     )
     assert OutboxEntry.loads(entry.dumps()) == entry
     assert json.loads(entry.dumps())["kind"] == "outbox"
+    newer = entry.dumps().replace('"v":1', '"v":2')
+    with pytest.raises(StateVersionError, match="outbox entry of version 2"):
+        OutboxEntry.loads(newer)
+    with pytest.raises(StateVersionError):
+        OutboxEntry.loads(entry.dumps().replace('"kind":"outbox"', '"kind":"run"'))

@@ -21,7 +21,7 @@ from typing import Protocol
 from scheduler.core.celery import OutboxEntry, Published, redis_identity
 from scheduler.core.instants import to_ms, utc_text
 from scheduler.core.messages import VERSION, Event
-from scheduler.errors import BrokerError, SchedError, StoreError
+from scheduler.errors import BrokerError, SchedError
 from scheduler.store import Store, connect, redact
 from scheduler.store.celery import RedisPublisher
 
@@ -81,7 +81,9 @@ class Relay:
 
     def pump(self, now: datetime) -> int:
         """Publish one batch of the outbox; the number of entries the brokers confirmed."""
-        entries = self.store.celery.outbox(BATCH)
+        entries, unreadable = self.store.celery.outbox(BATCH)
+        for run_id, why in unreadable.items():
+            self._warn(run_id, f"cannot read outbox entry {run_id}: {why}; it stays there")
         by_broker: dict[str, list[OutboxEntry]] = {}
         for entry in entries:
             by_broker.setdefault(self.broker_of(entry), []).append(entry)
@@ -163,7 +165,7 @@ class Relay:
                 if leading():
                     try:
                         busy = self.pump(now()) > 0
-                    except StoreError as exc:
+                    except SchedError as exc:  # Redis unreachable: the next round retries
                         log.warning("relay: %s", exc)
                 if not busy:
                     self.wake.wait(IDLE_WAIT_S)

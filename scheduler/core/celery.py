@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from scheduler.core.model import JSONValue, Overlap, Schedule
+from scheduler.errors import StateVersionError
 
 # The namespace of task ids: uuid5(namespace, run id), so a fire time always has one id.
 TASK_ID_NAMESPACE = uuid.UUID("5c3d6f1e-9a57-4f0b-8f43-2b1d8e7a6c10")
@@ -177,6 +178,12 @@ class OutboxEntry:
     @classmethod
     def loads(cls, text: str | bytes) -> OutboxEntry:
         d = json.loads(text)
+        if not isinstance(d, dict) or d.get("v") != 1 or d.get("kind") != "outbox":
+            raise StateVersionError(
+                f"an outbox entry of version {d.get('v') if isinstance(d, dict) else None!r}; "
+                "this sched reads version 1. Upgrade sched, or let the sched that wrote it "
+                "relay it"
+            )
         return cls(d["run_id"], d["broker_url"], d["priority"], d["envelope"], d["queue"],
                    d["task_id"], d["fire_at"])  # fmt: skip
 

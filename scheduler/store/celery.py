@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import redis
 
 from scheduler.core.celery import OutboxEntry, Published, redis_list
-from scheduler.errors import BrokerError
+from scheduler.errors import BrokerError, SchedError
 from scheduler.store.client import Connection, redact, translated
 from scheduler.store.keys import HISTORY_LEN
 
@@ -26,13 +26,22 @@ class CeleryStore:
         self.conn = conn
         self.keys = conn.keys
 
-    def outbox(self, limit: int) -> list[OutboxEntry]:
-        """The oldest entries waiting for the relay."""
+    def outbox(self, limit: int) -> tuple[list[OutboxEntry], dict[str, str]]:
+        """The oldest entries waiting for the relay, and those it cannot read (run id ->
+        why: written by another version of sched), which stay where they are."""
         ids = self.conn.call("zrange", self.keys.outbox, 0, limit - 1)
         if not ids:
-            return []
+            return [], {}
         bodies = self.conn.call("hmget", self.keys.outbox_messages, ids)
-        return [OutboxEntry.loads(body) for body in bodies if body is not None]
+        entries, unreadable = [], {}
+        for run_id, body in zip(ids, bodies, strict=True):
+            if body is None:
+                continue
+            try:
+                entries.append(OutboxEntry.loads(body))
+            except (SchedError, ValueError, KeyError, TypeError) as exc:
+                unreadable[run_id.decode()] = str(exc)
+        return entries, unreadable
 
     def relayed(self, confirmed: Sequence[tuple[str, str]]) -> int:
         """Remove confirmed entries, recording each one's event: (run id, event JSON)."""
@@ -59,7 +68,7 @@ class CeleryStore:
                 self.keys.history(name)]  # fmt: skip
         args: list[str | int] = [run_id, what, note, HISTORY_LEN,
                                  "" if success_ms is None else success_ms, now_ms]  # fmt: skip
-        return bool(self.conn.run("celery_outcome", keys, args))
+        return int(self.conn.run("celery_outcome", keys, args)) == 1
 
 
 class RedisPublisher:

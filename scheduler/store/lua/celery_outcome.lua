@@ -22,7 +22,7 @@ if ARGV[2] == 'started' then
 else
   if ARGV[2] == 'overdue' then
     local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
-    if not was or not deadline or tonumber(deadline) > tonumber(ARGV[6]) then
+    if not deadline or tonumber(deadline) > tonumber(ARGV[6]) then
       return 0
     end
   end
