@@ -67,6 +67,8 @@ def test_a_current_step_enqueues_its_run_and_advances_the_schedule(redis_url: st
     assert s.leader.dispatch(TOKEN, [fire("a", N0, queue="reports")]) == [1]
     assert state(s, "a") == {
         "digest": "digest-a",
+        "owner": "files",
+        "source": "",
         "trigger_key": "trig-a",
         "next_ms": str(N0 + MIN),
         "due_ms": str(N0 + MIN + 7),
@@ -168,10 +170,13 @@ def test_a_batch_applies_each_step_to_its_own_schedule(redis_url: str) -> None:
     assert queues(s) == {"qa", "qd"}
     assert due(s) == {"a": N0 + MIN + 7, "b": N0, "d": N0 + 2 * MIN + 3}
     assert state(s, "a")["runs"] == "2" and state(s, "d")["runs"] == "1"
-    assert state(s, "b") == {"digest": "digest-b", "trigger_key": "trig-b",
-                             "next_ms": str(N0), "due_ms": str(N0)}  # fmt: skip
+    assert state(s, "b") == {
+        "digest": "digest-b", "owner": "files", "source": "", "trigger_key": "trig-b",
+        "next_ms": str(N0), "due_ms": str(N0)}  # fmt: skip
     assert state(s, "c") == {
         "digest": "digest-c",
+        "owner": "files",
+        "source": "",
         "trigger_key": "trig-c",
         "next_ms": "",
         "due_ms": "",

@@ -153,8 +153,9 @@ def test_a_new_schedule_is_added_with_its_next_fire_time(redis_url: str) -> None
     s = led(redis_url)
     assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
     assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d1"}'}
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
-                                             "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d1", "owner": "files", "source": "", "trigger_key": "every 60",
+        "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
     assert scored(s, s.keys.due) == [("a", T + 3)]
 
 
@@ -164,8 +165,9 @@ def test_an_unchanged_trigger_keeps_the_stored_next_fire_time(redis_url: str) ->
     again = s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN, digest="d2")])
     assert again == ["updated"]
     assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d2"}'}
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 60",
-                                             "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d2", "owner": "files", "source": "", "trigger_key": "every 60",
+        "next_ms": str(T), "due_ms": str(T + 3)}  # fmt: skip
     assert scored(s, s.keys.due) == [("a", T + 3)]
 
 
@@ -178,6 +180,8 @@ def test_a_changed_trigger_recomputes_the_next_fire_time_and_keeps_the_counters(
     assert s.leader.upsert("tok", [item("a", "every 30", T + MIN, digest="d2")]) == ["changed"]
     assert hash_of(s, s.keys.state("a")) == {
         "digest": "d2",
+        "owner": "files",
+        "source": "",
         "trigger_key": "every 30",
         "next_ms": str(T + MIN),
         "due_ms": str(T + MIN + 3),
@@ -231,8 +235,9 @@ def test_remove_deletes_the_definition_and_keeps_a_7_day_tombstone_of_its_state_
     s.leader.remove("tok", "a", T + 5)
     assert list(hash_of(s, s.keys.defs)) == ["b"]
     assert scored(s, s.keys.due) == [("b", T + 3)]
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
-                                             "next_ms": str(T), "due_ms": str(T + 3),
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d1", "owner": "files", "source": "", "trigger_key": "every 60",
+        "next_ms": str(T), "due_ms": str(T + 3),
                                              "removed_ms": str(T + 5)}  # fmt: skip
     assert history(s, "a") == ["event"]
     for key in (s.keys.state("a"), s.keys.history("a")):
@@ -272,8 +277,9 @@ def test_a_schedule_back_within_its_tombstone_keeps_its_next_fire_time_counters_
     again = s.leader.upsert("tok", [item("a", "every 60", T + 5 * MIN, digest="d2")])
     assert again == ["restored"]
     assert hash_of(s, s.keys.defs) == {"a": '{"def":"a","digest":"d2"}'}
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 60",
-                                             "next_ms": str(T), "due_ms": str(T + 3),
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d2", "owner": "files", "source": "", "trigger_key": "every 60",
+        "next_ms": str(T), "due_ms": str(T + 3),
                                              "runs": "4", "missed": "2"}  # fmt: skip
     assert scored(s, s.keys.due) == [("a", T + 3)]
     assert history(s, "a") == ["event"]
@@ -312,8 +318,9 @@ def test_a_schedule_back_from_its_tombstone_with_a_new_trigger_recomputes_its_ne
     s = led(redis_url)
     removed(s, "a", runs=4)
     assert s.leader.upsert("tok", [item("a", "every 30", T + MIN, digest="d2")]) == ["changed"]
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d2", "trigger_key": "every 30",
-                                             "next_ms": str(T + MIN),
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d2", "owner": "files", "source": "", "trigger_key": "every 30",
+        "next_ms": str(T + MIN),
                                              "due_ms": str(T + MIN + 3), "runs": "4"}  # fmt: skip
     assert scored(s, s.keys.due) == [("a", T + MIN + 3)]
     assert history(s, "a") == ["event"]
@@ -345,6 +352,8 @@ def test_resume_continues_from_the_given_fire_time_and_counts_the_missed_ones(
     assert s.ops.set_paused("a", False, "resumed", T + 9 * MIN, T + 9 * MIN + 3, 5, T + 8 * MIN)
     assert hash_of(s, s.keys.state("a")) == {
         "digest": "d1",
+        "owner": "files",
+        "source": "",
         "trigger_key": "every 60",
         "next_ms": str(T + 9 * MIN),
         "due_ms": str(T + 9 * MIN + 3),
@@ -364,8 +373,9 @@ def test_resume_with_nothing_missed_records_no_missed_count(redis_url: str) -> N
     assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
     assert s.ops.set_paused("a", True, "paused")
     assert s.ops.set_paused("a", False, "resumed", T + MIN, T + MIN, 0, None)
-    assert hash_of(s, s.keys.state("a")) == {"digest": "d1", "trigger_key": "every 60",
-                                             "next_ms": str(T + MIN), "due_ms": str(T + MIN),
+    assert hash_of(s, s.keys.state("a")) == {
+        "digest": "d1", "owner": "files", "source": "", "trigger_key": "every 60",
+        "next_ms": str(T + MIN), "due_ms": str(T + MIN),
                                              "paused": "0"}  # fmt: skip
 
 

@@ -29,6 +29,10 @@ NAMES_SHOWN = 20
 _Stamp = tuple[tuple[str, int, int], ...]
 
 
+class _Rejected(Exception):
+    """A file set that validates but cannot be applied (a name the API owns)."""
+
+
 class Reloader:
     def __init__(
         self,
@@ -37,8 +41,10 @@ class Reloader:
         apply: Callable[[Mapping[str, Schedule]], None],
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer = SILENT,
+        conflicts: Callable[[Mapping[str, Schedule]], list[str]] = lambda _: [],
     ) -> None:
         self.paths = list(paths)
+        self.conflicts = conflicts  # names the API owns: the files may not declare them
         self.observer = observer
         self.last_error = ""  # why the latest reload was rejected; '' once one is applied
         self.current = current
@@ -64,7 +70,10 @@ class Reloader:
         before = self._contents()
         try:
             loaded = load(self.paths)
-        except (ConfigError, PathError) as exc:
+            clashes = self.conflicts(loaded.schedules)
+            if clashes:
+                raise _Rejected("\n".join(clashes))
+        except (ConfigError, PathError, _Rejected) as exc:
             for line in str(exc).splitlines():
                 log.error("%s", line)
             log.error("reload rejected; the last good schedules keep running")

@@ -47,19 +47,39 @@ def sync(
                 continue
             next_fire = schedule.next_fire(now) if schedule.enabled else None
             next_ms = to_ms(next_fire) if next_fire else None
-            body = dumps("definition", {"digest": digest, "schedule": schedule.to_json()})
-            items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms)))
+            body = definition(schedule, "files")
+            items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
+                                "files", schedule.source))  # fmt: skip
         if items:
             results = store.upsert(token, items)
             report.update(zip((i.name for i in items), results, strict=True))
-    for name in reads.names() - set(schedules):
-        store.remove(token, name, to_ms(now))
-        report[name] = "removed"
+    for name in file_owned(reads) - set(schedules):
+        if store.remove(token, name, to_ms(now), "files") == "1":
+            report[name] = "removed"
     _log(report)
     return report
 
 
+def definition(schedule: Schedule, owner: str) -> str:
+    """A schedule as stored in Redis: its JSON, digest, owner and where it came from."""
+    return dumps("definition", {"digest": schedule.digest(), "schedule": schedule.to_json(),
+                                "owner": owner, "source": schedule.source or owner})  # fmt: skip
+
+
+def file_owned(reads: Reads) -> set[str]:
+    """The schedules the files own. Redis written before the API existed has no owner sets:
+    every definition there came from the files."""
+    names = reads.owned("files")
+    if not names and not reads.owned("api"):
+        return reads.names()
+    return names
+
+
 def _log(report: dict[str, str]) -> None:
+    for name, what in sorted(report.items()):
+        if what.startswith("conflict:"):
+            log.error("schedule %s is not synced: the API owns a schedule of that name (sched "
+                      "add); remove one of the two", name)  # fmt: skip
     changed = {name: what for name, what in report.items() if what != "updated"}
     if len(changed) <= LOG_EACH_UP_TO:
         for name, what in sorted(changed.items()):
@@ -67,3 +87,14 @@ def _log(report: dict[str, str]) -> None:
         return
     counts = {what: list(changed.values()).count(what) for what in set(changed.values())}
     log.info("synced schedules: %s", ", ".join(f"{n} {w}" for w, n in sorted(counts.items())))
+
+
+def owner_conflicts(reads: Reads, schedules: Mapping[str, Schedule]) -> list[str]:
+    """One message per schedule the files declare under a name the API owns."""
+    owned = reads.owned("api")
+    return [
+        f"{schedules[name].source}: schedules.{name}: the API owns a schedule of this name "
+        "(added with sched add or Client.add); rename this one, or remove the API's first "
+        f"(sched remove {name})"
+        for name in sorted(set(schedules) & owned)
+    ]

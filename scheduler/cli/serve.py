@@ -13,10 +13,12 @@ import typer
 
 from scheduler.beat import Scheduler
 from scheduler.beat.reload import Reloader
+from scheduler.beat.sync import owner_conflicts
 from scheduler.cli.app import app
 from scheduler.cli.common import (
     DEFAULT_PATHS,
     EXIT_INTERNAL,
+    EXIT_INVALID,
     EXIT_USAGE,
     AppDir,
     CeleryBrokerUrl,
@@ -312,6 +314,17 @@ def run(
             logging.getLogger("sched").info("stopped the embedded Redis")
 
 
+def refuse_owned(store: Store, schedules: Mapping[str, Schedule]) -> None:
+    """Exit 1 when the files declare a name the API owns (an unreachable Redis is left to
+    the loop, whose sync refuses such a schedule too)."""
+    try:
+        clashes = owner_conflicts(store.reads, schedules)
+    except StoreError:
+        return
+    if clashes:
+        raise fail("\n".join(clashes), EXIT_INVALID)
+
+
 def check_broker_url(broker_url: str | None) -> None:
     if broker_url is not None:
         scheme = broker_url.partition("://")[0]
@@ -359,8 +372,10 @@ def _replica(
 ) -> tuple[Scheduler, Reloader]:  # fmt: skip
     """A scheduler replica, and the reloader SIGHUP and file changes go to."""
     replica = Scheduler(store, schedules, observer=observer, routing=routing)
+    refuse_owned(store, schedules)
     reloader = Reloader(list(paths or DEFAULT_PATHS), lambda: replica.schedules,
-                        replica.replace_schedules, observer=observer)  # fmt: skip
+                        replica.replace_schedules, observer=observer,
+                        conflicts=lambda new: owner_conflicts(store.reads, new))  # fmt: skip
     signals.on_hup = reloader.request
     return replica, reloader
 

@@ -28,25 +28,35 @@ class LeaderStore:
         return bool(self.conn.run("release", [self.keys.lease, self.keys.leader], [token]))
 
     def upsert(self, token: str, items: Sequence[Upsert]) -> list[str]:
-        """Sync definitions in one pipelined round trip; per item added/changed/updated."""
+        """Write definitions in one pipelined round trip; per item added, changed, restored or
+        updated, or (nothing written) conflict:<source of the other owner>, exists, missing.
+        ``token`` '' for the API (no lease)."""
         script = self.conn.scripts["upsert"]
         pipe = self.conn.pipeline()
         for item in items:
+            other = "api" if item.owner == "files" else "files"
             keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name),
-                    self.keys.history(item.name)]  # fmt: skip
+                    self.keys.history(item.name), self.keys.owned(item.owner),
+                    self.keys.owned(other)]  # fmt: skip
             args = [token, item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
-                    ms_arg(item.due_ms), item.digest]  # fmt: skip
+                    ms_arg(item.due_ms), item.digest, item.owner, item.source,
+                    "1" if item.create_only else "", "1" if item.update_only else ""]  # fmt: skip
             script(keys=keys, args=args, client=pipe)
         with translated("upsert"):
             results = pipe.execute(raise_on_error=False)
         check_replies(results, "upsert")
         return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
 
-    def remove(self, token: str, name: str, now_ms: int) -> None:
-        """Stop a schedule; its state and history stay as a tombstone for a while."""
-        keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(name)]
-        args: list[str | int] = [token, name, now_ms, TOMBSTONE_S]
-        self.conn.run("remove", [*keys, self.keys.history(name)], args)
+    def remove(self, token: str, name: str, now_ms: int, owner: str = "files") -> str:
+        """Stop a schedule; its state and history stay as a tombstone for a while. '1' if
+        removed, '0' if there was none, or conflict:<source> (another owner's: kept).
+        ``token`` '' for the API (no lease)."""
+        k = self.keys
+        keys = [k.lease, k.defs, k.due, k.state(name), k.history(name), k.owned("files"),
+                k.owned("api")]  # fmt: skip
+        args: list[str | int] = [token, name, now_ms, TOMBSTONE_S, owner]
+        result = self.conn.run("remove", keys, args)
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     def due(self, now_ms: int, limit: int) -> list[str]:
         names = self.conn.call("zrangebyscore", self.keys.due, "-inf", now_ms, 0, limit)

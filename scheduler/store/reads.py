@@ -118,6 +118,10 @@ class Reads:
         """How many schedules Redis holds a definition for."""
         return int(self.conn.call("hlen", self.keys.defs))
 
+    def owned(self, owner: str) -> set[str]:
+        """The names of the schedules ``owner`` (files or api) holds."""
+        return {name.decode() for name in self.conn.call("smembers", self.keys.owned(owner))}
+
     def names(self) -> set[str]:
         """The names of every schedule Redis holds a definition for."""
         return {name.decode() for name in self.conn.call("hkeys", self.keys.defs)}

@@ -49,6 +49,10 @@ class Upsert:
     trigger_key: str
     next_ms: int | None
     due_ms: int | None
+    owner: str = "files"  # files | api: a schedule has one owner
+    source: str = ""  # file:line, or api
+    create_only: bool = False  # refuse ('exists') if the schedule exists
+    update_only: bool = False  # refuse ('missing') if it does not
 
 
 @dataclass
