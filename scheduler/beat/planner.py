@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from scheduler.core.celery import (
     CeleryMessage,
@@ -25,6 +26,8 @@ from scheduler.store.reads import Reads
 from scheduler.store.values import Run, Step
 
 PREPARED_GRACE_MS = 1000  # a prepared batch later than this is planned afresh
+CACHE_LIMIT = 100_000  # schedules whose parsed definition, message template and next fire
+# time a leader keeps: its memory follows what fires, not how many schedules exist
 
 
 class Planner:
@@ -34,6 +37,7 @@ class Planner:
         self.schedules: Mapping[str, Schedule] = {}
         self._next_ms: dict[str, int] = {}  # next fire times this leader wrote
         self._templates: dict[str, MessageTemplate] = {}
+        self._api: dict[str, tuple[str, Schedule]] = {}  # API schedules: name -> (digest, it)
         self._prepared: tuple[int, list[Step]] | None = None  # (due ms, steps)
 
     def reset(self, schedules: Mapping[str, Schedule] | None = None) -> None:
@@ -45,10 +49,11 @@ class Planner:
 
     def steps(self, names: list[str], now: datetime, epoch: int) -> list[Step]:
         next_fires = self._next_fires(names)
+        schedules = self._definitions(names)
         now_ms, now_text = to_ms(now), utc_text(now)
         steps = []
         for name in names:
-            schedule, stored_ms = self.schedules.get(name), next_fires.get(name)
+            schedule, stored_ms = schedules.get(name), next_fires.get(name)
             if schedule is None or stored_ms is None:
                 continue  # stale: the next sync removes it
             plan = plan_due(schedule, from_ms(stored_ms), now)
@@ -118,6 +123,21 @@ class Planner:
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _definitions(self, names: list[str]) -> dict[str, Schedule]:
+        """The schedules of ``names``: the files' from memory, the API's from Redis (read
+        for each batch, parsed again only when their digest changed)."""
+        found = {name: self.schedules[name] for name in names if name in self.schedules}
+        others = [name for name in names if name not in found]
+        for name, body in self.reads.definitions_of(others).items():
+            if body.get("owner") != "api":
+                continue  # a file's schedule the files no longer hold: the next sync removes it
+            cached = self._api.get(name)
+            if cached is None or cached[0] != body["digest"]:
+                _bounded(self._api)
+                cached = self._api[name] = (body["digest"], Schedule.from_json(body["schedule"]))
+            found[name] = cached[1]
+        return found
+
     def _next_fires(self, names: list[str]) -> dict[str, int]:
         """Stored next fire times: from what this leader last wrote, else read from Redis.
 
@@ -125,6 +145,7 @@ class Planner:
         script's compare-and-set and dropped, never dispatched.
         """
         missing = [name for name in names if name not in self._next_ms]
+        _bounded(self._next_ms, len(missing))
         for name, state in self.reads.states(missing).items():
             if state.next_ms is not None:
                 self._next_ms[name] = state.next_ms
@@ -137,6 +158,7 @@ class Planner:
         run_id = run_id_for(schedule.name, fire_ms)
         template = self._templates.get(schedule.name)
         if template is None or template.schedule is not schedule:
+            _bounded(self._templates)
             template = self._templates[schedule.name] = MessageTemplate(schedule)
         fire_text = utc_text(fire_at)
         message = template.render(run_id, fire_at, fire_text, now_text, "schedule", epoch)
@@ -166,3 +188,10 @@ class Planner:
         handoff = Event("sent_to_celery", now_text, run_id=run_id, fire_at=fire_text,
                         celery_id=message.task_id).dumps()  # fmt: skip
         return Run(run_id, schedule.queue, 0, envelope, skipped, handoff, deadline)
+
+
+def _bounded(cache: dict[str, Any], adding: int = 1) -> None:
+    """Make room in a cache before adding: past the limit it starts afresh (each entry is
+    one Redis read away), so a leader of a million schedules keeps at most CACHE_LIMIT."""
+    if len(cache) + adding > CACHE_LIMIT:
+        cache.clear()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from scheduler.core.instants import to_ms
-from scheduler.core.messages import dumps
+from scheduler.core.messages import definition
 from scheduler.core.model import Schedule
 from scheduler.store.leader import LeaderStore
 from scheduler.store.reads import Reads
@@ -58,12 +58,6 @@ def sync(
             report[name] = "removed"
     _log(report)
     return report
-
-
-def definition(schedule: Schedule, owner: str) -> str:
-    """A schedule as stored in Redis: its JSON, digest, owner and where it came from."""
-    return dumps("definition", {"digest": schedule.digest(), "schedule": schedule.to_json(),
-                                "owner": owner, "source": schedule.source or owner})  # fmt: skip
 
 
 def file_owned(reads: Reads) -> set[str]:

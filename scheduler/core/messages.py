@@ -43,6 +43,16 @@ def loads(kind: str, text: str | bytes) -> dict[str, Any]:
     return data
 
 
+def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None) -> str:
+    """A schedule as Redis holds it: its JSON, digest, owner (files or api), where it came
+    from, and for the API the fields as given (what ``update`` merges into)."""
+    body: dict[str, Any] = {"digest": schedule.digest(), "schedule": schedule.to_json(),
+                            "owner": owner, "source": schedule.source or owner}  # fmt: skip
+    if fields is not None:
+        body["fields"] = fields
+    return dumps("definition", body)
+
+
 def run_id_for(schedule: str, fire_ms: int) -> str:
     """Deterministic: the same (schedule, fire time) can only ever be one run."""
     return f"{schedule}@{fire_ms}"

@@ -118,6 +118,18 @@ class Reads:
         """How many schedules Redis holds a definition for."""
         return int(self.conn.call("hlen", self.keys.defs))
 
+    def server_ms(self) -> int:
+        """Redis' clock, in ms: the time the API computes first fire times with."""
+        seconds, micros = self.conn.call("time")
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def scan_names(self, prefix: str, cursor: int, count: int) -> tuple[list[str], int]:
+        """About ``count`` schedule names starting with ``prefix`` from ``cursor``, and the
+        cursor to continue from (0: done). Redis' HSCAN order: stable across pages."""
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+        cursor, found = self.conn.call("hscan", self.keys.defs, cursor, pattern, count)
+        return sorted(name.decode() for name in found), int(cursor)
+
     def owned(self, owner: str) -> set[str]:
         """The names of the schedules ``owner`` (files or api) holds."""
         return {name.decode() for name in self.conn.call("smembers", self.keys.owned(owner))}

@@ -1,0 +1,162 @@
+"""Schedules owned by the API: add, update, remove and list them at run time.
+
+An API schedule lives in Redis only. Its definition is written with the same script as a
+file's (``upsert.lua``) and the same first fire time rule, so the leader, which reads the
+API's definitions of what is due from Redis, dispatches it within one tick of the call and
+with the same compare-and-set: exactly once per fire time. A schedule belongs to the files
+or to the API, never both; each refuses the other's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.config.values import plain, schedule_from
+from scheduler.core.instants import to_ms, utc_text
+from scheduler.core.messages import definition
+from scheduler.core.model import Schedule
+from scheduler.errors import (
+    OwnershipError,
+    ScheduleExistsError,
+    UnknownScheduleError,
+    UsageError,
+)
+from scheduler.store import Store, Upsert
+from scheduler.store.values import ScheduleState
+
+API = "api"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A stored schedule: what it is, who owns it, and where it came from."""
+
+    schedule: Schedule
+    owner: str  # files | api
+    source: str  # file:line, or api
+    fields: dict[str, Any]  # the API's fields as given ({} for the files')
+    state: ScheduleState | None
+
+
+def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create: bool = False,
+            update: bool = False) -> Upsert:  # fmt: skip
+    next_fire = schedule.next_fire(now) if schedule.enabled else None
+    next_ms = to_ms(next_fire) if next_fire else None
+    body = definition(schedule, API, dict(fields))
+    return Upsert(schedule.name, body, schedule.digest(), schedule.trigger_key(), next_ms,
+                  schedule.due_ms(next_ms), API, API, create, update)  # fmt: skip
+
+
+def _check(name: str, result: str) -> str:
+    if result.startswith("conflict:"):
+        source = result.partition(":")[2]
+        raise OwnershipError(f"schedule {name!r} is defined in {source}: change it there, "
+                             "the API cannot")  # fmt: skip
+    if result == "exists":
+        raise ScheduleExistsError(f"schedule {name!r} exists; use update to change it")
+    if result == "missing":
+        raise UnknownScheduleError(f"no schedule named {name!r}")
+    return result
+
+
+def clean(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields as stored: plain values, None left out."""
+    return {key: plain(value) for key, value in fields.items() if value is not None}
+
+
+def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime) -> Schedule:
+    """A new API schedule; ScheduleError if a field is wrong, ScheduleExistsError if the
+    name is taken, OwnershipError if the files own it."""
+    given = clean(fields)
+    schedule = schedule_from(name, given)
+    [result] = store.leader.upsert("", [_upsert(schedule, given, now, create=True)])
+    _check(name, result)
+    return schedule
+
+
+def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: datetime,
+             chunk: int = 1000) -> list[str]:  # fmt: skip
+    """Add many API schedules, pipelined ``chunk`` at a time; each is checked before any is
+    written, so a bad one writes nothing. Returns per schedule added, or exists."""
+    upserts = []
+    for name, fields in items:
+        given = clean(fields)
+        upserts.append(_upsert(schedule_from(name, given), given, now, create=True))
+    results: list[str] = []
+    for start in range(0, len(upserts), chunk):
+        for item, result in zip(upserts[start : start + chunk],
+                                store.leader.upsert("", upserts[start : start + chunk]),
+                                strict=True):  # fmt: skip
+            if result.startswith("conflict:"):
+                _check(item.name, result)
+            results.append(result)
+    return results
+
+
+def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime) -> Schedule:
+    """Change fields of an API schedule (None removes a field). A changed trigger gets a
+    new next fire time, as a changed file does; anything else keeps it."""
+    current = get(store, name)
+    if current.owner != API:
+        raise OwnershipError(f"schedule {name!r} is defined in {current.source}: change it "
+                             "there, the API cannot")  # fmt: skip
+    merged = {**current.fields, **{k: plain(v) for k, v in changes.items()}}
+    given = clean(merged)
+    schedule = schedule_from(name, given)
+    [result] = store.leader.upsert("", [_upsert(schedule, given, now, update=True)])
+    _check(name, result)
+    return schedule
+
+
+def remove(store: Store, name: str, now: datetime) -> None:
+    """Remove an API schedule. Runs already enqueued still run; its state and history stay
+    a week as a tombstone, as for a schedule removed from the files."""
+    result = store.leader.remove("", name, to_ms(now), API)
+    if result == "0":
+        raise UnknownScheduleError(f"no schedule named {name!r}")
+    _check(name, result)
+
+
+def get(store: Store, name: str) -> Definition:
+    body = store.reads.definition(name)
+    if body is None:
+        raise UnknownScheduleError(f"no schedule named {name!r}")
+    owner = body.get("owner", "files")
+    source = body.get("source", "files")
+    schedule = replace(Schedule.from_json(body["schedule"]), source=source)
+    state = store.reads.states([name]).get(name)
+    return Definition(schedule, owner, source, body.get("fields", {}), state)
+
+
+@dataclass(frozen=True)
+class Page:
+    names: list[str]
+    cursor: int  # pass it back for the next page; 0 when this was the last
+
+
+def names(store: Store, prefix: str = "", cursor: int = 0, count: int = 1000) -> Page:
+    found, after = store.reads.scan_names(prefix, cursor, count)
+    return Page(found, after)
+
+
+def one_off_name(now: datetime) -> str:
+    """A unique name for an ``enqueue``d run: when it was asked for, and a random part."""
+    return f"once-{utc_text(now)[:19].replace(':', '').replace('-', '')}-{secrets.token_hex(4)}"
+
+
+def enqueue(store: Store, task: str, now: datetime, at: datetime | None = None,
+            delay_s: float | None = None, fields: Mapping[str, Any] | None = None,
+            name: str | None = None) -> Schedule:  # fmt: skip
+    """One run of ``task``: at ``at``, after ``delay_s``, or now. It is a one-off API
+    schedule (``at:``), so it is dispatched exactly once and shows in history."""
+    if at is not None and delay_s is not None:
+        raise UsageError("enqueue: give at or delay, not both")
+    when = at if at is not None else now + timedelta(seconds=delay_s or 0)
+    if when.microsecond:  # at: is whole seconds; never earlier than asked
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    given = {**(fields or {}), "task": task, "at": when}
+    return add(store, name or one_off_name(now), given, now)

@@ -1,0 +1,257 @@
+"""Schedules from code (ops.schedules, the Client): owned by the API, dispatched by the
+leader from Redis with the same exactly-once guarantee as the files', refused where the files
+own the name and the other way round. Driven by explicit instants against a real server."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from scheduler import Client, OwnershipError, ScheduleError, ScheduleExistsError
+from scheduler.beat import Scheduler
+from scheduler.beat.reload import Reloader
+from scheduler.beat.sync import owner_conflicts
+from scheduler.config import load
+from scheduler.core.model import Schedule
+from scheduler.errors import UnknownScheduleError
+from scheduler.ops import schedules
+from scheduler.store import Store
+
+T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+HEARTBEAT = "scheduler.tasks:heartbeat"
+
+
+def store(url: str) -> Store:
+    return Store(redis.Redis.from_url(url))
+
+
+def enqueued(s: Store, queue: str = "default") -> Counter[tuple[str, str]]:
+    return Counter((m.schedule, m.fire_at) for m in s.reads.queued_runs(queue))
+
+
+def text(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def file_schedules(tmp_path: Path, body: str) -> dict[str, Schedule]:
+    path = tmp_path / "s.yaml"
+    path.write_text(body, encoding="utf-8")
+    return load([path]).schedules
+
+
+def test_an_api_schedule_is_dispatched_by_a_leader_that_never_loaded_it(redis_url: str) -> None:
+    leader = Scheduler(store(redis_url), {})
+    assert leader.elect(T0)
+    leader.tick(T0)
+    schedules.add(store(redis_url), "api-tick", {"task": HEARTBEAT, "every": "1m"}, T0)
+    for minute in range(1, 4):
+        leader.tick(T0 + timedelta(minutes=minute))
+    assert enqueued(leader.store) == Counter(
+        {("api-tick", text(T0 + timedelta(minutes=m))): 1 for m in (1, 2, 3)})  # fmt: skip
+
+
+def test_api_schedules_run_exactly_once_across_replicas_and_failovers(redis_url: str) -> None:
+    s = store(redis_url)
+    fields = {"every": "20s"}
+    schedules.add_many(s, [(f"tenant-{i}", {"task": HEARTBEAT, **fields}) for i in range(50)], T0)
+    replicas = [Scheduler(store(redis_url), {}, identity=f"r{i}") for i in range(3)]
+    now, end, step = T0, T0 + timedelta(minutes=20), 0
+    while now <= end:
+        for replica in replicas[step % 3 :] + replicas[: step % 3]:
+            replica.elect(now)
+            replica.tick(now)
+            replica.prepare(now)
+        step += 1
+        if step % 7 == 0:  # the leader crashes: its lease expires
+            leader = next(r for r in replicas if r.is_leader)
+            redis.Redis.from_url(redis_url).delete("{sched}:lease")
+            leader.lease.epoch = 0
+        now += timedelta(seconds=10)
+    got = enqueued(s)
+    assert max(got.values()) == 1
+    fires = [T0 + timedelta(seconds=20 * k) for k in range(1, 61)]
+    assert got == Counter({(f"tenant-{i}", text(f)): 1 for i in range(50) for f in fires})
+
+
+def test_changing_the_trigger_while_due_dispatches_the_old_fire_time_at_most_once(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    schedules.add(s, "a", {"task": HEARTBEAT, "every": "1m"}, T0)
+    leader = Scheduler(store(redis_url), {})
+    leader.elect(T0)
+    leader.tick(T0)
+    due = T0 + timedelta(minutes=1)
+    leader.prepare(T0 + timedelta(seconds=59))  # the batch for 09:01 is built...
+    schedules.update(s, "a", {"every": "5m"}, T0 + timedelta(seconds=59, milliseconds=500))
+    leader.tick(due)  # ...and refused: the trigger changed under it
+    leader.tick(T0 + timedelta(minutes=5))
+    assert enqueued(s) == Counter({("a", text(T0 + timedelta(minutes=5))): 1})
+
+
+def test_an_unchanged_update_keeps_the_next_fire_time(redis_url: str) -> None:
+    s = store(redis_url)
+    schedules.add(s, "a", {"task": HEARTBEAT, "every": "1h"}, T0)
+    before = s.reads.states(["a"])["a"].next_ms
+    schedules.update(s, "a", {"description": "new words"}, T0 + timedelta(minutes=30))
+    assert s.reads.states(["a"])["a"].next_ms == before
+    assert schedules.get(s, "a").schedule.description == "new words"
+    assert schedules.get(s, "a").fields == {"task": HEARTBEAT, "every": "1h",
+                                            "description": "new words"}  # fmt: skip
+
+
+def test_removing_an_api_schedule_stops_it_and_its_run_in_flight_still_runs(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    schedules.add(s, "a", {"task": HEARTBEAT, "every": "1m"}, T0)
+    leader = Scheduler(store(redis_url), {})
+    leader.elect(T0)
+    leader.tick(T0 + timedelta(minutes=1))
+    schedules.remove(s, "a", T0 + timedelta(minutes=1, seconds=1))
+    leader.tick(T0 + timedelta(minutes=2))
+    assert enqueued(s) == Counter({("a", text(T0 + timedelta(minutes=1))): 1})
+    assert s.reads.states(["a"])["a"].removed
+    with pytest.raises(UnknownScheduleError, match="no schedule named 'a'"):
+        schedules.remove(s, "a", T0 + timedelta(minutes=3))
+
+
+def test_the_api_cannot_change_a_schedule_the_files_own(redis_url: str, tmp_path: Path) -> None:
+    files = file_schedules(tmp_path, "schedules:\n  nightly:\n    task: a:b\n    every: 1h\n")
+    leader = Scheduler(store(redis_url), files)
+    leader.elect(T0)
+    leader.tick(T0)
+    s = store(redis_url)
+    where = f"{tmp_path / 's.yaml'}:2"
+    with pytest.raises(OwnershipError) as add:
+        schedules.add(s, "nightly", {"task": HEARTBEAT, "every": "1m"}, T0)
+    assert (
+        str(add.value)
+        == f"schedule 'nightly' is defined in {where}: change it there, the API cannot"
+    )
+    with pytest.raises(OwnershipError, match="is defined in"):
+        schedules.update(s, "nightly", {"every": "2h"}, T0)
+    with pytest.raises(OwnershipError, match="is defined in"):
+        schedules.remove(s, "nightly", T0)
+    assert s.reads.definition("nightly") is not None  # untouched
+
+
+def test_the_files_cannot_declare_a_name_the_api_owns(redis_url: str, tmp_path: Path) -> None:
+    s = store(redis_url)
+    schedules.add(s, "report", {"task": HEARTBEAT, "every": "1m"}, T0)
+    files = file_schedules(tmp_path, "schedules:\n  report:\n    task: a:b\n    every: 1h\n")
+    assert owner_conflicts(s.reads, files) == [
+        f"{tmp_path / 's.yaml'}:2: schedules.report: the API owns a schedule of this name "
+        "(added with sched add or Client.add); rename this one, or remove the API's first "
+        "(sched remove report)"
+    ]
+    leader = Scheduler(store(redis_url), files)
+    leader.elect(T0)
+    report = leader.sync(T0)
+    assert report == {"report": "conflict:api"}  # the sync refuses it too
+    assert schedules.get(s, "report").owner == "api"
+
+
+def test_a_reload_declaring_an_api_name_is_rejected_and_the_last_good_schedules_stay(
+    redis_url: str, tmp_path: Path
+) -> None:
+    s = store(redis_url)
+    schedules.add(s, "report", {"task": HEARTBEAT, "every": "1m"}, T0)
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  ok:\n    task: a:b\n    every: 1h\n", encoding="utf-8")
+    applied: list[object] = []
+    clock = [0.0]
+    reloader = Reloader([path], dict, applied.append, monotonic=lambda: clock[0],
+                        conflicts=lambda new: owner_conflicts(s.reads, new))  # fmt: skip
+    path.write_text("schedules:\n  report:\n    task: a:b\n    every: 1h\n", encoding="utf-8")
+    reloader.request()
+    reloader.poll()
+    clock[0] = 5.0
+    reloader.poll()
+    assert applied == []
+    assert "the API owns a schedule of this name" in reloader.last_error
+
+
+def test_a_removed_file_schedule_may_be_taken_over_by_the_api(
+    redis_url: str, tmp_path: Path
+) -> None:
+    files = file_schedules(tmp_path, "schedules:\n  moving:\n    task: a:b\n    every: 1h\n")
+    leader = Scheduler(store(redis_url), files)
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.replace_schedules({})
+    leader.tick(T0 + timedelta(seconds=1))  # the sync removes it (a tombstone)
+    s = store(redis_url)
+    schedules.add(s, "moving", {"task": HEARTBEAT, "every": "1m"}, T0 + timedelta(seconds=2))
+    assert schedules.get(s, "moving").owner == "api"
+    assert s.reads.owned("files") == set() and s.reads.owned("api") == {"moving"}
+
+
+def test_add_refuses_a_taken_name_and_bad_fields_with_the_yaml_messages(
+    redis_url: str, tmp_path: Path
+) -> None:
+    s = store(redis_url)
+    schedules.add(s, "a", {"task": HEARTBEAT, "every": 60}, T0)
+    with pytest.raises(ScheduleExistsError, match="schedule 'a' exists"):
+        schedules.add(s, "a", {"task": HEARTBEAT, "every": 60}, T0)
+    with pytest.raises(ScheduleError) as bad:
+        schedules.add(s, "b", {"task": "nope", "cron": "0 25 * * *", "every": "5m"}, T0)
+    assert str(bad.value).splitlines() == [  # in the order of the fields given
+        "schedules.b.task: 'nope' is not a task reference; write module.path:callable",
+        "schedules.b.cron: hour field '25' is invalid; allowed: 0-23, with ranges a-b, steps */n "
+        "and lists a,b",
+        "schedules.b.every: give either cron or every, not both",
+    ]
+    with pytest.raises(ScheduleError):
+        schedules.update(s, "a", {"every": "-5s"}, T0)
+    assert s.reads.definition("b") is None
+    assert schedules.get(s, "a").schedule.every_s == 60
+
+
+def test_add_many_checks_every_one_before_writing_any(redis_url: str) -> None:
+    s = store(redis_url)
+    items: list[tuple[str, dict[str, object]]] = [
+        ("ok-1", {"task": HEARTBEAT, "every": 60}), ("bad", {"task": HEARTBEAT}),
+        ("ok-2", {"task": HEARTBEAT, "every": 60})]  # fmt: skip
+    with pytest.raises(ScheduleError, match=r"schedules\.bad: needs a trigger"):
+        schedules.add_many(s, items, T0)
+    assert s.reads.names() == set()
+    assert schedules.add_many(s, [items[0], items[2]], T0) == ["added", "added"]
+    assert schedules.add_many(s, [items[0]], T0) == ["exists"]
+
+
+def test_the_client_lists_names_page_by_page(redis_url: str) -> None:
+    with Client(redis_url) as client:
+        client.add_many([(f"t-{i:03}", {"task": HEARTBEAT, "every": 60}) for i in range(250)])
+        client.add("other", task=HEARTBEAT, every="1h")
+        assert sorted(client.names("t-")) == [f"t-{i:03}" for i in range(250)]
+        assert sorted(client.names()) == sorted([f"t-{i:03}" for i in range(250)] + ["other"])
+        first = client.list("t-", count=10)
+        assert first.cursor != 0 and all(n.startswith("t-") for n in first.names)
+
+
+def test_the_client_adds_pauses_triggers_and_reads_back(redis_url: str) -> None:
+    with Client(redis_url) as client:
+        added = client.add("report-acme", task=HEARTBEAT, cron="0 9 * * mon",
+                           timezone="Europe/Berlin", kwargs={"tenant": "acme"})  # fmt: skip
+        assert (added.cron, added.timezone, added.kwargs) == ("0 9 * * mon", "Europe/Berlin",
+                                                               {"tenant": "acme"})  # fmt: skip
+        got = client.get("report-acme")
+        assert (got.owner, got.source, got.schedule) == ("api", "api", added)
+        fires = client.upcoming("report-acme", 2)
+        assert [f.weekday() for f in fires] == [0, 0]
+        assert fires[1] - fires[0] == timedelta(days=7)
+        assert client.pause("report-acme") is True
+        run_id = client.trigger("report-acme")
+        assert run_id.startswith("report-acme@trigger-")
+        assert [e.event for e in client.history("report-acme")] == ["triggered", "paused"]
+        assert client.resume("report-acme") is True
+        client.update("report-acme", cron="0 10 * * mon")
+        assert client.get("report-acme").schedule.cron == "0 10 * * mon"
+        client.remove("report-acme")
+        with pytest.raises(UnknownScheduleError):
+            client.get("report-acme")
