@@ -255,3 +255,63 @@ def test_the_client_adds_pauses_triggers_and_reads_back(redis_url: str) -> None:
         client.remove("report-acme")
         with pytest.raises(UnknownScheduleError):
             client.get("report-acme")
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from scheduler.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_sched_add_edit_and_remove_a_schedule_from_the_command_line(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = ["--redis-url", redis_url]
+    assert cli(["add", "nightly", "--task", HEARTBEAT, "--cron", "30 2 * * *", "--timezone",
+                "Europe/Berlin", "--args", '["x", 1]', "--timeout", "90", *r], capsys) == (
+        0, "nightly: added (cron '30 2 * * *')\n", "")  # fmt: skip
+    s = store(redis_url)
+    got = schedules.get(s, "nightly")
+    assert (got.owner, got.schedule.args, got.schedule.timeout_s) == ("api", ("x", 1), 90)
+    assert cli(["edit", "nightly", "--cron", "0 3 * * *", "--unset", "timeout", *r], capsys) == (
+        0, "nightly: changed (cron '0 3 * * *')\n", "")  # fmt: skip
+    got = schedules.get(s, "nightly")
+    assert (got.schedule.cron, got.schedule.timeout_s) == ("0 3 * * *", None)
+    assert cli(["remove", "nightly", *r], capsys) == (0, "nightly: removed\n", "")
+    assert s.reads.definition("nightly") is None
+
+
+def test_sched_add_reports_every_problem_as_the_yaml_does_and_exits_1(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(["add", "x", "--task", "a:b", "--cron", "* * *", "--priority", "12",
+                          "--redis-url", redis_url], capsys)  # fmt: skip
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "error: schedules.x.cron: expected 5 fields (minute hour day-of-month month "
+        "day-of-week) or 6 with a leading seconds field, got 3",
+        "error: schedules.x.priority: 12 is out of range; allowed: 0 to 9",
+    ]
+
+
+def test_sched_edit_and_remove_refuse_a_file_schedule_and_an_unknown_one(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = file_schedules(tmp_path, "schedules:\n  nightly:\n    task: a:b\n    every: 1h\n")
+    leader = Scheduler(store(redis_url), files)
+    leader.elect(T0)
+    leader.sync(T0)
+    r = ["--redis-url", redis_url]
+    code, _, err = cli(["edit", "nightly", "--every", "2h", *r], capsys)
+    assert (code, err) == (1, f"error: schedule 'nightly' is defined in {tmp_path / 's.yaml'}:2: "
+                              "change it there, the API cannot\n")  # fmt: skip
+    code, _, err = cli(["remove", "ghost", *r], capsys)
+    assert (code, err) == (1, "error: no schedule named 'ghost'\n")
+    code, _, err = cli(["edit", "nightly", *r], capsys)
+    assert code == 2 and "nothing to change" in err
