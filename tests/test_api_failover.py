@@ -54,9 +54,9 @@ def test_api_schedules_are_enqueued_exactly_once_with_the_leader_killed_twice(
         victim = leader_pid(store)
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda v=victim: leader_pid(store) not in (None, v), LEASE_TTL_MS / 1000 + 5)  # type: ignore[misc]
+        wait_for(lambda v=victim: leader_pid(store) not in (None, v), LEASE_TTL_MS / 1000 + 5)
         now = depth()
-        wait_for(lambda d=now: depth() > d + 40, 10)  # type: ignore[misc]
+        wait_for(lambda d=now: depth() > d + 40, 10)
     for proc in replicas:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
