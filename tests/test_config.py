@@ -116,7 +116,7 @@ def test_interval_start_is_the_anchor_and_start_end_bound_fire_times(tmp_path: P
 def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
     assert one_problem(tmp_path, "    every: 5m\n    queu: fast\n") == (
         "5:5: schedules.job.queu: unknown key 'queu' (did you mean 'queue'?); allowed: task, "
-        "celery_task, celery_broker_url, cron, every, timezone, args, kwargs, queue, priority, "
+        "celery_task, celery_broker_url, cron, every, at, timezone, args, kwargs, queue, priority, "
         "retry, timeout, expires, jitter, "
         "start, end, enabled, description, misfire, misfire_grace, overlap"
     )
@@ -325,7 +325,8 @@ def test_a_task_reference_must_be_module_colon_attribute(tmp_path: Path) -> None
 def test_a_missing_task_and_trigger_are_both_reported(tmp_path: Path) -> None:
     found = problems(tmp_path, "schedules:\n  job:\n    queue: q\n")
     assert found == [
-        '2:3: schedules.job: needs a trigger: cron: "<expression>" or every: <duration>',
+        '2:3: schedules.job: needs a trigger: cron: "<expression>", every: <duration> or at: '
+        "<ISO 8601 date-time>",
         "2:3: schedules.job.task: missing required key 'task' (module.path:callable) or "
         "'celery_task' (a Celery task's registered name)",
     ]

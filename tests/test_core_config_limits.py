@@ -359,7 +359,8 @@ def test_retry_must_be_a_mapping(tmp_path: Path) -> None:
 
 def test_a_schedule_body_must_be_a_mapping(tmp_path: Path) -> None:
     assert problems(tmp_path, "schedules:\n  job: 5\n") == [
-        '2:3: schedules.job: needs a trigger: cron: "<expression>" or every: <duration>',
+        '2:3: schedules.job: needs a trigger: cron: "<expression>", every: <duration> or at: '
+        "<ISO 8601 date-time>",
         "2:3: schedules.job.task: missing required key 'task' (module.path:callable) or "
         "'celery_task' (a Celery task's registered name)",
         "2:8: schedules.job: expected a mapping of key: value, got '5'",
@@ -666,7 +667,8 @@ BAD_END = "    start: 2026-02-01T00:00:00Z\n    end: 2026-01-01T00:00:00Z\n"
 def test_an_unknown_key_is_the_only_problem_of_its_schedule(tmp_path: Path) -> None:
     assert problems(tmp_path, HEAD + "    every: 5s\n    colour: red\n" + BAD_END) == [
         "5:5: schedules.job.colour: unknown key 'colour'; allowed: task, celery_task, "
-        "celery_broker_url, cron, every, timezone, args, kwargs, queue, priority, retry, timeout, "
+        "celery_broker_url, cron, every, at, timezone, args, kwargs, queue, priority, retry, "
+        "timeout, "
         "expires, jitter, start, end, enabled, "
         "description, misfire, misfire_grace, overlap"
     ]

@@ -45,7 +45,7 @@ def sync(
                 and (state.digest, state.trigger_key) == (digest, trigger_key)
             ):
                 continue
-            next_fire = schedule.next_fire(now) if schedule.enabled else None
+            next_fire = schedule.first_fire(now, state.settled() if state else ())
             next_ms = to_ms(next_fire) if next_fire else None
             body = definition(schedule, "files")
             items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),

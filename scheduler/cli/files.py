@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -121,30 +121,44 @@ def upcoming(
             )
         except ops.UnknownScheduleError as exc:
             raise fail(f"--schedule: {exc}", EXIT_USAGE) from None
-        listed = [(u.schedule, u.fires) for u in found if not u.paused and u.schedule.enabled]
+        active = [u for u in found if not u.paused and u.schedule.enabled]
+        listed = [(u.schedule, u.fires) for u in active if not u.done]
+        done = [u.schedule for u in active if u.done]
         quiet = [(u.schedule, "paused" if u.paused else "disabled") for u in found
                  if u.paused or not u.schedule.enabled]  # fmt: skip
     else:
         schedules, _ = load_files(paths)
         chosen = _pick(schedules, schedule or [])
-        listed = [(s, s.fire_times(start - _ONE_US, end, limit)) for s in chosen if s.enabled]
+        # From the files alone, a one-off whose instant has passed is taken as done.
+        done = [s for s in chosen if s.enabled and s.at is not None and s.at < now]
+        passed = {s.name for s in done}
+        shown = [s for s in chosen if s.enabled and s.name not in passed]
+        listed = [(s, s.fire_times(start - _ONE_US, end, limit)) for s in shown]
         quiet = [(s, "disabled") for s in chosen if not s.enabled]
-    rows = sorted(
-        ((fire_at, item) for item, fires in listed for fire_at in fires),
-        key=lambda row: (row[0], row[1].name),
-    )
+    rows = sorted(((f, s) for s, fires in listed for f in fires), key=_time_then_name)
+    finished = sorted(((s.at, s) for s in done if s.at is not None), key=_time_then_name)
     if as_json:
-        payload = [
-            {
-                "schedule": item.name,
-                "fire_at": fire_at.astimezone(item.zone).isoformat(),
-                "fire_at_utc": when(fire_at),
-            }
-            for fire_at, item in rows
-        ]
-        typer.echo(json.dumps(payload, indent=2))
+        entries = [(f, s, False) for f, s in rows] + [(f, s, True) for f, s in finished]
+        entries.sort(key=lambda e: (e[0], e[1].name))
+        typer.echo(json.dumps([_upcoming_json(f, s, d) for f, s, d in entries], indent=2))
         return
-    upcoming_table(rows, quiet, now)
+    upcoming_table(rows, quiet, now, finished)
+
+
+def _time_then_name(row: tuple[datetime, Schedule]) -> tuple[datetime, str]:
+    return row[0], row[1].name
+
+
+def _upcoming_json(fire_at: datetime, item: Schedule, done: bool) -> dict[str, object]:
+    """One entry of `upcoming --json` (a contract: keys are only ever added)."""
+    row: dict[str, object] = {
+        "schedule": item.name,
+        "fire_at": fire_at.astimezone(item.zone).isoformat(),
+        "fire_at_utc": when(fire_at),
+    }
+    if done:  # a one-off that fired (or, from the files alone, whose instant has passed)
+        row["done"] = True
+    return row
 
 
 @app.command()

@@ -62,17 +62,20 @@ def echo_table(table: Sequence[tuple[str, ...]]) -> None:
 
 
 def upcoming_table(
-    rows: list[tuple[datetime, Schedule]], quiet: list[tuple[Schedule, str]], now: datetime
-) -> None:
+    rows: list[tuple[datetime, Schedule]], quiet: list[tuple[Schedule, str]], now: datetime,
+    done: Sequence[tuple[datetime, Schedule]] = (),
+) -> None:  # fmt: skip
+    """Fire times, then one-offs that are done (at their one time), then the silent ones."""
     table = [("SCHEDULE", "FIRE AT (LOCAL)", "UTC", "WHEN")]
-    for fire_at, item in rows:
+    timed = [(f, s, relative(f - now)) for f, s in rows] + [(f, s, "done") for f, s in done]
+    for fire_at, item, whence in timed:
         local = fire_at.astimezone(item.zone)
         table.append(
             (
                 item.name,
                 f"{local:%Y-%m-%d %H:%M:%S %z} {item.timezone}",
                 f"{fire_at.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}",
-                relative(fire_at - now),
+                whence,
             )
         )
     for item, why in quiet:

@@ -96,6 +96,26 @@ def read_retry(node: Node, f: SourceFile, where: str, fields: Fields) -> None:
             f.problem(exc.node, spot, str(exc))
 
 
+def _no_window_for_one_off(where: str, own: Fields, defaults: Fields, f: SourceFile) -> bool:
+    """``start``/``end`` bound a series of fire times; a one-off has one, so they are refused
+    rather than silently ignored (or silently cancelling it), even when set in defaults."""
+    ok = True
+    for key in ("start", "end"):
+        own_node, at_node = own.nodes.get(key), own.nodes.get("at")
+        if key in own.present:
+            ok = False  # an invalid value is reported already, by its parser
+            if own_node is not None:
+                message = f"does not apply to a one-off (at:); remove {key} or use cron or every"
+                f.problem(own_node, f"{where}.{key}", message)
+        elif key in defaults.present:
+            ok = False
+            if at_node is not None:
+                message = (f"defaults.{key} does not apply to a one-off; set {key} on the "
+                           "schedules it bounds instead of in defaults")  # fmt: skip
+                f.problem(at_node, f"{where}.at", message)
+    return ok
+
+
 def build(
     name: str, name_node: Node, own: Fields, defaults: Fields, f: SourceFile
 ) -> Schedule | None:
@@ -117,13 +137,18 @@ def build(
         bad = own.nodes.get("celery_broker_url") or name_node
         f.problem(bad, f"{where}.celery_broker_url", "applies only to a celery_task schedule")
         ok = False
-    triggers = [k for k in ("cron", "every") if k in own.present]
+    triggers = [k for k in ("cron", "every", "at") if k in own.present]
     if not triggers:
-        f.problem(name_node, where, 'needs a trigger: cron: "<expression>" or every: <duration>')
+        f.problem(name_node, where, 'needs a trigger: cron: "<expression>", every: <duration>'
+                  " or at: <ISO 8601 date-time>")  # fmt: skip
         ok = False
-    if len(triggers) == 2 and own.nodes.get("every"):
-        f.problem(own.nodes["every"], f"{where}.every", "give either cron or every, not both")
-        ok = False
+    for extra in triggers[1:]:
+        if own.nodes.get(extra):
+            f.problem(own.nodes[extra], f"{where}.{extra}",
+                      f"give either {triggers[0]} or {extra}, not both")  # fmt: skip
+            ok = False
+    if "at" in own.present:
+        ok = _no_window_for_one_off(where, own, defaults, f) and ok
     retry_values = {**defaults.retry, **own.retry}
     retry_nodes = {**defaults.retry_nodes, **own.retry_nodes}
     retry = RetryPolicy(
@@ -136,6 +161,7 @@ def build(
     if not ok:
         return None
     timezone = values.get("timezone", "UTC")
+    at = resolve_local(values["at"], timezone) if "at" in values else None
     start = resolve_local(values["start"], timezone) if "start" in values else None
     end = resolve_local(values["end"], timezone) if "end" in values else None
     if start is not None and end is not None and end <= start:
@@ -147,6 +173,7 @@ def build(
         timezone=timezone,
         cron=values.get("cron"),
         every_s=values.get("every"),
+        at=at,
         args=values.get("args", ()),
         kwargs=values.get("kwargs", {}),
         queue=values.get("queue", CELERY_QUEUE if celery else "default"),

@@ -44,14 +44,14 @@ EXCEPTION_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 TOP_KEYS = ("defaults", "schedules")
 SCHEDULE_KEYS = (
-    "task", "celery_task", "celery_broker_url", "cron", "every", "timezone", "args", "kwargs",
+    "task", "celery_task", "celery_broker_url", "cron", "every", "at", "timezone", "args", "kwargs",
     "queue", "priority", "retry", "timeout", "expires", "jitter", "start", "end", "enabled",
     "description", "misfire", "misfire_grace", "overlap",
 )  # fmt: skip
 # What `defaults:` may set: everything but what names a schedule's own work and trigger.
 DEFAULT_KEYS = tuple(
     k for k in SCHEDULE_KEYS
-    if k not in ("task", "celery_task", "cron", "every", "args", "kwargs", "description")
+    if k not in ("task", "celery_task", "cron", "every", "at", "args", "kwargs", "description")
 )  # fmt: skip
 RETRY_KEYS = ("max_attempts", "backoff", "initial", "max", "jitter", "retry_on")
 
@@ -61,7 +61,7 @@ RETRY_KEYS = ("max_attempts", "backoff", "initial", "max", "jitter", "retry_on")
 
 @dataclass(frozen=True)
 class LocalTime:
-    """A `start`/`end` as written; naive ones take the schedule's zone once it is known."""
+    """A `start`/`end`/`at` as written; naive ones take the schedule's zone once it is known."""
 
     value: datetime
     node: Node
@@ -208,6 +208,7 @@ FIELD_PARSERS: dict[str, Parser] = {
     "celery_broker_url": broker_url_field,
     "cron": cron_field,
     "every": lambda n, f: duration(n, f, minimum_s=1),
+    "at": datetime_field,
     "timezone": timezone_field,
     "args": args_field,
     "kwargs": kwargs_field,

@@ -6,7 +6,7 @@ Pure: no Redis, no clock (``now`` is a parameter).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler.core.instants import to_ms
 from scheduler.core.model import Misfire, Schedule
@@ -34,16 +34,19 @@ def plan_due(schedule: Schedule, next_fire: datetime, now: datetime) -> Catchup:
     that is on time (due at most ``ON_TIME_S`` ago). Every other one counts as missed.
     """
     grace_s = schedule.misfire_grace_s
+    grace = None if grace_s is None else timedelta(seconds=grace_s)
+    on_time = timedelta(seconds=ON_TIME_S)
     due: list[datetime] = []
     missed: list[datetime] = []
     last_seen: datetime | None = None
     for fire_at in schedule.fires_from(next_fire, now):
         last_seen = fire_at
-        late_s = (now - fire_at).total_seconds() - schedule.jitter_ms(to_ms(fire_at)) / 1000
+        # timedelta, not float seconds: 9.569 - 4.569 > 5 would call an on-time fire late
+        late = now - fire_at - timedelta(milliseconds=schedule.jitter_ms(to_ms(fire_at)))
         if schedule.misfire is Misfire.SKIP:
-            runs = late_s <= ON_TIME_S
+            runs = late <= on_time
         else:
-            runs = grace_s is None or late_s <= grace_s
+            runs = grace is None or late <= grace
         if runs:
             due.append(fire_at)
             if len(due) > MISFIRE_ALL_CAP:

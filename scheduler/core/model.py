@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import utc_text
 from scheduler.core.jitter import due_ms, jitter_ms
-from scheduler.core.triggers import CronTrigger, IntervalTrigger
+from scheduler.core.triggers import AtTrigger, CronTrigger, IntervalTrigger
 from scheduler.core.urls import redact
 
 JSONValue = Any  # JSON-serialisable: str, int, float, bool, None, list, dict[str, ...]
@@ -88,6 +88,7 @@ class Schedule:
     timezone: str
     cron: str | None = None
     every_s: int | None = None
+    at: datetime | None = None  # a one-off: fires once, at this instant
     args: tuple[JSONValue, ...] = ()
     kwargs: dict[str, JSONValue] = field(default_factory=dict)
     queue: str = "default"
@@ -116,9 +117,11 @@ class Schedule:
         return ZoneInfo(self.timezone)
 
     @property
-    def trigger(self) -> CronTrigger | IntervalTrigger:
+    def trigger(self) -> CronTrigger | IntervalTrigger | AtTrigger:
         if self.cron is not None:
             return _cron_trigger(self.cron, self.timezone)
+        if self.at is not None:
+            return AtTrigger(self.at)
         assert self.every_s is not None
         if self.start is not None:
             return IntervalTrigger(self.every_s, self.start)
@@ -132,6 +135,21 @@ class Schedule:
         if fire_at is None or (self.end is not None and fire_at > self.end):
             return None
         return fire_at
+
+    def first_fire(self, now: datetime, settled: Collection[datetime] = ()) -> datetime | None:
+        """The next fire time a schedule is given when it is added or its trigger changes.
+
+        For a one-off, its instant even when that has passed, so that the missed-run policy
+        decides whether it still runs late (otherwise a one-off written for a moment just
+        gone would never run); None once its state has fired or missed that instant
+        (``settled``: the state's last fire and last missed times). Else ``next_fire(now)``.
+        A disabled schedule has none.
+        """
+        if not self.enabled:
+            return None
+        if self.at is not None:
+            return None if self.at in settled else self.at
+        return self.next_fire(now)
 
     def fires_from(
         self, first: datetime | None, until: datetime | None = None, limit: int | None = None
@@ -162,14 +180,16 @@ class Schedule:
     def describe_trigger(self) -> str:
         if self.cron is not None:
             return f"cron {self.cron!r}"
+        if self.at is not None:
+            return f"once at {self.at.astimezone(self.zone).isoformat()}"
         assert self.every_s is not None
         return f"every {format_duration_s(self.every_s)}"
 
     def to_json(self) -> dict[str, JSONValue]:
         """The definition as plain JSON (no ``source``): what is synced to Redis.
 
-        The Celery keys appear only for Celery schedules, so that a sched schedule's
-        digest is what it was before they existed."""
+        The Celery keys appear only for Celery schedules, and ``at`` only for a one-off, so
+        that the digest of any other schedule is what it was before they existed."""
         body: dict[str, JSONValue] = {
             "name": self.name,
             "task": self.task,
@@ -192,6 +212,8 @@ class Schedule:
             "misfire_grace_s": self.misfire_grace_s,
             "overlap": self.overlap.value,
         }
+        if self.at is not None:
+            body["at"] = _iso(self.at)
         if self.is_celery:
             body["target"] = self.target.value
             body["celery_broker_url"] = self.celery_broker_url
@@ -213,6 +235,7 @@ class Schedule:
             timezone=data["timezone"],
             cron=data["cron"],
             every_s=data["every_s"],
+            at=_parse_iso(data.get("at")),
             args=tuple(data["args"]),
             kwargs=dict(data["kwargs"]),
             queue=data["queue"],
@@ -236,6 +259,8 @@ class Schedule:
         """Identifies when the schedule fires (``enabled`` included); a change of it
         recomputes the next fire time."""
         fields = [self.cron, self.every_s, self.timezone, _iso(self.start), _iso(self.end)]
+        if self.at is not None:  # appended only when set: other schedules keep their key
+            fields.append(_iso(self.at))
         return f"{json.dumps(fields)}|enabled={self.enabled}"
 
     def digest(self) -> str:
@@ -244,7 +269,7 @@ class Schedule:
 
 
 def _iso(value: datetime | None) -> str | None:
-    # Whole seconds (start/end are validated so): the same text as utc_text without ".000".
+    # Whole seconds (start/end/at are validated so): the same text as utc_text without ".000".
     return None if value is None else utc_text(value).replace(".000Z", "Z")
 
 

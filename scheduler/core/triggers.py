@@ -11,6 +11,7 @@ Daylight-saving rules (cronie's and Vixie cron's; the README has them as a table
   its whole date (Pacific/Apia, 30 December 2011), which then has no runs; one that falls
   in a repeated hour fires at its first occurrence.
 * Interval triggers are elapsed time, ``anchor + k * every``, and ignore the zone.
+* A one-off (``at``) is one instant, already resolved in its zone when the file was read.
 """
 
 from __future__ import annotations
@@ -122,3 +123,13 @@ class IntervalTrigger:
         elapsed_us = (after.astimezone(UTC) - self.anchor) // timedelta(microseconds=1)
         periods = elapsed_us // (self.every_s * 1_000_000) + 1
         return self.anchor + timedelta(seconds=periods * self.every_s)
+
+
+class AtTrigger:
+    """A one-off: the single instant ``at``, and nothing after it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at.astimezone(UTC)
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        return self.at if self.at > after else None

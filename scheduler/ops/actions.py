@@ -185,7 +185,7 @@ def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Ch
                 changes.append(Change("added", name, f"{local.describe_trigger()}, disabled", None))
             else:
                 changes.append(Change("added", name, local.describe_trigger(),
-                                      local.next_fire(now)))  # fmt: skip
+                                      local.first_fire(now)))  # fmt: skip
             continue
         if stored[name].get("digest") == local.digest():
             continue
@@ -193,7 +193,7 @@ def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Ch
         fields = field_changes(before.shown(), local.shown())
         state = states.get(name)
         if before.trigger_key() != local.trigger_key():
-            next_fire = local.next_fire(now) if local.enabled else None
+            next_fire = local.first_fire(now, state.settled() if state else ())
             detail = f"{'; '.join(fields)} (trigger changed: next fire recomputed)"
         else:
             next_fire = from_ms(state.next_ms) if state and state.next_ms else None

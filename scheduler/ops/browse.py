@@ -100,8 +100,9 @@ def summaries(store: Store, names: list[str]) -> list[Summary]:
 
 def summary(schedule: Schedule, state: ScheduleState | None, last: Event | None) -> Summary:
     written = f"cron {schedule.cron}" if schedule.cron else schedule.describe_trigger()
+    words = written if schedule.at else describe(schedule.cron, schedule.every_s)
     return Summary(
-        schedule.name, describe(schedule.cron, schedule.every_s), written, schedule.timezone,
+        schedule.name, words, written, schedule.timezone,
         schedule.enabled, bool(state and state.paused), _next(state),
         None if state is None else state.last_fire_ms, 0 if state is None else state.runs,
         0 if state is None else state.missed, last,

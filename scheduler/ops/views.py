@@ -109,6 +109,7 @@ class Upcoming:
     schedule: Schedule
     fires: list[datetime]
     paused: bool
+    done: bool = False  # a one-off that has fired (or was recorded missed): nothing to come
 
 
 def upcoming_online(
@@ -124,9 +125,19 @@ def upcoming_online(
     out = []
     for schedule in chosen:
         state = states.get(schedule.name)
-        fires = list(schedule.fires_from(first_fire(schedule, state, start), until, count))
-        out.append(Upcoming(schedule, fires, bool(state and state.paused)))
+        done = one_off_done(schedule, state)
+        first = None if done else first_fire(schedule, state, start)
+        fires = list(schedule.fires_from(first, until, count))
+        out.append(Upcoming(schedule, fires, bool(state and state.paused), done))
     return out
+
+
+def one_off_done(schedule: Schedule, state: ScheduleState | None) -> bool:
+    """A one-off whose state has no next fire time because its instant fired or was
+    missed (not merely one that no leader has dispatched yet)."""
+    if schedule.at is None or state is None or state.next_ms is not None:
+        return False
+    return schedule.at in state.settled()
 
 
 def first_fire(schedule: Schedule, state: ScheduleState | None, start: datetime) -> datetime | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from scheduler.core.instants import from_ms
 from scheduler.core.messages import RunMessage
 
 
@@ -24,6 +26,11 @@ class ScheduleState:
     waiting: int = 0  # runs not yet started
     removed: bool = False  # a tombstone: kept after the schedule left the files
     last_success_ms: int | None = None  # when a run last succeeded (its worker's clock)
+
+    def settled(self) -> list[datetime]:
+        """The fire times last run and last missed: a one-off whose instant is among them
+        is done (see ``Schedule.first_fire``)."""
+        return [from_ms(ms) for ms in (self.last_fire_ms, self.last_missed_ms) if ms is not None]
 
 
 @dataclass(frozen=True)
