@@ -315,3 +315,56 @@ def test_sched_edit_and_remove_refuse_a_file_schedule_and_an_unknown_one(
     assert (code, err) == (1, "error: no schedule named 'ghost'\n")
     code, _, err = cli(["edit", "nightly", *r], capsys)
     assert code == 2 and "nothing to change" in err
+
+
+def test_enqueue_with_a_delay_runs_once_at_now_plus_the_delay(redis_url: str) -> None:
+    s = store(redis_url)
+    leader = Scheduler(store(redis_url), {})
+    leader.elect(T0)
+    leader.tick(T0)
+    now = T0 + timedelta(seconds=10, milliseconds=250)  # an injected clock
+    once = schedules.enqueue(s, HEARTBEAT, now, delay_s=90, fields={"args": [7]})
+    assert once.at == T0 + timedelta(seconds=101)  # 100.25 s, up to the whole second
+    assert once.name.startswith("once-20261202T090010-")
+    leader.tick(T0 + timedelta(seconds=100))
+    assert enqueued(s) == Counter()
+    for later in (101, 102, 3600):
+        leader.tick(T0 + timedelta(seconds=later))
+    assert enqueued(s) == Counter({(once.name, text(T0 + timedelta(seconds=101))): 1})
+    assert [m.args for m in s.reads.queued_runs("default")] == [[7]]
+    state = s.reads.states([once.name])[once.name]
+    assert (state.next_ms, state.runs) == (None, 1)  # done
+
+
+def test_a_one_off_added_for_a_moment_already_past_runs_once_by_the_misfire_policy(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    leader = Scheduler(store(redis_url), {})
+    leader.elect(T0)
+    schedules.add(s, "late", {"task": HEARTBEAT, "at": T0 - timedelta(minutes=5)}, T0)
+    schedules.add(s, "skipped", {"task": HEARTBEAT, "at": T0 - timedelta(minutes=5),
+                                 "misfire": "skip"}, T0)  # fmt: skip
+    leader.tick(T0)
+    leader.tick(T0 + timedelta(minutes=1))
+    assert enqueued(s) == Counter({("late", text(T0 - timedelta(minutes=5))): 1})
+    assert s.reads.states(["skipped"])["skipped"].missed == 1
+
+
+def test_enqueue_refuses_at_and_delay_together(redis_url: str) -> None:
+    from scheduler.errors import UsageError
+
+    with pytest.raises(UsageError, match="give at or delay, not both"):
+        schedules.enqueue(store(redis_url), HEARTBEAT, T0, at=T0, delay_s=5)
+
+
+def test_sched_enqueue_schedules_one_run_at_an_instant(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = "2030-01-01T09:00:00+01:00"
+    code, out, err = cli(["enqueue", HEARTBEAT, "--at", at, "--name", "new-year", "--queue",
+                          "mail", "--redis-url", redis_url], capsys)  # fmt: skip
+    assert (code, out, err) == (0, "new-year: enqueued (once at 2030-01-01T08:00:00+00:00)\n", "")
+    got = schedules.get(store(redis_url), "new-year")
+    assert (got.owner, got.schedule.at, got.schedule.queue) == (
+        "api", datetime(2030, 1, 1, 8, 0, tzinfo=UTC), "mail")  # fmt: skip

@@ -43,8 +43,9 @@ class Definition:
 
 
 def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create: bool = False,
-            update: bool = False) -> Upsert:  # fmt: skip
-    next_fire = schedule.next_fire(now) if schedule.enabled else None
+            update: bool = False, settled: Iterable[datetime] = ()) -> Upsert:  # fmt: skip
+    # Used only when the trigger is new or changed (upsert.lua keeps an unchanged one's).
+    next_fire = schedule.first_fire(now, list(settled))
     next_ms = to_ms(next_fire) if next_fire else None
     body = definition(schedule, API, dict(fields))
     return Upsert(schedule.name, body, schedule.digest(), schedule.trigger_key(), next_ms,
@@ -107,7 +108,9 @@ def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime) -
     merged = {**current.fields, **{k: plain(v) for k, v in changes.items()}}
     given = clean(merged)
     schedule = schedule_from(name, given)
-    [result] = store.leader.upsert("", [_upsert(schedule, given, now, update=True)])
+    settled = current.state.settled() if current.state else []
+    [result] = store.leader.upsert("", [_upsert(schedule, given, now, update=True,
+                                                settled=settled)])  # fmt: skip
     _check(name, result)
     return schedule
 
