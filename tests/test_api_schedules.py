@@ -368,3 +368,19 @@ def test_sched_enqueue_schedules_one_run_at_an_instant(
     got = schedules.get(store(redis_url), "new-year")
     assert (got.owner, got.schedule.at, got.schedule.queue) == (
         "api", datetime(2030, 1, 1, 8, 0, tzinfo=UTC), "mail")  # fmt: skip
+
+
+def test_plan_leaves_the_apis_schedules_alone_and_flags_a_file_naming_one(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = store(redis_url)
+    schedules.add(s, "tenant-1", {"task": HEARTBEAT, "every": "1m"}, T0)
+    schedules.add(s, "report", {"task": HEARTBEAT, "every": "1m"}, T0)
+    path = tmp_path / "s.yaml"
+    path.write_text("schedules:\n  report:\n    task: a:b\n    every: 1h\n", encoding="utf-8")
+    code, out, _ = cli(["plan", str(path), "--redis-url", redis_url], capsys)
+    assert code == 3
+    assert out.splitlines() == [
+        "! report: the API owns a schedule of this name: the sync refuses this one; next fire -",
+        "0 added, 0 removed, 0 changed, 1 conflict",
+    ]

@@ -168,7 +168,7 @@ def plan(
     """Show what syncing these files into Redis would change; exit 3 if anything would."""
     schedules, _ = load_files(paths)
     changes = ops.plan(open_store(redis_url, namespace), schedules, clock.utc_now())
-    marks = {"added": "+", "removed": "-", "changed": "~"}
+    marks = {"added": "+", "removed": "-", "changed": "~", "conflict": "!"}
     for change in changes:
         next_text = when(change.next_fire) or "-"
         typer.echo(f"{marks[change.kind]} {change.name}: {change.detail}; next fire {next_text}")
@@ -176,5 +176,5 @@ def plan(
         typer.echo("no changes")
         return
     counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in marks}
-    typer.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    typer.echo(", ".join(f"{n} {kind}" for kind, n in counts.items() if n or kind != "conflict"))
     raise typer.Exit(EXIT_PLAN_CHANGES)

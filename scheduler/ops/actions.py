@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from scheduler.beat.sync import file_owned
 from scheduler.core.celery import CeleryMessage, OutboxEntry, new_delivery_tag
 from scheduler.core.durations import format_duration_s
 from scheduler.core.instants import from_ms, to_ms, utc_text
@@ -164,21 +165,27 @@ def purge_dead(store: Store) -> int:
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "added", "removed", "changed"
+    kind: str  # "added", "removed", "changed", "conflict" (a name the API owns)
     name: str
     detail: str
     next_fire: datetime | None
 
 
 def plan(store: Store, schedules: dict[str, Schedule], now: datetime) -> list[Change]:
-    """What syncing ``schedules`` into Redis would change, without changing anything."""
-    stored = store.reads.definitions()
+    """What syncing ``schedules`` into Redis would change, without changing anything. The
+    API's schedules are not the files' business: only a file naming one is reported."""
+    stored = store.reads.definitions_of(sorted(file_owned(store.reads) | set(schedules)))
     states = store.reads.states(sorted(set(stored) & set(schedules)))
     changes = []
     for name in sorted(set(schedules) | set(stored)):
         local = schedules.get(name)
+        owner = stored[name].get("owner", "files") if name in stored else "files"
         if local is None:
             changes.append(Change("removed", name, "no longer in the files", None))
+            continue
+        if owner != "files":
+            changes.append(Change("conflict", name, "the API owns a schedule of this name: "
+                                  "the sync refuses this one", None))  # fmt: skip
             continue
         if name not in stored:
             if not local.enabled:
