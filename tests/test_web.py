@@ -359,6 +359,7 @@ def test_the_files_schedules_are_409_and_a_taken_name_too(site: Site) -> None:
                         "JSON array from a unicode string"),
         (b'{"name": "x", "fields": {}, "extra": 1}',
          "unknown key 'extra' in the body; expected fields, name"),
+        (b'{"name": "x", "fields": {"priority": NaN}}', "the body is not JSON: NaN is not JSON"),
         (b'{"name": 7, "fields": {}}', "name: expected a string"),
         (b'{"name": "x", "fields": [1]}', "fields: expected a JSON object"),
     ],

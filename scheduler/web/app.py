@@ -76,7 +76,8 @@ class Request:
     def json_object(self, allowed: frozenset[str]) -> dict[str, Any]:
         """The body as a JSON object with no key outside ``allowed``; BadRequest otherwise."""
         try:
-            value = json.loads(self.body.decode("utf-8")) if self.body.strip() else {}
+            text = self.body.decode("utf-8")
+            value = json.loads(text, parse_constant=_not_json) if text.strip() else {}
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested 64 KiB deep
             raise BadRequest(f"the body is not JSON: {str(exc)[:200]}") from None
         if not isinstance(value, dict):
@@ -111,6 +112,10 @@ class Response:
 
 class BadRequest(SchedError):
     pass
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity
 
 
 def _json_kind(value: Any) -> str:
