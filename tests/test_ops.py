@@ -237,3 +237,23 @@ def test_history_dead_and_status_print_one_format_in_the_zone_asked_for(redis_ur
     wrong = runner.invoke(app, ["status", *url, "--tz", "Europe/Berln"])
     assert wrong.exit_code == 2
     assert "did you mean 'Europe/Berlin'?" in " ".join(wrong.stderr.replace("│", " ").split())
+
+
+def test_status_names_each_schedules_owner_and_where_the_files_define_it(redis_url: str) -> None:
+    leading(redis_url, minutely("from-file", source="s.yaml:7"), minutely("no-line"))
+    ops.schedules.add(store(redis_url), "from-api", {"task": "scheduler.tasks:heartbeat",
+                                                     "every": "1h"}, T0)  # fmt: skip
+    url = ["--redis-url", redis_url]
+    with freeze_time(T0):
+        rows = json.loads(runner.invoke(app, ["status", *url, "--json"]).stdout)["schedules"]
+        text = runner.invoke(app, ["status", *url]).stdout.splitlines()
+    assert [(r["schedule"], r["owner"], r["source"]) for r in rows] == [
+        ("from-api", "api", "api"), ("from-file", "files", "s.yaml:7"),
+        ("no-line", "files", "files")]  # fmt: skip
+    assert set(rows[0]) == {"schedule", "paused", "next_fire_at", "last_fire_at", "runs",
+                            "missed", "last_missed_at", "owner", "source"}  # fmt: skip
+    assert text[1:4] == [
+        "from-api: next 2026-06-01T13:00:00Z, runs 0, missed 0, owner api",
+        "from-file: next 2026-06-01T12:01:00Z, runs 0, missed 0, owner files (s.yaml:7)",
+        "no-line: next 2026-06-01T12:01:00Z, runs 0, missed 0, owner files",
+    ]

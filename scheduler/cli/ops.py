@@ -46,10 +46,12 @@ def status(
     typer.echo(f"leader: {leader.identity or 'none'}  epoch: {leader.epoch}  lease left: {ttl}")
     for row in view.schedules:
         flag = " (paused)" if row.paused else ""
+        where = f" ({row.source})" if row.source not in (row.owner, "") else ""
         typer.echo(
             f"{row.schedule}{flag}: next {when(row.next_fire_at, shown_in) or '-'}, "
             f"runs {row.runs}, "
-            f"missed {row.missed}"
+            f"missed {row.missed}, "
+            f"owner {row.owner}{where}"
         )
     for queue, depth in view.queues.items():
         alarm = "  (no live worker takes from this queue)" if queue in view.unserved else ""

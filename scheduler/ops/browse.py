@@ -11,7 +11,7 @@ from scheduler.core.describe import describe
 from scheduler.core.instants import ms_text
 from scheduler.core.messages import Event
 from scheduler.core.model import Schedule
-from scheduler.ops.views import first_fire, stored_schedule
+from scheduler.ops.views import first_fire, stored_with_owner
 from scheduler.store import Store
 from scheduler.store.values import ScheduleState
 
@@ -115,20 +115,23 @@ class Detail:
     summary: Summary
     upcoming: list[datetime]
     history: list[Event]
-    source: str  # "path:line" of its definition when this process loaded it, else ''
+    source: str  # "path:line" of its definition, "api", or '' where no line is known
+    owner: str = "files"  # files | api
 
     def to_json(self) -> dict[str, Any]:
         return {**self.summary.to_json(), "definition": self.schedule.shown(),
-                "source": self.source or None,
+                "owner": self.owner, "source": self.source or None,
                 "upcoming": [ms_text(int(t.timestamp() * 1000)) for t in self.upcoming],
                 "history": [e.to_json() for e in self.history]}  # fmt: skip
 
 
 def detail(store: Store, name: str, now: datetime, count: int = 10, source: str = "") -> Detail:
-    """One schedule: its summary, next ``count`` fire times, history and definition."""
-    schedule, state = stored_schedule(store, name)
+    """One schedule: its summary, next ``count`` fire times, history, definition and owner.
+    ``source`` is where this process loaded it from; the stored source is used otherwise."""
+    schedule, state, (owner, stored_source) = stored_with_owner(store, name)
     history = store.reads.history(name)
     first = first_fire(schedule, state, now)
     fires = list(schedule.fires_from(first, None, count)) if schedule.enabled else []
     row = summary(schedule, state, history[0] if history else None)
-    return Detail(schedule, row, fires, history, source)
+    known = source or (stored_source if stored_source != "files" else "")
+    return Detail(schedule, row, fires, history, known, owner)

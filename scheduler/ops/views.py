@@ -29,10 +29,25 @@ def unknown(name: str, known: list[str]) -> UnknownScheduleError:
 
 
 def stored_schedule(store: Store, name: str) -> tuple[Schedule, ScheduleState | None]:
+    schedule, state, _ = stored_with_owner(store, name)
+    return schedule, state
+
+
+def owner_of(body: dict[str, Any]) -> tuple[str, str]:
+    """A stored definition's owner (files or api) and source (file:line, or the owner where
+    no line is known); definitions written before owners existed are the files'."""
+    owner = str(body.get("owner", "files"))
+    return owner, str(body.get("source") or owner)
+
+
+def stored_with_owner(
+    store: Store, name: str
+) -> tuple[Schedule, ScheduleState | None, tuple[str, str]]:
     body = store.reads.definition(name)
     if body is None:
         raise unknown(name, sorted(store.reads.names()))
-    return Schedule.from_json(body["schedule"]), store.reads.states([name]).get(name)
+    state = store.reads.states([name]).get(name)
+    return Schedule.from_json(body["schedule"]), state, owner_of(body)
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,8 @@ class ScheduleRow:
     runs: int
     missed: int
     last_missed_at: str | None
+    owner: str = "files"  # files | api
+    source: str = "files"  # file:line, or api (or files where no line is known)
 
 
 @dataclass(frozen=True)
@@ -75,14 +92,16 @@ class Status:
 
 
 def status(store: Store) -> Status:
-    names = sorted(store.reads.definitions())  # read in full: an unknown version fails here
+    definitions = store.reads.definitions()  # read in full: an unknown version fails here
+    names = sorted(definitions)
     states = store.reads.states(names)
     rows = []
     for name in names:
         state = states.get(name) or ScheduleState(None, None, None, False, 0, None, 0, None)
         rows.append(ScheduleRow(name, state.paused, ms_text(state.next_ms),
                                 ms_text(state.last_fire_ms), state.runs, state.missed,
-                                ms_text(state.last_missed_ms)))  # fmt: skip
+                                ms_text(state.last_missed_ms),
+                                *owner_of(definitions[name])))  # fmt: skip
     kept, dropped = store.reads.dead_counts()
     outbox, oldest_ms, in_flight = store.reads.celery_counts()
     return Status(store.reads.leader(), rows, store.reads.queue_depths(), kept, dropped,

@@ -1,14 +1,18 @@
-"""The JSON API behind the page: the same facts as the CLI, and the POST actions."""
+"""The JSON API behind the page: the same facts as the CLI, the actions, and the
+schedules from code (``ops.schedules``: the verbs of ``Client``)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 
 from scheduler import ops
-from scheduler.core.instants import ms_text, to_ms
+from scheduler.core.instants import EARLIEST, LATEST, RANGE_TEXT, ms_text, to_ms
 from scheduler.ops import browse, views
+from scheduler.ops import schedules as defined
 from scheduler.web.app import BadRequest, Context, Handler, Refused, Request, Response
 from scheduler.web.app import json_response as reply
 
@@ -28,9 +32,11 @@ def schedules(c: Context, r: Request, _: list[str]) -> Response:
 
 def schedule(c: Context, r: Request, args: list[str]) -> Response:
     (name,) = args
-    count = r.number("upcoming", 10, 0, 100)
-    found = browse.detail(c.store, name, c.now(), count, c.sources().get(name, ""))
-    return reply(found.to_json())
+    return reply(_shown(c, name, r.number("upcoming", 10, 0, 100)))
+
+
+def _shown(c: Context, name: str, count: int = 10) -> dict[str, Any]:
+    return browse.detail(c.store, name, c.now(), count, c.sources().get(name, "")).to_json()
 
 
 def history(c: Context, r: Request, args: list[str]) -> Response:
@@ -107,6 +113,81 @@ def dead_purge(c: Context, r: Request, args: list[str]) -> Response:
     return reply({"run_id": args[0], "purged": True})
 
 
+# -- schedules from code: the verbs of Client ------------------------------------------------
+
+
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"{key}: expected a JSON object")
+    return value
+
+
+def add(c: Context, r: Request, _: list[str]) -> Response:
+    c.who(r)
+    body = r.json_object(frozenset({"name", "fields"}))
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise BadRequest("name: expected a string")
+    defined.add(c.store, name, _object(body, "fields"), c.now())
+    return reply(_shown(c, name), HTTPStatus.CREATED)
+
+
+def change(c: Context, r: Request, args: list[str]) -> Response:
+    c.who(r)
+    body = r.json_object(frozenset({"fields"}))
+    defined.update(c.store, args[0], _object(body, "fields"), c.now())
+    return reply(_shown(c, args[0]))
+
+
+def remove(c: Context, r: Request, args: list[str]) -> Response:
+    c.who(r)
+    defined.remove(c.store, args[0], c.now())
+    return reply({"schedule": args[0], "removed": True})
+
+
+def _at(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        at = None
+    if at is None:
+        raise BadRequest("at: expected an ISO 8601 date-time (e.g. 2026-03-29T00:00:00Z; "
+                         "without an offset it is UTC)")  # fmt: skip
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if not EARLIEST <= at <= LATEST:
+        raise BadRequest(f"at: out of range; dates must be {RANGE_TEXT}")
+    return at
+
+
+def _delay_s(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10**9:
+        raise BadRequest("delay: expected seconds, a number from 0 to 1000000000")
+    return float(value)
+
+
+def enqueue(c: Context, r: Request, _: list[str]) -> Response:
+    c.who(r)
+    body = r.json_object(frozenset({"task", "args", "kwargs", "at", "delay", "fields",
+                                    "name"}))  # fmt: skip
+    task, name = body.get("task"), body.get("name")
+    if not isinstance(task, str):
+        raise BadRequest("task: expected a string, module.path:callable")
+    if name is not None and not isinstance(name, str):
+        raise BadRequest("name: expected a string")
+    # args and kwargs go through the YAML parsers with the other fields, as Client's do.
+    fields = {"args": body.get("args"), "kwargs": body.get("kwargs"), **_object(body, "fields")}
+    one_off = defined.enqueue(c.store, task, c.now(), _at(body.get("at")),
+                              _delay_s(body.get("delay")), fields, name)  # fmt: skip
+    return reply({"name": one_off.name}, HTTPStatus.CREATED)
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/status", status),
     ("GET", "/api/schedules", schedules),
@@ -116,6 +197,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/queues", queues),
     ("GET", "/api/workers", workers),
     ("GET", "/api/openapi.json", openapi),
+    ("POST", "/api/schedules", add),
+    ("PATCH", f"/api/schedules/{NAME}", change),
+    ("DELETE", f"/api/schedules/{NAME}", remove),
+    ("POST", "/api/enqueue", enqueue),
     ("POST", f"/api/schedules/{NAME}/pause", pause),
     ("POST", f"/api/schedules/{NAME}/resume", resume),
     ("POST", f"/api/schedules/{NAME}/trigger", trigger),

@@ -1,11 +1,12 @@
 """Requests to responses, apart from any socket: routing, the action token, and limits.
 
 Reads are open (bind beyond loopback only if that is what you want); actions (pause,
-resume, trigger, retry or purge a dead letter) need ``Authorization: Bearer SECRET`` with
-a secret from ``SCHED_HTTP_TOKEN`` (``name:secret`` pairs separated by commas, or one bare
-secret named ``token``), are POST only, and are refused for cross-site requests. Without
-a token configured the page and API are read-only and say so. Each action is recorded in
-the schedule's history with the token's name.
+resume, trigger, retry or purge a dead letter; add, change, remove or enqueue a schedule)
+need ``Authorization: Bearer SECRET`` with a secret from ``SCHED_HTTP_TOKEN``
+(``name:secret`` pairs separated by commas, or one bare secret named ``token``), are POST,
+PATCH or DELETE, and are refused for cross-site requests. Without a token configured the
+page and API are read-only and say so. Each operator action is recorded in the schedule's
+history with the token's name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from scheduler.errors import SchedError, StoreError, UnknownScheduleError
+from scheduler.errors import (
+    OwnershipError,
+    SchedError,
+    ScheduleError,
+    ScheduleExistsError,
+    StoreError,
+    UnknownScheduleError,
+)
 from scheduler.store import Store
 
 BODY_MAX = 64 * 1024
@@ -50,9 +58,11 @@ class Request:
     query: dict[str, str]
     headers: Mapping[str, str]  # lower-case names
     bad_query: bool = False  # the query could not be parsed (or had over 20 fields)
+    body: bytes = b""  # at most BODY_MAX bytes
 
     @classmethod
-    def parse(cls, method: str, target: str, headers: Mapping[str, str]) -> Request:
+    def parse(cls, method: str, target: str, headers: Mapping[str, str],
+              body: bytes = b"") -> Request:  # fmt: skip
         """A request; a query that cannot be parsed (or has over 20 fields) is left empty
         and marked, to be answered 400."""
         raw_path, _, raw_query = target.partition("?")
@@ -60,8 +70,23 @@ class Request:
         try:
             query = {k: v[0] for k, v in parse_qs(raw_query, max_num_fields=20).items()}
         except ValueError:
-            return cls(method, unquote(raw_path), {}, lowered, bad_query=True)
-        return cls(method, unquote(raw_path), query, lowered)
+            return cls(method, unquote(raw_path), {}, lowered, bad_query=True, body=body)
+        return cls(method, unquote(raw_path), query, lowered, body=body)
+
+    def json_object(self, allowed: frozenset[str]) -> dict[str, Any]:
+        """The body as a JSON object with no key outside ``allowed``; BadRequest otherwise."""
+        try:
+            text = self.body.decode("utf-8")
+            value = json.loads(text, parse_constant=_not_json) if text.strip() else {}
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested 64 KiB deep
+            raise BadRequest(f"the body is not JSON: {str(exc)[:200]}") from None
+        if not isinstance(value, dict):
+            raise BadRequest(f"the body must be a JSON object, not {_json_kind(value)}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise BadRequest(f"unknown key {unknown[0][:60]!r} in the body; expected "
+                             f"{', '.join(sorted(allowed))}")  # fmt: skip
+        return value
 
     @property
     def host(self) -> str:
@@ -87,6 +112,15 @@ class Response:
 
 class BadRequest(SchedError):
     pass
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 class Refused(SchedError):
@@ -195,6 +229,12 @@ class App:
             return self._error(exc.status, str(exc), request)
         except UnknownScheduleError as exc:
             return self._error(HTTPStatus.NOT_FOUND, str(exc), request)
+        except ScheduleError as exc:  # the YAML messages, one problem each
+            problems = [{"where": p.where, "message": p.message} for p in exc.problems]
+            return json_response({"error": str(exc), "problems": problems},
+                                 HTTPStatus.UNPROCESSABLE_ENTITY)  # fmt: skip
+        except (OwnershipError, ScheduleExistsError) as exc:
+            return self._error(HTTPStatus.CONFLICT, str(exc), request)
         except StoreError as exc:
             return self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), request)
         except SchedError as exc:

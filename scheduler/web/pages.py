@@ -165,7 +165,10 @@ def schedule_page(c: Context, r: Request, args: list[str]) -> Response:
                       e(ev.worker), f"<code>{e(ev.error)}</code>" if ev.error else "", e(ev.by)]
                      for ev in found.history], "history")  # fmt: skip
     definition = json.dumps(schedule.shown(), indent=2)
-    source = f"<p>defined at <code>{e(found.source)}</code></p>" if found.source else ""
+    source = ("<p>owned by the API (<code>sched add</code>, <code>Client.add</code> or "
+              "<code>POST /api/schedules</code>)</p>" if found.owner == "api"
+              else f"<p>owned by the files: defined at <code>{e(found.source)}</code></p>"
+              if found.source else "<p>owned by the files</p>")  # fmt: skip
     state = state_of(s)
     body = f"""<h1>{e(s.name)} <span class='st st-{state}'>{state}</span></h1>
 <p>{e(s.in_words)} · <code>{e(s.written)}</code> · {e(s.timezone)}

@@ -5,9 +5,10 @@ clients, a slow Redis), ``PROBE_SLOTS`` more serve only the health probes, so an
 orchestrator never restarts a process because its page was busy; beyond that a request is
 answered 503 at once and closed. A client has ``TIMEOUT_S`` in all to send its request
 line and headers (not per read: one byte every few seconds does not keep a slot), and each
-write of the answer the same; lines and headers are bounded by the standard library (64
-KiB a line, 100 headers) and no request body is read. HTTP/1.0: one request per
-connection, so no idle connection holds a thread.
+write of the answer the same, and the body (at most ``BODY_MAX``, read only for POST, PATCH
+and DELETE) the same again; lines and headers are bounded by the standard library (64
+KiB a line, 100 headers). HTTP/1.0: one request per connection, so no idle connection holds
+a thread.
 """
 
 from __future__ import annotations
@@ -192,6 +193,15 @@ def _handler(
             self.do_GET()
 
         def do_POST(self) -> None:
+            self._act()
+
+        def do_PATCH(self) -> None:
+            self._act()
+
+        def do_DELETE(self) -> None:
+            self._act()
+
+        def _act(self) -> None:
             try:
                 if getattr(self.server.probes_only, "value", False):
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", BUSY)
@@ -201,7 +211,7 @@ def _handler(
                 else:
                     self._app()
             except Exception:
-                log.exception("answering POST %s failed", self.path)
+                log.exception("answering %s %s failed", self.command, self.path)
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "application/json",
                            b'{"error": "internal error"}\n')  # fmt: skip
 
@@ -211,10 +221,29 @@ def _handler(
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 length = BODY_MAX + 1
+            body = self._body(length) if self.command in ("POST", "PATCH", "DELETE") else b""
+            if body is None:
+                return  # too slow, or cut short: the connection is gone
             request = Request.parse(self.command if self.command != "HEAD" else "GET",
-                                    self.path, dict(self.headers.items()))  # fmt: skip
+                                    self.path, dict(self.headers.items()), body)  # fmt: skip
             response = app.handle(request, length)
             self._send(response.status, response.kind, response.body, response.headers)
+
+        def _body(self, length: int) -> bytes | None:
+            """``length`` bytes within ``timeout_s`` in all; a body over the limit is left
+            unread (the app refuses it); None if the client was too slow or hung up."""
+            if length <= 0 or length > BODY_MAX:
+                return b""
+            reading = threading.Timer(timeout_s, self._too_slow)
+            reading.daemon = True
+            reading.start()
+            try:
+                body = self.rfile.read(length)
+            except OSError:
+                return None
+            finally:
+                reading.cancel()
+            return body if len(body) == length else None
 
         def _send(
             self, status: HTTPStatus, kind: str, body: bytes, extra: dict[str, str] | None = None
