@@ -54,12 +54,12 @@ class Client:
 
     def add(self, name: str, *, task: str | None = None, cron: str | None = None,
             every: str | int | None = None, at: datetime | str | None = None,
-            args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
+            args: Iterable[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
             **fields: Any) -> Schedule:  # fmt: skip
-        """A new schedule; ``celery_task=`` instead of ``task`` hands it to Celery."""
-        given = {"task": task, "cron": cron, "every": every, "at": at,
-                 "args": list(args) or None, "kwargs": dict(kwargs) if kwargs else None,
-                 **fields}  # fmt: skip
+        """A new schedule; ``celery_task=`` instead of ``task`` hands it to Celery. Values
+        go to the parsers as given (a wrong type is reported, never converted)."""
+        given = {"task": task, "cron": cron, "every": every, "at": at, "args": args,
+                 "kwargs": kwargs, **fields}  # fmt: skip
         return schedules.add(self.store, name, given, self.now())
 
     def add_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> builtins.list[str]:
@@ -111,12 +111,12 @@ class Client:
     def history(self, name: str, limit: int = 100) -> builtins.list[Event]:
         return views.history(self.store, name, limit)
 
-    def enqueue(self, task: str, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
+    def enqueue(self, task: str, args: Iterable[Any] | None = None,
+                kwargs: Mapping[str, Any] | None = None,
                 at: datetime | None = None, delay: float | None = None, *,
                 name: str | None = None, **fields: Any) -> Schedule:  # fmt: skip
         """One run of ``task`` at ``at``, after ``delay`` seconds, or now: a one-off
         schedule (``at:``), dispatched exactly once, kept in history. ``queue``, ``retry``,
         ``timeout`` and the other fields apply as for ``add``."""
-        given = {"args": list(args) or None, "kwargs": dict(kwargs) if kwargs else None,
-                 **fields}  # fmt: skip
+        given = {"args": args, "kwargs": kwargs, **fields}
         return schedules.enqueue(self.store, task, self.now(), at, delay, given, name)

@@ -403,7 +403,6 @@ def test_a_body_sent_too_slowly_is_cut_off_and_nothing_is_added(site: Site) -> N
     assert site.store.reads.definition("slow") is None
 
 
-@pytest.mark.xfail(strict=True, reason="at: trigger lands with the at branch")
 def test_enqueue_over_http_adds_a_one_off_api_schedule(site: Site) -> None:
     status, body = site.send("POST", "/api/enqueue", {
         "task": "worker_tasks:record", "args": [1], "kwargs": {"user": 42}, "delay": 3600,

@@ -64,8 +64,8 @@ def _value(field: str, text: Any) -> Any:
     if field in JSON_FIELDS:
         try:
             return json.loads(text)
-        except ValueError as exc:
-            raise fail(f"--{field}: not JSON ({exc})", EXIT_USAGE) from None
+        except ValueError:
+            return text  # not JSON: the field's parser says what it expected
     if field in ("every", "timeout", "expires", "jitter", "misfire_grace") and text.isdigit():
         return int(text)
     return text

@@ -29,7 +29,7 @@ def plain(value: Any) -> JSONValue:
         return int(seconds) if seconds == int(seconds) else seconds
     if isinstance(value, Enum):
         return plain(value.value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
