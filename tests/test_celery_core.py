@@ -121,6 +121,18 @@ def test_a_broker_url_names_a_server_and_database(url: str, identity: object) ->
     assert redis_identity(url) == identity
 
 
+def test_a_broker_url_whose_database_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match="database 'x' of 'redis://u:\\*\\*\\*@h/x' is not a number"
+    ):
+        redis_identity("redis://u:pw@h/x")
+    text = ("schedules:\n  j:\n    celery_task: proj.x\n    celery_broker_url: redis://h/x\n"
+            "    every: 5s\n")  # fmt: skip
+    assert problems(tmp_path, text) == [
+        "4:24: schedules.j.celery_broker_url: database 'x' of 'redis://h/x' is not a number"
+    ]
+
+
 def test_only_sched_own_server_and_database_is_handed_over_atomically() -> None:
     routing = CeleryRouting(("127.0.0.1", 6379, 0), None)
     assert routing.route(cleanup()) == Route("celery", "")

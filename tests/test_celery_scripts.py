@@ -178,3 +178,24 @@ def test_outbox_entries_round_trip_through_json() -> None:
         OutboxEntry.loads(newer)
     with pytest.raises(StateVersionError):
         OutboxEntry.loads(entry.dumps().replace('"kind":"outbox"', '"kind":"run"'))
+
+
+def test_hand_offs_keep_the_history_at_its_cap(redis_url: str) -> None:
+    s = store(redis_url)
+    lead(s, "a")
+    fill_history(s, "a")
+    assert s.leader.dispatch(TOKEN, [celery_step("a")]) == [1]
+    assert s.client.llen(s.keys.history("a")) == HISTORY_LEN
+    assert history(s, "a")[0] == f'{{"sent":"{N0}"}}'
+
+
+def test_an_outbox_entry_already_there_is_counted_as_a_duplicate_not_written_twice(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    lead(s, "a")
+    s.client.hset(s.keys.outbox_messages, f"a@{N0}", "earlier")
+    assert s.leader.dispatch(TOKEN, [outbox_step("a")]) == [0]
+    assert hash_of(s, s.keys.state("a"))["duplicates"] == "1"
+    assert text(s.client.hget(s.keys.outbox_messages, f"a@{N0}")) == "earlier"
+    assert s.client.zcard(s.keys.outbox) == 0

@@ -43,7 +43,7 @@ from scheduler.cli.http import (
 )
 from scheduler.cli.signals import Signals
 from scheduler.config.fields import BROKER_SCHEMES
-from scheduler.core.celery import CeleryRouting
+from scheduler.core.celery import CeleryRouting, redis_identity
 from scheduler.core.durations import parse_duration_s
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
@@ -332,6 +332,10 @@ def check_broker_url(broker_url: str | None) -> None:
             raise fail(f"--celery-broker-url: {redact(broker_url)!r} is not a broker URL sched "
                        "can publish to; use redis://, rediss://, unix:// or amqp://",
                        EXIT_USAGE)  # fmt: skip
+        try:
+            redis_identity(broker_url)
+        except ValueError as exc:
+            raise fail(f"--celery-broker-url: {exc}", EXIT_USAGE) from None
 
 
 def celery_routing(store: Store, broker_url: str | None) -> CeleryRouting:

@@ -21,6 +21,7 @@ from scheduler.config.nodes import (
     show,
     string,
 )
+from scheduler.core.celery import redis_identity
 from scheduler.core.instants import EARLIEST, LATEST, RANGE_TEXT
 from scheduler.core.model import (
     PRIORITY_MAX,
@@ -158,6 +159,10 @@ def broker_url_field(node: Node, f: SourceFile) -> str:
             "unix:// or amqp://",
             node,
         )
+    try:
+        redis_identity(value)
+    except ValueError as exc:
+        fail(str(exc), node)
     return value
 
 

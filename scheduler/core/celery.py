@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from scheduler.core.model import JSONValue, Overlap, Schedule
+from scheduler.core.urls import redact
 from scheduler.errors import StateVersionError
 
 # The namespace of task ids: uuid5(namespace, run id), so a fire time always has one id.
@@ -205,16 +206,24 @@ _LOOPBACK = {"localhost": "127.0.0.1", "::1": "127.0.0.1", "": "127.0.0.1"}
 
 
 def redis_identity(url: str) -> RedisIdentity | None:
-    """The server and database a Redis URL names, or None for another kind of broker."""
+    """The server and database a Redis URL names, or None for another kind of broker;
+    ValueError for a database or port that is not a number."""
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES:
         return None
     query = dict(parse_qsl(parts.query))
     if parts.scheme == "unix":
-        return ("unix", parts.path, int(query.get("db", "0") or 0))
+        return ("unix", parts.path, _db(query.get("db", "0"), url))
     db = parts.path.lstrip("/") or query.get("db", "0")
     host = (parts.hostname or "").lower()
-    return (_LOOPBACK.get(host, host), parts.port or 6379, int(db or 0))
+    return (_LOOPBACK.get(host, host), parts.port or 6379, _db(db, url))
+
+
+def _db(text: str, url: str) -> int:
+    # parse_qsl drops a blank ?db=, so an empty text cannot reach here
+    if not text.isdigit():
+        raise ValueError(f"database {text!r} of {redact(url)!r} is not a number")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
