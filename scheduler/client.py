@@ -60,19 +60,19 @@ class Client:
         go to the parsers as given (a wrong type is reported, never converted)."""
         given = {"task": task, "cron": cron, "every": every, "at": at, "args": args,
                  "kwargs": kwargs, **fields}  # fmt: skip
-        return schedules.add(self.store, name, given, self.now())
+        return schedules.add(self.store, name, given, self.now(), by="client")
 
     def add_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> builtins.list[str]:
         """Many schedules at once, pipelined: (name, fields) pairs, fields as for ``add``.
         All are checked before any is written. Per schedule: added, or exists."""
-        return schedules.add_many(self.store, items, self.now())
+        return schedules.add_many(self.store, items, self.now(), by="client")
 
     def update(self, name: str, **changes: Any) -> Schedule:
         """Change fields of a schedule this API owns; a field set to None is removed."""
-        return schedules.update(self.store, name, changes, self.now())
+        return schedules.update(self.store, name, changes, self.now(), by="client")
 
     def remove(self, name: str) -> None:
-        schedules.remove(self.store, name, self.now())
+        schedules.remove(self.store, name, self.now(), by="client")
 
     def get(self, name: str) -> Definition:
         return schedules.get(self.store, name)
@@ -119,4 +119,4 @@ class Client:
         schedule (``at:``), dispatched exactly once, kept in history. ``queue``, ``retry``,
         ``timeout`` and the other fields apply as for ``add``."""
         given = {"args": args, "kwargs": kwargs, **fields}
-        return schedules.enqueue(self.store, task, self.now(), at, delay, given, name)
+        return schedules.enqueue(self.store, task, self.now(), at, delay, given, name, "client")

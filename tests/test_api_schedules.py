@@ -248,11 +248,17 @@ def test_the_client_adds_pauses_triggers_and_reads_back(redis_url: str) -> None:
         assert client.pause("report-acme") is True
         run_id = client.trigger("report-acme")
         assert run_id.startswith("report-acme@trigger-")
-        assert [e.event for e in client.history("report-acme")] == ["triggered", "paused"]
+        events = client.history("report-acme")
+        assert [(e.event, e.by) for e in events] == [
+            ("triggered", "client"), ("paused", "client"), ("added", "client")]  # fmt: skip
         assert client.resume("report-acme") is True
         client.update("report-acme", cron="0 10 * * mon")
         assert client.get("report-acme").schedule.cron == "0 10 * * mon"
+        assert client.history("report-acme")[0].event == "changed"
         client.remove("report-acme")
+        s = store(redis_url)
+        assert [(e.event, e.by) for e in s.reads.history("report-acme", 1)] == [
+            ("removed", "client")]  # fmt: skip
         with pytest.raises(UnknownScheduleError):
             client.get("report-acme")
 

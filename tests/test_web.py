@@ -308,6 +308,9 @@ def test_a_schedule_added_over_http_is_owned_by_the_api_changed_and_removed(site
     assert site.call("/api/schedules/report-acme")[0] == 404
     assert site.send("DELETE", "/api/schedules/report-acme") == (
         404, {"error": "no schedule named 'report-acme'"})  # fmt: skip
+    events = site.store.reads.history("report-acme", 10)
+    assert [(e.event, e.by) for e in events] == [
+        ("removed", "alice"), ("changed", "bob"), ("added", "alice")]  # fmt: skip
 
 
 def test_a_schedule_that_does_not_validate_is_422_with_the_yaml_messages(site: Site) -> None:

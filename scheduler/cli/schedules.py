@@ -103,7 +103,7 @@ def add(
     fields = _fields(dict(locals()) | {"name": None, "redis_url": None, "namespace": None})
     store = open_store(redis_url, namespace)
     try:
-        schedule = schedules.add(store, name, fields, _now(store))
+        schedule = schedules.add(store, name, fields, _now(store), by="cli")
     except ScheduleError as exc:
         raise _report(exc) from None
     typer.echo(f"{name}: added ({schedule.describe_trigger()})")
@@ -131,7 +131,7 @@ def edit(
         raise fail("nothing to change: give a field (e.g. --cron) or --unset FIELD", EXIT_USAGE)
     store = open_store(redis_url, namespace)
     try:
-        schedule = schedules.update(store, name, changes, _now(store))
+        schedule = schedules.update(store, name, changes, _now(store), by="cli")
     except ScheduleError as exc:
         raise _report(exc) from None
     typer.echo(f"{name}: changed ({schedule.describe_trigger()})")
@@ -141,7 +141,7 @@ def edit(
 def remove(name: NameArg, redis_url: RedisUrl = None, namespace: Namespace = "sched") -> None:
     """Remove a schedule the API owns; runs already enqueued still run."""
     store = open_store(redis_url, namespace)
-    schedules.remove(store, name, _now(store))
+    schedules.remove(store, name, _now(store), by="cli")
     typer.echo(f"{name}: removed")
 
 
@@ -166,7 +166,7 @@ def enqueue(
                       "retry": retry, "timeout": timeout, "expires": expires})  # fmt: skip
     store = open_store(redis_url, namespace)
     try:
-        schedule = schedules.enqueue(store, task, _now(store), when, delay, fields, name)
+        schedule = schedules.enqueue(store, task, _now(store), when, delay, fields, name, "cli")
     except ScheduleError as exc:
         raise _report(exc) from None
     typer.echo(f"{schedule.name}: enqueued ({schedule.describe_trigger()})")

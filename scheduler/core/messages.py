@@ -197,7 +197,7 @@ class Event:
     Kinds: skipped, missed, succeeded, retrying, failed, dead, timed_out, expired, deferred,
     sent_to_celery (handed to a Celery broker), no_outcome (a Celery run counted for overlap
     that reported no end in time), and the operator events paused, resumed, triggered,
-    backfilled, revived. Fields that do
+    backfilled, revived, and added, changed, removed (an API schedule's definition). Fields that do
     not apply are None and left out of the JSON.
     """
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from scheduler.config.values import plain, schedule_from
 from scheduler.core.instants import to_ms, utc_text
-from scheduler.core.messages import definition
+from scheduler.core.messages import definition, event
 from scheduler.core.model import Schedule
 from scheduler.errors import (
     OwnershipError,
@@ -43,13 +43,15 @@ class Definition:
 
 
 def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create: bool = False,
-            update: bool = False, settled: Iterable[datetime] = ()) -> Upsert:  # fmt: skip
+            update: bool = False, settled: Iterable[datetime] = (),
+            by: str | None = None) -> Upsert:  # fmt: skip
     # Used only when the trigger is new or changed (upsert.lua keeps an unchanged one's).
     next_fire = schedule.first_fire(now, list(settled))
     next_ms = to_ms(next_fire) if next_fire else None
     body = definition(schedule, API, dict(fields))
+    note = event("added" if create else "changed", now, by=by)
     return Upsert(schedule.name, body, schedule.digest(), schedule.trigger_key(), next_ms,
-                  schedule.due_ms(next_ms), API, API, create, update)  # fmt: skip
+                  schedule.due_ms(next_ms), API, API, create, update, note)  # fmt: skip
 
 
 def _check(name: str, result: str) -> str:
@@ -69,24 +71,25 @@ def clean(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: plain(value) for key, value in fields.items() if value is not None}
 
 
-def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime) -> Schedule:
+def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime,
+        by: str | None = None) -> Schedule:  # fmt: skip
     """A new API schedule; ScheduleError if a field is wrong, ScheduleExistsError if the
     name is taken, OwnershipError if the files own it."""
     given = clean(fields)
     schedule = schedule_from(name, given)
-    [result] = store.leader.upsert("", [_upsert(schedule, given, now, create=True)])
+    [result] = store.leader.upsert("", [_upsert(schedule, given, now, create=True, by=by)])
     _check(name, result)
     return schedule
 
 
 def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: datetime,
-             chunk: int = 1000) -> list[str]:  # fmt: skip
+             chunk: int = 1000, by: str | None = None) -> list[str]:  # fmt: skip
     """Add many API schedules, pipelined ``chunk`` at a time; each is checked before any is
     written, so a bad one writes nothing. Returns per schedule added, or exists."""
     upserts = []
     for name, fields in items:
         given = clean(fields)
-        upserts.append(_upsert(schedule_from(name, given), given, now, create=True))
+        upserts.append(_upsert(schedule_from(name, given), given, now, create=True, by=by))
     results: list[str] = []
     for start in range(0, len(upserts), chunk):
         for item, result in zip(upserts[start : start + chunk],
@@ -98,7 +101,8 @@ def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: 
     return results
 
 
-def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime) -> Schedule:
+def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime,
+           by: str | None = None) -> Schedule:  # fmt: skip
     """Change fields of an API schedule (None removes a field). A changed trigger gets a
     new next fire time, as a changed file does; anything else keeps it."""
     current = get(store, name)
@@ -110,15 +114,15 @@ def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime) -
     schedule = schedule_from(name, given)
     settled = current.state.settled() if current.state else []
     [result] = store.leader.upsert("", [_upsert(schedule, given, now, update=True,
-                                                settled=settled)])  # fmt: skip
+                                                settled=settled, by=by)])  # fmt: skip
     _check(name, result)
     return schedule
 
 
-def remove(store: Store, name: str, now: datetime) -> None:
+def remove(store: Store, name: str, now: datetime, by: str | None = None) -> None:
     """Remove an API schedule. Runs already enqueued still run; its state and history stay
     a week as a tombstone, as for a schedule removed from the files."""
-    result = store.leader.remove("", name, to_ms(now), API)
+    result = store.leader.remove("", name, to_ms(now), API, event("removed", now, by=by))
     if result == "0":
         raise UnknownScheduleError(f"no schedule named {name!r}")
     _check(name, result)
@@ -153,7 +157,7 @@ def one_off_name(now: datetime) -> str:
 
 def enqueue(store: Store, task: str, now: datetime, at: datetime | None = None,
             delay_s: float | None = None, fields: Mapping[str, Any] | None = None,
-            name: str | None = None) -> Schedule:  # fmt: skip
+            name: str | None = None, by: str | None = None) -> Schedule:  # fmt: skip
     """One run of ``task``: at ``at``, after ``delay_s``, or now. It is a one-off API
     schedule (``at:``), so it is dispatched exactly once and shows in history."""
     if at is not None and delay_s is not None:
@@ -162,4 +166,4 @@ def enqueue(store: Store, task: str, now: datetime, at: datetime | None = None,
     if when.microsecond:  # at: is whole seconds; never earlier than asked
         when = when.replace(microsecond=0) + timedelta(seconds=1)
     given = {**(fields or {}), "task": task, "at": when}
-    return add(store, name or one_off_name(now), given, now)
+    return add(store, name or one_off_name(now), given, now, by)

@@ -40,21 +40,23 @@ class LeaderStore:
                     self.keys.owned(other)]  # fmt: skip
             args = [token, item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
                     ms_arg(item.due_ms), item.digest, item.owner, item.source,
-                    "1" if item.create_only else "", "1" if item.update_only else ""]  # fmt: skip
+                    "1" if item.create_only else "", "1" if item.update_only else "",
+                    item.event, HISTORY_LEN]  # fmt: skip
             script(keys=keys, args=args, client=pipe)
         with translated("upsert"):
             results = pipe.execute(raise_on_error=False)
         check_replies(results, "upsert")
         return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
 
-    def remove(self, token: str, name: str, now_ms: int, owner: str = "files") -> str:
+    def remove(self, token: str, name: str, now_ms: int, owner: str = "files",
+               event: str = "") -> str:  # fmt: skip
         """Stop a schedule; its state and history stay as a tombstone for a while. '1' if
         removed, '0' if there was none, or conflict:<source> (another owner's: kept).
         ``token`` '' for the API (no lease)."""
         k = self.keys
         keys = [k.lease, k.defs, k.due, k.state(name), k.history(name), k.owned("files"),
                 k.owned("api")]  # fmt: skip
-        args: list[str | int] = [token, name, now_ms, TOMBSTONE_S, owner]
+        args: list[str | int] = [token, name, now_ms, TOMBSTONE_S, owner, event, HISTORY_LEN]
         result = self.conn.run("remove", keys, args)
         return result.decode() if isinstance(result, bytes) else str(result)
 

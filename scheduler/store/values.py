@@ -60,6 +60,7 @@ class Upsert:
     source: str = ""  # file:line, or api
     create_only: bool = False  # refuse ('exists') if the schedule exists
     update_only: bool = False  # refuse ('missing') if it does not
+    event: str = ""  # history event JSON to record when written (the API's; '' for a sync)
 
 
 @dataclass

@@ -126,25 +126,25 @@ def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def add(c: Context, r: Request, _: list[str]) -> Response:
-    c.who(r)
+    by = c.who(r)
     body = r.json_object(frozenset({"name", "fields"}))
     name = body.get("name")
     if not isinstance(name, str):
         raise BadRequest("name: expected a string")
-    defined.add(c.store, name, _object(body, "fields"), c.now())
+    defined.add(c.store, name, _object(body, "fields"), c.now(), by=by)
     return reply(_shown(c, name), HTTPStatus.CREATED)
 
 
 def change(c: Context, r: Request, args: list[str]) -> Response:
-    c.who(r)
+    by = c.who(r)
     body = r.json_object(frozenset({"fields"}))
-    defined.update(c.store, args[0], _object(body, "fields"), c.now())
+    defined.update(c.store, args[0], _object(body, "fields"), c.now(), by=by)
     return reply(_shown(c, args[0]))
 
 
 def remove(c: Context, r: Request, args: list[str]) -> Response:
-    c.who(r)
-    defined.remove(c.store, args[0], c.now())
+    by = c.who(r)
+    defined.remove(c.store, args[0], c.now(), by=by)
     return reply({"schedule": args[0], "removed": True})
 
 
@@ -173,7 +173,7 @@ def _delay_s(value: Any) -> float | None:
 
 
 def enqueue(c: Context, r: Request, _: list[str]) -> Response:
-    c.who(r)
+    by = c.who(r)
     body = r.json_object(frozenset({"task", "args", "kwargs", "at", "delay", "fields",
                                     "name"}))  # fmt: skip
     task, name = body.get("task"), body.get("name")
@@ -184,7 +184,7 @@ def enqueue(c: Context, r: Request, _: list[str]) -> Response:
     # args and kwargs go through the YAML parsers with the other fields, as Client's do.
     fields = {"args": body.get("args"), "kwargs": body.get("kwargs"), **_object(body, "fields")}
     one_off = defined.enqueue(c.store, task, c.now(), _at(body.get("at")),
-                              _delay_s(body.get("delay")), fields, name)  # fmt: skip
+                              _delay_s(body.get("delay")), fields, name, by)  # fmt: skip
     return reply({"name": one_off.name}, HTTPStatus.CREATED)
 
 

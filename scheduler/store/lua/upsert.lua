@@ -9,7 +9,9 @@
 -- ARGV[5] next_ms ('' = never fires again), ARGV[6] due_ms (next_ms plus jitter),
 -- ARGV[7] digest of the definition (kept in the state, so a sync reads no definitions),
 -- ARGV[8] owner (files | api), ARGV[9] source (file:line, or api), ARGV[10] create only
--- ('1': refuse if the schedule exists), ARGV[11] update only ('1': refuse if it does not)
+-- ('1': refuse if the schedule exists), ARGV[11] update only ('1': refuse if it does not),
+-- ARGV[12] history event JSON to record when written ('' for none: a sync), ARGV[13]
+-- history_len
 -- A schedule has one owner: a live schedule of the other owner is refused ('conflict' and
 -- its source); a removed one (a tombstone) may be taken over.
 -- An unchanged trigger keeps its stored next fire time: a restart or redeploy never moves it,
@@ -41,6 +43,10 @@ if restored then
   redis.call('PERSIST', KEYS[5])
 end
 redis.call('HSET', KEYS[4], 'digest', ARGV[7], 'owner', ARGV[8], 'source', ARGV[9])
+if ARGV[12] ~= '' then
+  redis.call('LPUSH', KEYS[5], ARGV[12])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[13]) - 1)
+end
 local old = redis.call('HGET', KEYS[4], 'trigger_key')
 if old == ARGV[4] then
   if not restored then
