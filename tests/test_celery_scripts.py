@@ -54,6 +54,7 @@ def test_celery_mode_pushes_the_envelope_byte_for_byte_and_records_the_hand_off(
     state = hash_of(s, s.keys.state("a"))
     assert (state["runs"], state["last_fire_ms"], state["next_ms"]) == ("1", str(N0), str(N0 + MIN))
     assert (state["active"], state["waiting"]) == ("0", "0")  # overlap allow: not counted
+    assert s.client.smembers(s.keys.counting) == set()
     assert s.client.hlen(s.keys.runs) == 0  # nothing for sched's own workers
     assert s.client.smembers(s.keys.queues) == set()
 
@@ -73,6 +74,7 @@ def test_celery_runs_with_an_overlap_rule_count_until_their_deadline(redis_url: 
     state = hash_of(s, s.keys.state("a"))
     assert (state["active"], state["waiting"]) == ("1", "1")
     assert hash_of(s, s.keys.celery_inflight) == {f"a@{N0}": "sent"}
+    assert s.client.smembers(s.keys.counting) == {b"a"}
     assert scored(s, s.keys.celery_deadlines) == [(f"a@{N0}", N0 + 999)]
     later = celery_step("a", N0 + MIN, N0 + MIN, overlap="skip", deadline=N0 + MIN + 999)
     assert s.leader.dispatch(TOKEN, [later]) == [0]  # skipped: the first still runs

@@ -78,6 +78,7 @@ def test_a_current_step_enqueues_its_run_and_advances_the_schedule(redis_url: st
         "last_fire_ms": str(N0),
     }
     assert due(s) == {"a": N0 + MIN + 7}
+    assert s.client.smembers(s.keys.counting) == {b"a"}  # for repair.lua
     assert queue(s, "reports") == [(f"a@{N0}", 4 * 10**13 + N0)]
     assert text(s.client.hget(s.keys.runs, f"a@{N0}")) == message("a", N0, "reports")
     assert queues(s) == {"reports"}

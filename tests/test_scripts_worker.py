@@ -610,6 +610,43 @@ def test_repair_recomputes_active_and_waiting_from_the_runs_and_fixes_only_the_w
     assert s.ops.repair_counters() == []
 
 
+def test_after_the_first_repair_only_schedules_a_run_counted_are_checked(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    k = s.keys
+    s.client.hset(k.defs, mapping={n: "{}" for n in ("idle", "busy")})
+    assert s.ops.repair_counters() == []  # the full check, once: Redis from before counting
+    assert text(s.client.get(k.counting_ready)) == "1"
+    assert s.client.smembers(k.counting) == set()  # nothing runs
+    s.client.hset(k.state("idle"), mapping={"active": 2, "waiting": 0})  # cannot happen now
+    s.client.hset(k.runs, "busy@1", message("busy", 1))
+    s.client.sadd(k.counting, "busy")  # a dispatch raised its counters...
+    s.client.hset(k.state("busy"), mapping={"active": 5, "waiting": 5})  # ...and they drifted
+    [fix] = s.ops.repair_counters()
+    assert (fix.schedule, fix.active_was, fix.waiting_was, fix.active, fix.waiting) == (
+        "busy", 5, 5, 1, 1)  # fmt: skip
+    assert hash_of(s, k.state("idle")) == {"active": "2", "waiting": "0"}  # not looked at
+    assert s.client.smembers(k.counting) == {b"busy"}  # still has a run
+    s.client.hdel(k.runs, "busy@1")
+    [fix] = s.ops.repair_counters()
+    assert (fix.active, fix.waiting) == (0, 0)
+    assert s.client.smembers(k.counting) == set()  # back at zero: it leaves the set
+
+
+def test_every_way_a_counter_is_raised_puts_the_schedule_in_counting(redis_url: str) -> None:
+    s = store(redis_url)
+    k = s.keys
+    enqueue(s, "queued", 1)  # the enqueue script (trigger, backfill)
+    assert s.client.smembers(k.counting) == {b"queued"}
+    dead = DeadLetter(RunMessage.loads(message("revived", 1)), T, "E", "m", "", 1, "test")
+    s.client.hset(k.dead, "revived@1", dead.dumps())
+    s.client.zadd(k.dead_index, {"revived@1": T})
+    run = Run("revived@1", "default", 1, message("revived", 1))
+    assert s.ops.revive(run, "revived", '{"revived":1}')
+    assert s.client.smembers(k.counting) == {b"queued", b"revived"}
+
+
 def test_repair_counts_each_run_once_per_schedule(redis_url: str) -> None:
     s = store(redis_url)
     k = s.keys

@@ -10,6 +10,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:leader`` | hash | token, epoch, identity, since_ms of the latest leader |
 | ``{ns}:replicas`` | sorted set | scheduler replica identity -> when it last asked for the lease (Redis' ms); older than a minute: dropped |
 | ``{ns}:defs`` | hash | schedule name -> definition JSON (synced from the files, or written through the API) |
+| ``{ns}:counting`` | set | schedules whose overlap counters a run has raised since the last repair: what ``repair.lua`` checks, so a new leader's check costs what runs, not what exists (``{ns}:counting:ready`` marks it complete) |
 | ``{ns}:owned:files``, ``{ns}:owned:api`` | set | the names each owner holds: a schedule belongs to the files or to the API, never both |
 | ``{ns}:due`` | sorted set | schedule name -> due instant in ms (next fire plus jitter) |
 | ``{ns}:state:<name>`` | hash | next_ms, due_ms, trigger_key, digest, paused, runs, last_fire_ms, missed, last_missed_ms, skipped, active (runs queued, running or waiting to retry), waiting (not yet started), duplicates (always 0: an invariant check), removed_ms (a tombstone: the schedule was removed then; the key expires after 7 days), owner (files or api), source (file:line, or api) |
@@ -77,6 +78,14 @@ class Keys:
     @property
     def defs(self) -> str:
         return self._k("defs")
+
+    @property
+    def counting(self) -> str:
+        return self._k("counting")
+
+    @property
+    def counting_ready(self) -> str:
+        return self._k("counting", "ready")
 
     def owned(self, owner: str) -> str:
         return self._k("owned", owner)

@@ -72,7 +72,7 @@ class LeaderStore:
         """Apply a batch of steps atomically; per step, runs enqueued or -1 if refused."""
         k = self.keys
         keys = [k.lease, k.due, k.runs, k.queues, k.outbox_messages, k.celery_inflight,
-                k.celery_deadlines]  # fmt: skip
+                k.celery_deadlines, k.counting]  # fmt: skip
         args: list[str | int] = [token, HISTORY_LEN, len(steps)]
         for step in steps:
             keys += [k.state(step.name), self._target(step), k.history(step.name)]

@@ -27,27 +27,29 @@ class OpsStore:
         outbox entry) for the leader's relay; False if it was enqueued before."""
         k = self.keys
         keys = [k.runs, k.queue(run.queue), k.queues, k.backfilled(name), k.history(name),
-                k.state(name)]  # fmt: skip
+                k.state(name), k.counting]  # fmt: skip
         if outbox:
             keys[:2] = [k.outbox_messages, k.outbox]
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
         args += [ms_arg(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
-        args += ["outbox" if outbox else "queue"]
+        args += ["outbox" if outbox else "queue", name]
         return bool(self.conn.run("enqueue", keys, args))
 
     def revive(self, run: Run, schedule: str, event: str) -> bool:
         k = self.keys
         keys = [k.dead, k.dead_index, k.runs, k.queue(run.queue), k.queues, k.state(schedule),
-                k.history(schedule)]  # fmt: skip
-        args: list[str | int] = [run.run_id, run.score, run.message, run.queue, event, HISTORY_LEN]
+                k.history(schedule), k.counting]  # fmt: skip
+        args: list[str | int] = [run.run_id, run.score, run.message, run.queue, event, HISTORY_LEN,
+                                 schedule]  # fmt: skip
         return bool(self.conn.run("revive", keys, args))
 
     def repair_counters(self) -> list[CounterFix]:
         """Recompute every schedule's active/waiting counters from the runs that exist;
         the ones that were wrong, with their old and new values."""
-        keys = [self.keys.runs, self.keys.claims, self.keys.defs, self.keys.workers,
-                self.keys.celery_inflight]  # fmt: skip
-        flat = self.conn.run("repair", keys, [self.keys.prefix])
+        k = self.keys
+        keys = [k.runs, k.claims, k.defs, k.workers, k.celery_inflight, k.counting,
+                k.counting_ready]  # fmt: skip
+        flat = self.conn.run("repair", keys, [k.prefix])
         rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
         return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]
 

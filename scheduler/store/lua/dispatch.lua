@@ -1,10 +1,11 @@
 -- Dispatch due fire times of a batch of schedules, each exactly once (leader only).
 -- KEYS[1] lease, KEYS[2] due (zset), KEYS[3] runs (hash run_id -> message JSON),
 -- KEYS[4] queues (set of queue names), KEYS[5] outbox:messages (hash run_id -> entry JSON),
--- KEYS[6] celery:inflight (hash run_id -> sent | started), KEYS[7] celery:deadlines (zset)
--- then per item i (0-based): KEYS[8+3i] state:<name>, KEYS[9+3i] the target: queue:<queue>
+-- KEYS[6] celery:inflight (hash run_id -> sent | started), KEYS[7] celery:deadlines (zset),
+-- KEYS[8] counting (set: schedules whose counters were raised, for repair.lua)
+-- then per item i (0-based): KEYS[9+3i] state:<name>, KEYS[10+3i] the target: queue:<queue>
 --   (mode sched), Celery's own list in kombu's naming (mode celery) or outbox (mode
---   outbox), KEYS[10+3i] history:<name>
+--   outbox), KEYS[11+3i] history:<name>
 -- ARGV[1] token, ARGV[2] history_len, ARGV[3] number of items; then per item, in order:
 --   name, expected next_ms (compare-and-set), new next_ms ('' = never again), new due_ms,
 --   overlap (allow | skip | queue_one), fired_ms ('' if none), queue name, mode (sched |
@@ -31,7 +32,7 @@ local results = {}
 local queues = {}
 local a = 4
 for i = 0, tonumber(ARGV[3]) - 1 do
-  local state, queue, history = KEYS[8 + 3 * i], KEYS[9 + 3 * i], KEYS[10 + 3 * i]
+  local state, queue, history = KEYS[9 + 3 * i], KEYS[10 + 3 * i], KEYS[11 + 3 * i]
   local name, expected, new_next, new_due = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local overlap, fired, queue_name, mode = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local missed, last_missed, missed_event = tonumber(ARGV[a + 8]), ARGV[a + 9], ARGV[a + 10]
@@ -80,6 +81,9 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       queues[queue_name] = true
     end
     runs = runs + enqueued
+    if active > tonumber(st[3] or '0') then
+      redis.call('SADD', KEYS[8], name)
+    end
     if fired ~= '' then
       redis.call('HSET', state, 'next_ms', new_next, 'due_ms', new_due, 'active', active,
         'waiting', waiting, 'runs', runs, 'last_fire_ms', fired)

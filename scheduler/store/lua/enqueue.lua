@@ -1,11 +1,11 @@
 -- Enqueue one run outside the schedule's own timeline: `sched trigger` and `sched backfill`.
 -- KEYS[1] runs (hash), KEYS[2] queue:<queue> (zset), KEYS[3] queues (set),
 -- KEYS[4] backfilled:<name> (zset of fire ms already backfilled), KEYS[5] history:<name>,
--- KEYS[6] state:<name> (counts of active and waiting runs)
+-- KEYS[6] state:<name> (counts of active and waiting runs), KEYS[7] counting (set)
 -- ARGV[1] run_id, ARGV[2] score, ARGV[3] message JSON, ARGV[4] queue name,
 -- ARGV[5] fire ms to remember for backfill ('' for a trigger), ARGV[6] event JSON,
 -- ARGV[7] history_len, ARGV[8] how many backfilled fire times to remember per schedule,
--- ARGV[9] queue, or outbox: then KEYS[1] is outbox:messages and KEYS[2] the outbox, and the
+-- ARGV[10] the schedule's name; ARGV[9] queue, or outbox: then KEYS[1] is outbox:messages and KEYS[2] the outbox, and the
 -- run is a Celery message for the relay (not counted for overlap, no queue recorded)
 -- Returns 1 if enqueued, 0 if this run was enqueued before (a repeated backfill).
 if ARGV[5] ~= '' then
@@ -22,6 +22,7 @@ if ARGV[9] == 'queue' then
   redis.call('SADD', KEYS[3], ARGV[4])
   redis.call('HINCRBY', KEYS[6], 'active', 1)
   redis.call('HINCRBY', KEYS[6], 'waiting', 1)
+  redis.call('SADD', KEYS[7], ARGV[10])
 end
 redis.call('LPUSH', KEYS[5], ARGV[6])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)

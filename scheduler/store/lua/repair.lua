@@ -3,11 +3,16 @@
 -- above zero would stop a schedule for good.
 -- KEYS[1] runs (hash run_id -> message JSON), KEYS[2] claims (hash run_id -> worker, with
 -- '|s' once started), KEYS[3] defs (hash name -> definition), KEYS[4] workers (zset)
--- KEYS[5] celery:inflight (hash run_id -> sent | started)
+-- KEYS[5] celery:inflight (hash run_id -> sent | started), KEYS[6] counting (set),
+-- KEYS[7] counting:ready (set once counting is complete)
 -- ARGV[1] key prefix ("{ns}:")
 -- active = the schedule's runs that exist (queued, claimed, running, waiting to retry), plus
 -- timed-out attempts still running in a live worker's abandoned threads, plus Celery runs
 -- in flight (handed over, end not yet reported); waiting = those not started. Reads the run message's `schedule` field, writes no message.
+-- Checked: the schedules in `counting` (every one whose counters a run raised: a counter can
+-- only drift above zero there) and those with runs; not every definition, so a new
+-- leader's check costs what runs. Redis written before `counting` existed is checked in
+-- full once. A schedule left at zero leaves `counting`.
 -- Returns a flat list: name, active before, waiting before, active now, waiting now, for
 -- each schedule that was wrong.
 local active, waiting = {}, {}
@@ -38,7 +43,13 @@ for i = 1, #inflight, 2 do
     end
   end
 end
-local names = redis.call('HKEYS', KEYS[3])
+local names = redis.call('SMEMBERS', KEYS[6])
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  for _, name in ipairs(redis.call('HKEYS', KEYS[3])) do
+    names[#names + 1] = name
+  end
+  redis.call('SET', KEYS[7], '1')
+end
 for name, _ in pairs(active) do
   names[#names + 1] = name
 end
@@ -50,6 +61,11 @@ for _, name in ipairs(names) do
     local st = redis.call('HMGET', state, 'active', 'waiting')
     local a, w = tonumber(st[1] or '0'), tonumber(st[2] or '0')
     local want_a, want_w = active[name] or 0, waiting[name] or 0
+    if want_a == 0 and want_w == 0 then
+      redis.call('SREM', KEYS[6], name)
+    else
+      redis.call('SADD', KEYS[6], name)
+    end
     if a ~= want_a or w ~= want_w then
       redis.call('HSET', state, 'active', want_a, 'waiting', want_w)
       out[#out + 1] = name
