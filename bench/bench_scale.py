@@ -1,0 +1,591 @@
+"""Scale benchmarks (issue 12, schedules from code): sched with up to 1,000,000 API schedules,
+next to celery-redbeat where the comparison makes sense.
+
+Run from the repository root with the package installed (``pip install -e '.[dev]'``):
+
+    python bench/bench_scale.py --write     # everything, update RESULTS.md (~15 min)
+    python bench/bench_scale.py --quick     # smoke run (2k / 10k / 50k, short windows)
+
+One embedded Redis per invocation (``EmbeddedRedis``, as ``bench_scheduler.py``); sched's
+leader is its real CLI, ``python -m scheduler scheduler FILE --redis-url URL``, where FILE
+holds one unrelated schedule (``canary``, every 1 s); everything else is created through
+``scheduler.Client``. redbeat runs from ``bench/.venv-celery`` (``requirements-compare.txt``):
+entries are created by ``bench/scale_redbeat.py``, beat is ``bench/celery_side.py beat``
+(``redbeat.RedBeatScheduler``, its ``beat_schedule`` only the same canary). sched uses
+database 0, redbeat database 2 (its broker database 1).
+
+**The mix** (both sides): schedule *i* is, by ``i % 4``, a monthly cron (``M H D * *``), a
+weekly cron (``M H * * W``), a daily cron (``M H * * *``), with M, H, D, W taken from *i*,
+in one of six time zones (sched; Celery's crontab has none of its own: UTC), or an interval
+of 1 to 7 days (sched: starting between 1 and 2 days out; redbeat: last run now). So most are
+not due for a long time, and a few hundred crons fire in any minute at 1,000,000.
+
+1. **Create**: 100,000 schedules on an empty database, timed from the first call to the
+   last reply, for at most CREATE_CAP_S (the rate is over what was created by then).
+   sched: ``Client.add_many``, 10,000 per call (it pipelines 1,000 per round trip).
+   redbeat: ``RedBeatSchedulerEntry(...).save()`` per entry (its API: one round trip
+   each), and the same ``save()`` calls through one pipeline executed every 1,000 entries
+   (reaching into redbeat; see ``scale_redbeat.py``). Redis memory per schedule =
+   ``used_memory`` after - before, / count.
+2. **Memory**: sched's schedules grow 10,000 -> 100,000 -> 1,000,000 (the same database,
+   topped up by ``sched_bulk``: the items and ``upsert`` calls of ``add_many``, each
+   schedule a renamed copy of one of 1,440 checked ones, because ``add_many`` itself
+   would take over ten minutes for 1,000,000 on this machine: see part 1); at each count a
+   leader is started, and its VmRSS read from /proc right after its first dispatch (+2 s)
+   and 60 s later (and VmHWM, the peak). The same for redbeat's beat (entries written
+   pipelined; RSS from its first tick).
+3. **Lateness**: 2,000 API schedules ``every: 1s`` (intervals: the shape of
+   ``bench_scheduler.py sustained``; all fire at each whole second, and a cron of six
+   fields would fire at the same instants through the cron code, which ``bench_fire_times``
+   covers) with the 1,000,000 others, then alone on an emptied database. A thread pops
+   every run off the queue as soon as it is visible (``bench_scheduler.Observer``);
+   lateness = receipt - fire time. 5 s warm-up, then a 30 s window.
+4. **Start-up and failover** at each count: start-up = process start to the first run it
+   enqueued (a restart: the canary's fire time has passed, so the first tick dispatches
+   it); failover = a standby started and registered, the leader killed with SIGKILL, until
+   the first run enqueued under the new leader's epoch (the lease TTL is 5 s).
+
+Each step is bounded (``CAP_S``); a step cut short says so. Raw results go to
+``bench/results/scale.json`` (``scale-quick.json`` with ``--quick``, which refuses ``--write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import redis
+from bench_scheduler import (
+    BENCH,
+    CELERY_SIDE,
+    RAW,
+    REDBEAT_DB,
+    SCHED_DB,
+    Env,
+    Observer,
+    Proc,
+    ensure_celery_venv,
+    git_describe,
+    lateness_stats,
+    log,
+    markdown_table,
+    now,
+    proc_memory_mb,
+    sleep_until,
+    spawn,
+    write_section,
+)
+
+from scheduler import Client
+from scheduler.store import Store
+from scheduler.store.embedded import EmbeddedRedis, free_port
+
+HEADING = "## Scale: up to 1,000,000 schedules from code"
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney",
+         "Asia/Kolkata")  # fmt: skip
+TASK = "scheduler.tasks:heartbeat"
+CAP_S = 300.0  # any one step (creating, waiting for a leader) longer than this is cut
+CREATE_CAP_S = 60.0  # part 1: creating is timed this long at most, the rate over what was done
+REDBEAT_FILL_CAP_S = 90.0  # filling redbeat for part 2, per count
+ADD_CHUNK = 10_000  # schedules per add_many call (add_many checks all before writing)
+REDBEAT_SCALE = BENCH / "scale_redbeat.py"
+CANARY = 'schedules:\n  canary: {task: "scheduler.tasks:heartbeat", every: 1s}\n'
+
+
+def fields_for(i: int, base_s: int) -> dict[str, Any]:
+    zone, m, h = ZONES[i % len(ZONES)], i % 60, (i // 60) % 24
+    kind = i % 4
+    if kind == 0:
+        return {"task": TASK, "cron": f"{m} {h} {1 + i % 28} * *", "timezone": zone}
+    if kind == 1:
+        return {"task": TASK, "cron": f"{m} {h} * * {i % 7}", "timezone": zone}
+    if kind == 2:
+        return {"task": TASK, "cron": f"{m} {h} * * *", "timezone": zone}
+    start = datetime.fromtimestamp(base_s + 86_400 + i % 86_400, UTC)
+    return {"task": TASK, "every": f"{1 + i % 7}d", "start": start, "kwargs": {"tenant": i}}
+
+
+def fresh(env: Env) -> Path:
+    """``env.fresh()``, with the memory freed before it returns (a lazy FLUSHALL would
+    leave the old data in ``used_memory`` for a while)."""
+    deadline = now() + CAP_S
+    while True:
+        try:
+            env.client(0).execute_command("FLUSHALL", "SYNC")
+            break
+        except redis.exceptions.ResponseError as exc:
+            # BUSY: a script a stopped leader started still runs (repair.lua at 1,000,000
+            # schedules takes ~5 s; see RESULTS.md)
+            if not str(exc).startswith("BUSY") or now() > deadline:
+                raise
+            time.sleep(0.5)
+    return env.fresh()
+
+
+def used_memory(env: Env) -> int:
+    info: Any = env.client(0).info("memory")
+    return int(info["used_memory"])
+
+
+# -- sched ------------------------------------------------------------------------------
+
+
+def sched_create(env: Env, first: int, count: int, cap_s: float) -> dict[str, Any]:
+    """add_many schedules ``first`` .. ``first + count``, ADD_CHUNK per call."""
+    base_s = math.ceil(now())
+    client = Client(env.url(SCHED_DB))
+    before = used_memory(env)
+    started = now()
+    written = 0
+    for start in range(first, first + count, ADD_CHUNK):
+        stop = min(first + count, start + ADD_CHUNK)
+        results = client.add_many((f"s{i:07d}", fields_for(i, base_s)) for i in range(start, stop))
+        assert all(r == "added" for r in results), set(results)
+        written = stop - first
+        if now() - started > cap_s:
+            break
+    seconds = now() - started
+    client.close()
+    return {"created": written, "seconds": seconds, "per_s": written / seconds,
+            "redis_bytes": used_memory(env) - before, "cut": written < count}  # fmt: skip
+
+
+BULK_TEMPLATES = 1440  # distinct schedules the bulk loader copies under new names
+
+
+def sched_bulk(env: Env, first: int, count: int, cap_s: float) -> dict[str, Any]:
+    """What ``add_many`` writes, faster: the same ``_upsert`` items and ``upsert`` calls
+    (1,000 per round trip), but each schedule a copy of one of BULK_TEMPLATES checked ones
+    under its own name, so the field checks (the cost of ``add_many``, see RESULTS.md) run
+    1,440 times instead of once per schedule. Only to fill the database for parts 2 to 4."""
+    from dataclasses import replace
+
+    from scheduler.config.values import schedule_from
+    from scheduler.ops.schedules import _upsert, clean
+
+    base_s = math.ceil(now())
+    client = Client(env.url(SCHED_DB))
+    at = client.now()
+    templates = []
+    for k in range(BULK_TEMPLATES):
+        given = clean(fields_for(k, base_s))
+        templates.append((schedule_from(f"t{k}", given), given))
+    before = used_memory(env)
+    started = now()
+    written = 0
+    for start in range(first, first + count, 1000):
+        stop = min(first + count, start + 1000)
+        items = []
+        for i in range(start, stop):
+            schedule, given = templates[i % BULK_TEMPLATES]
+            items.append(_upsert(replace(schedule, name=f"s{i:07d}"), given, at, create=True))
+        results = client.store.leader.upsert("", items)
+        assert all(r == "added" for r in results), set(results)
+        written = stop - first
+        if now() - started > cap_s:
+            break
+    seconds = now() - started
+    client.close()
+    return {"created": written, "seconds": seconds, "per_s": written / seconds,
+            "redis_bytes": used_memory(env) - before, "cut": written < count}  # fmt: skip
+
+
+def start_sched(env: Env, run_dir: Path, name: str) -> Proc:
+    files = run_dir / "canary.yaml"
+    if not files.exists():
+        files.write_text(CANARY)
+    argv = [sys.executable, "-m", "scheduler", "scheduler", str(files), "--redis-url",
+            env.url(SCHED_DB)]  # fmt: skip
+    proc = spawn(name, argv, run_dir)
+    env.procs.append(proc)
+    return proc
+
+
+def first_fire_after(observer: Observer, since: float, deadline: float, proc: Proc,
+                     epoch_above: int = -1) -> float | None:  # fmt: skip
+    """When the first run enqueued after ``since`` (under an epoch above ``epoch_above``)
+    was seen; None past ``deadline``."""
+    checked = 0
+    while now() < deadline:
+        fires = observer.fires()
+        fresh = [f for f in fires[checked:] if f.seen >= since]
+        checked = len(fires)
+        if fresh and epoch_above >= 0:
+            epochs = observer.epochs(fresh)
+            fresh = [f for f, e in zip(fresh, epochs, strict=True) if e > epoch_above]
+        if fresh:
+            return fresh[0].seen
+        proc.check()
+        time.sleep(0.01)
+    return None
+
+
+def leader_epoch(env: Env) -> int:
+    return Store(env.client(SCHED_DB)).reads.leader().epoch
+
+
+def replicas(env: Env) -> int:
+    return int(env.client(SCHED_DB).zcard("{sched}:replicas"))
+
+
+def stop(env: Env, proc: Proc, sig: int = signal.SIGTERM) -> None:
+    proc.stop(sig)
+    env.procs.remove(proc)
+
+
+def sched_at_count(env: Env, run_dir: Path, count: int, run_s: float) -> dict[str, Any]:
+    """One leader: RSS after start-up and after ``run_s``; a failover; a cold restart."""
+    row: dict[str, Any] = {"count": count, "redis_used_bytes": used_memory(env)}
+    with Observer(env, "sched") as observer:
+        leader = start_sched(env, run_dir, f"leader-{count}")
+        first = first_fire_after(observer, leader.spawned, leader.spawned + CAP_S, leader)
+        row["first_start_s"] = None if first is None else first - leader.spawned
+        if first is None:
+            stop(env, leader)
+            return {**row, "cut": f"no dispatch within {CAP_S:.0f} s"}
+        time.sleep(2.0)
+        row["rss_start_mb"] = proc_memory_mb(leader.pid)["VmRSS"]
+        sleep_until(first + run_s)
+        mem = proc_memory_mb(leader.pid)
+        row["rss_run_mb"], row["hwm_mb"] = mem["VmRSS"], mem["VmHWM"]
+        row["cpu_s"] = leader.cpu_s()
+        log(
+            f"  {count:,}: leader RSS {row['rss_start_mb']:.0f} MB after start-up, "
+            f"{row['rss_run_mb']:.0f} MB after {run_s:.0f} s (peak {row['hwm_mb']:.0f} MB)"
+        )
+        # failover: a standby registered, then the leader killed
+        standby = start_sched(env, run_dir, f"standby-{count}")
+        deadline = now() + CAP_S
+        while replicas(env) < 2 and now() < deadline:
+            standby.check()
+            time.sleep(0.05)
+        row["standby_ready_s"] = now() - standby.spawned
+        time.sleep(1.0)
+        row["standby_rss_mb"] = proc_memory_mb(standby.pid)["VmRSS"]
+        epoch = leader_epoch(env)
+        killed_at = now()
+        os.kill(leader.pid, signal.SIGKILL)
+        leader.popen.wait()
+        env.procs.remove(leader)
+        took = first_fire_after(observer, killed_at, killed_at + 60, standby, epoch)
+        row["failover_s"] = None if took is None else took - killed_at
+        stop(env, standby)
+        # a restart: start-up to the first dispatch
+        time.sleep(1.5)
+        again = start_sched(env, run_dir, f"restart-{count}")
+        took = first_fire_after(observer, again.spawned, again.spawned + CAP_S, again)
+        row["startup_s"] = None if took is None else took - again.spawned
+        stop(env, again)
+        log(f"  {count:,}: start-up {row['startup_s']:.2f} s (first start "
+            f"{row['first_start_s']:.2f} s), failover {row['failover_s']:.2f} s, standby "
+            f"registered after {row['standby_ready_s']:.2f} s")  # fmt: skip
+    env.client(SCHED_DB).delete("{sched}:queue:default", "{sched}:runs")
+    return row
+
+
+def sched_lateness(env: Env, run_dir: Path, hot: int, warmup_s: float,
+                   window_s: float) -> dict[str, Any]:  # fmt: skip
+    """``hot`` API schedules every 1 s next to whatever the database holds."""
+    client = Client(env.url(SCHED_DB))
+    client.add_many((f"hot{i:05d}", {"task": TASK, "every": "1s"}) for i in range(hot))
+    client.close()
+    others = int(env.client(SCHED_DB).zcard("{sched}:due")) - hot
+    with Observer(env, "sched") as observer:
+        leader = start_sched(env, run_dir, f"hot-{others}")
+        t0 = math.ceil(now() + warmup_s)
+        sleep_until(t0 + window_s + 0.5)
+        leader.check()
+        cpu_s = leader.cpu_s()
+        stop(env, leader)
+        fires = [f for f in observer.fires() if f.name.startswith("hot")
+                 and t0 <= f.due < t0 + window_s]  # fmt: skip
+    expected = hot * int(window_s)
+    stats = lateness_stats([f.seen - f.due for f in fires])
+    row = {"others": others, "hot": hot, "window_s": window_s, "expected": expected,
+           "fires": len(fires), "cpu_pct": 100 * cpu_s / (now() - leader.spawned),
+           **stats}  # fmt: skip
+    log(
+        f"  {hot:,} every 1 s with {others:,} others: {len(fires):,}/{expected:,} fires, "
+        f"p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms"
+    )
+    return row
+
+
+def run_sched(env: Env, counts: Sequence[int], create_n: int, run_s: float, hot: int,
+              window_s: float) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {}
+    fresh(env)
+    log(f"sched: creating {create_n:,} schedules with add_many")
+    out["create"] = sched_create(env, 0, create_n, CREATE_CAP_S)
+    log(
+        f"  {out['create']['per_s']:,.0f} schedules/s, "
+        f"{out['create']['redis_bytes'] / out['create']['created']:,.0f} bytes each in Redis"
+    )
+    run_dir = fresh(env)
+    empty = used_memory(env)
+    rows, have = [], 0
+    for count in counts:
+        log(f"sched: {count:,} schedules (bulk loader)")
+        step = sched_bulk(env, have, count - have, CAP_S)
+        log(f"  topped up at {step['per_s']:,.0f}/s")
+        have += step["created"]
+        if step["cut"]:
+            log(f"  creating cut at {have:,} after {step['seconds']:.0f} s")
+        row = sched_at_count(env, run_dir, have, run_s)
+        row["redis_per_schedule_b"] = (row["redis_used_bytes"] - empty) / have
+        row["topped_up"] = step
+        rows.append(row)
+        if step["cut"]:
+            break
+    out["counts"] = rows
+    log(f"sched: lateness, {hot:,} every 1 s")
+    out["lateness"] = [sched_lateness(env, run_dir, hot, 5.0, window_s)]
+    run_dir = fresh(env)
+    out["lateness"].append(sched_lateness(env, run_dir, hot, 5.0, window_s))
+    return out
+
+
+# -- redbeat ----------------------------------------------------------------------------
+
+
+def redbeat_create(env: Env, run_dir: Path, first: int, count: int, mode: str,
+                   cap_s: float) -> dict[str, Any]:  # fmt: skip
+    spec = {"redbeat_url": env.url(REDBEAT_DB), "first": first, "count": count, "mode": mode,
+            "cap_s": cap_s}  # fmt: skip
+    path = run_dir / f"create-{first}-{mode}.json"
+    path.write_text(json.dumps(spec))
+    before = used_memory(env)
+    done = subprocess.run([str(env.celery_python), str(REDBEAT_SCALE), "create", str(path)],
+                          capture_output=True, text=True, cwd=BENCH, check=False)  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"scale_redbeat.py failed:\n{done.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    row["per_s"] = row["created"] / row["seconds"]
+    row["redis_bytes"] = used_memory(env) - before
+    return row
+
+
+def start_redbeat(env: Env, run_dir: Path, name: str) -> tuple[Proc, Path]:
+    ready = run_dir / f"ready-{name}"
+    spec = {
+        "scheduler": "redbeat", "broker_url": env.url(1), "redbeat_url": env.url(REDBEAT_DB),
+        "max_interval_s": 1, "lock_timeout_s": 5,
+        "schedule_file": str(run_dir / f"celerybeat-schedule-{name}"), "ready_file": str(ready),
+        "groups": [{"prefix": "canary", "count": 1, "every_s": 1,
+                    "first_due": math.ceil(now()) + 1}],
+    }  # fmt: skip
+    spec_path = run_dir / f"spec-{name}.json"
+    spec_path.write_text(json.dumps(spec))
+    proc = spawn(name, [str(env.celery_python), str(CELERY_SIDE), "beat", str(spec_path)], run_dir)
+    env.procs.append(proc)
+    return proc, ready
+
+
+def redbeat_at_count(env: Env, run_dir: Path, count: int, run_s: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"count": count}
+    proc, ready = start_redbeat(env, run_dir, f"redbeat-{count}")
+    deadline = proc.spawned + CAP_S
+    while not (ready.exists() and ready.read_text()) and now() < deadline:
+        proc.check()
+        time.sleep(0.02)
+    if not (ready.exists() and ready.read_text()):
+        stop(env, proc)
+        return {**row, "cut": f"no first tick within {CAP_S:.0f} s"}
+    first = float(ready.read_text())
+    row["first_tick_s"] = first - proc.spawned
+    time.sleep(2.0)
+    row["rss_start_mb"] = proc_memory_mb(proc.pid)["VmRSS"]
+    sleep_until(first + run_s)
+    mem = proc_memory_mb(proc.pid)
+    row["rss_run_mb"], row["hwm_mb"] = mem["VmRSS"], mem["VmHWM"]
+    row["cpu_s"] = proc.cpu_s()
+    stop(env, proc)
+    log(
+        f"  {count:,}: redbeat RSS {row['rss_start_mb']:.0f} MB after its first tick, "
+        f"{row['rss_run_mb']:.0f} MB after {run_s:.0f} s (peak {row['hwm_mb']:.0f} MB)"
+    )
+    env.client(1).flushdb()
+    return row
+
+
+def run_redbeat(env: Env, counts: Sequence[int], create_n: int, run_s: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"create": []}
+    for mode in ("save", "pipelined"):
+        run_dir = fresh(env)
+        log(f"redbeat: creating {create_n:,} entries ({mode})")
+        row = redbeat_create(env, run_dir, 0, create_n, mode, CREATE_CAP_S)
+        out["create"].append(row)
+        log(
+            f"  {row['per_s']:,.0f} entries/s, {row['redis_bytes'] / row['created']:,.0f} "
+            "bytes each in Redis" + (" (cut)" if row["cut"] else "")
+        )
+    run_dir = fresh(env)
+    empty = used_memory(env)
+    rows, have = [], 0
+    for count in counts:
+        log(f"redbeat: {count:,} entries")
+        step = redbeat_create(env, run_dir, have, count - have, "pipelined", REDBEAT_FILL_CAP_S)
+        have += step["created"]
+        row = redbeat_at_count(env, run_dir, have, run_s)
+        row["redis_per_schedule_b"] = (used_memory(env) - empty) / have
+        row["topped_up"] = step
+        rows.append(row)
+        if step["cut"]:
+            log(f"  creating cut at {have:,} after {step['seconds']:.0f} s")
+            break
+    out["counts"] = rows
+    return out
+
+
+# -- reporting --------------------------------------------------------------------------
+
+
+def num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def render(data: dict[str, Any]) -> str:
+    meta, sched, redbeat = data["meta"], data["sched"], data.get("redbeat")
+    quick = " (**--quick**: a smoke run, not the reference numbers)" if meta["quick"] else ""
+    head = (f"`{meta['command']}`, {meta['date']}{quick}. {meta['machine']}; Python "
+            f"{meta['python']}, sched {meta['sched']}, redis-server {meta['redis_server']}"
+            + (f", celery-redbeat {meta['redbeat']}" if redbeat else "") + ". Method: the "
+            "docstring of `bench/bench_scale.py`.")  # fmt: skip
+    c = sched["create"]
+    rows = [["sched `Client.add_many`", f"{c['created']:,}", num(c["seconds"], 1),
+             num(c["per_s"]), num(c["redis_bytes"] / c["created"]), "-"]]  # fmt: skip
+    for r in (redbeat or {}).get("create", []):
+        label = ("redbeat `entry.save()` each" if r["mode"] == "save" else
+                 "redbeat `save()` through one pipeline per 1,000")  # fmt: skip
+        rows.append([label + (" (cut)" if r["cut"] else ""), f"{r['created']:,}",
+                     num(r["seconds"], 1), num(r["per_s"]),
+                     num(r["redis_bytes"] / r["created"]),
+                     f"{c['per_s'] / r['per_s']:.1f}x"])  # fmt: skip
+    part1 = markdown_table(["Create", "Schedules", "Seconds", "per s", "Redis bytes each",
+                            "sched ÷ this"], rows, 1)  # fmt: skip
+    rb = {r["count"]: r for r in (redbeat or {}).get("counts", [])}
+    rows = []
+    for r in sched["counts"]:
+        o = rb.get(r["count"], {})
+        rows.append([f"{r['count']:,}", num(r.get("rss_start_mb")), num(r.get("rss_run_mb")),
+                     num(r.get("hwm_mb")), num(r.get("standby_rss_mb")),
+                     num(r["redis_per_schedule_b"]), num(o.get("rss_start_mb")),
+                     num(o.get("rss_run_mb")), num(o.get("hwm_mb")),
+                     num(o.get("redis_per_schedule_b"))])  # fmt: skip
+    after = f"after {meta['run_s']:.0f} s"
+    part2 = markdown_table(["Schedules", "sched leader RSS MB, start", after,
+                            "peak (VmHWM)", "standby RSS", "Redis B/schedule",
+                            "redbeat RSS MB, start", f"after {meta['run_s']:.0f} s",
+                            "peak (VmHWM)", "Redis B/entry"], rows, 1)  # fmt: skip
+    rows = [[f"{r['hot']:,} every 1 s" + (f" + {r['others']:,} others" if r["others"] > 1
+                                            else " alone"),
+             f"{r['fires']:,} / {r['expected']:,}", num(r["p50_ms"], 1), num(r["p99_ms"], 1),
+             num(r["max_ms"], 1), f"{r['cpu_pct']:.0f} %"] for r in sched["lateness"]]  # fmt: skip
+    base = sched["lateness"][-1]
+    loaded = sched["lateness"][0]
+    header = ["sched leader", "fires seen / due", "p50 ms", "p99 ms", "max ms", "leader CPU"]
+    part3 = markdown_table(header, rows, 1) + (
+        f"\n\nWith the others ÷ alone: p50 {loaded['p50_ms'] / base['p50_ms']:.2f}x, "
+        f"p99 {loaded['p99_ms'] / base['p99_ms']:.2f}x."
+    )
+    rows = [[f"{r['count']:,}", num(r.get("first_start_s"), 2), num(r.get("startup_s"), 2),
+             num(r.get("standby_ready_s"), 2), num(r.get("failover_s"), 2)]
+            for r in sched["counts"]]  # fmt: skip
+    part4 = markdown_table(["Schedules", "first start to first dispatch s",
+                            "restart to first dispatch s", "standby start to registered s",
+                            "failover (SIGKILL) s"], rows, 1)  # fmt: skip
+    return (
+        f"{head}\n\n**1. Creating schedules** on an empty database.\n\n{part1}\n\n"
+        f"**2. Memory** of the leader (sched) and of beat (redbeat), VmRSS from /proc, "
+        f"2 s after the first dispatch (redbeat: first tick) and {meta['run_s']:.0f} s "
+        "after it; the database topped up from one count to the next.\n\n"
+        f"{part2}\n\n**3. Fire lateness** (receipt on the queue - fire time), "
+        f"{base['window_s']:.0f} s window after 5 s of warm-up.\n\n{part3}\n\n"
+        f"**4. Start-up and failover** (sched).\n\n{part4}\n"
+    )
+
+
+@contextmanager
+def environment(celery_python: Path) -> Iterator[Env]:
+    with tempfile.TemporaryDirectory(prefix="sched-bench-scale-") as tmp:
+        workdir = Path(tmp)
+        server = EmbeddedRedis(workdir / "redis", port=free_port()).start()
+        env = Env(server, workdir, celery_python, ("sched", "redbeat"), False)
+        try:
+            yield env
+        finally:
+            env.stop_all()
+            server.kill()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter: a smoke run")
+    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--report", action="store_true", help="rewrite RESULTS.md from JSON")
+    parser.add_argument("--sides", nargs="+", default=["sched", "redbeat"],
+                        choices=["sched", "redbeat"])  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.quick and args.write:
+        parser.error("--write records reference numbers: run it without --quick")
+    raw = RAW / ("scale-quick.json" if args.quick else "scale.json")
+    if args.report:
+        write_section(HEADING, render(json.loads(raw.read_text())))
+        return 0
+    if args.quick:
+        counts, create_n, run_s, hot, window_s = (2_000, 10_000, 50_000), 10_000, 10.0, 500, 8.0
+    else:
+        counts, create_n, run_s, hot, window_s = (10_000, 100_000, 1_000_000), 100_000, 60.0, \
+            2_000, 30.0  # fmt: skip
+    command = "python bench/bench_scale.py" + (" --quick" if args.quick else "") + \
+        (" --write" if args.write else "")  # fmt: skip
+    started = now()
+    RAW.mkdir(exist_ok=True)
+    celery_python = ensure_celery_venv() if "redbeat" in args.sides else Path(sys.executable)
+    data: dict[str, Any] = {}
+    with environment(celery_python) as env:
+        import platform
+
+        from bench_scheduler import cpu_model
+
+        info: Any = env.client(0).info("server")
+        data["meta"] = {
+            "date": f"{datetime.now(UTC):%Y-%m-%d}", "command": command, "quick": args.quick,
+            "python": platform.python_version(), "redis_server": info["redis_version"],
+            "sched": f"{version('sched')} ({git_describe()})", "run_s": run_s,
+            "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
+            f"{platform.machine()}",
+        }  # fmt: skip
+        if "sched" in args.sides:
+            data["sched"] = run_sched(env, counts, create_n, run_s, hot, window_s)
+            raw.write_text(json.dumps(data, indent=1) + "\n")  # kept if redbeat fails
+        if "redbeat" in args.sides:
+            versions = subprocess.run([str(celery_python), str(CELERY_SIDE), "versions"],
+                                      capture_output=True, text=True, check=True)  # fmt: skip
+            data["meta"]["redbeat"] = json.loads(versions.stdout)["celery-redbeat"]
+            data["redbeat"] = run_redbeat(env, counts, create_n, run_s)
+    data["meta"]["seconds"] = now() - started
+    raw.write_text(json.dumps(data, indent=1) + "\n")
+    if "sched" in data:
+        print(render(data))
+        if args.write:
+            write_section(HEADING, render(data))
+    log(f"done in {now() - started:.0f} s" + (f"; wrote {HEADING}" if args.write else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
