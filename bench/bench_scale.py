@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from bench_scheduler import (
@@ -124,7 +124,7 @@ def fresh(env: Env) -> Path:
     deadline = now() + CAP_S
     while True:
         try:
-            env.client(0).execute_command("FLUSHALL", "SYNC")
+            cast(Any, env.client(0)).execute_command("FLUSHALL", "SYNC")
             break
         except redis.exceptions.ResponseError as exc:
             # BUSY: a script a stopped leader started still runs (repair.lua at 1,000,000

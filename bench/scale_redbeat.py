@@ -74,7 +74,7 @@ class SharedPipeline:
 def create(spec: dict[str, Any]) -> dict[str, Any]:
     app = celery_side.make_app({**spec, "groups": [], "broker_url": spec["redbeat_url"],
                                 "max_interval_s": 1, "lock_timeout_s": 5})  # fmt: skip
-    module = importlib.import_module("redbeat.schedulers")
+    module: Any = importlib.import_module("redbeat.schedulers")
     schedules = importlib.import_module("celery.schedules")
     entry_cls = module.RedBeatSchedulerEntry
     client = module.get_redis(app)

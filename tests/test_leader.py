@@ -295,6 +295,7 @@ def test_status_shows_leader_schedules_and_queues(redis_url: str) -> None:
     assert payload["schedules"] == [{
         "schedule": "tick", "paused": False, "next_fire_at": "2026-03-28T22:02:00Z",
         "last_fire_at": "2026-03-28T22:01:00Z", "runs": 1, "missed": 0, "last_missed_at": None,
+        "owner": "files", "source": "files",
     }]  # fmt: skip
     assert payload["queues"] == {"default": 1}
 

@@ -85,7 +85,7 @@ def _log(report: dict[str, str]) -> None:
 
 def owner_conflicts(reads: Reads, schedules: Mapping[str, Schedule]) -> list[str]:
     """One message per schedule the files declare under a name the API owns."""
-    owned = reads.owned("api")
+    owned = reads.owned_among("api", sorted(schedules))
     return [
         f"{schedules[name].source}: schedules.{name}: the API owns a schedule of this name "
         "(added with sched add or Client.add); rename this one, or remove the API's first "

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -277,13 +278,11 @@ def _parse_iso(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-_TRIGGERS: dict[tuple[str, str], CronTrigger] = {}
+TRIGGER_CACHE = 10_000  # parsed (expression, zone) pairs kept: about 3 KB each
 
 
+@lru_cache(maxsize=TRIGGER_CACHE)
 def _cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    # Schedules are frozen values compared and copied freely; parse each expression once.
-    key = (expression, timezone)
-    trigger = _TRIGGERS.get(key)
-    if trigger is None:
-        trigger = _TRIGGERS[key] = CronTrigger(expression, ZoneInfo(timezone))
-    return trigger
+    # Schedules are frozen values compared and copied freely; parse each expression once
+    # while it is in use. Bounded: a million schedules may have a million expressions.
+    return CronTrigger(expression, ZoneInfo(timezone))

@@ -130,6 +130,13 @@ class Reads:
         cursor, found = self.conn.call("hscan", self.keys.defs, cursor, pattern, count)
         return sorted(name.decode() for name in found), int(cursor)
 
+    def owned_among(self, owner: str, names: Sequence[str]) -> set[str]:
+        """Which of ``names`` ``owner`` holds: one round trip, whatever it holds in all."""
+        if not names:
+            return set()
+        flags = self.conn.call("smismember", self.keys.owned(owner), list(names))
+        return {name for name, flag in zip(names, flags, strict=True) if flag}
+
     def owned(self, owner: str) -> set[str]:
         """The names of the schedules ``owner`` (files or api) holds."""
         return {name.decode() for name in self.conn.call("smembers", self.keys.owned(owner))}
