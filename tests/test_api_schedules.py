@@ -390,3 +390,36 @@ def test_plan_leaves_the_apis_schedules_alone_and_flags_a_file_naming_one(
         "! report: the API owns a schedule of this name: the sync refuses this one; next fire -",
         "0 added, 0 removed, 0 changed, 1 conflict",
     ]
+
+
+def test_add_many_stores_exactly_what_add_one_by_one_stores(redis_url: str) -> None:
+    """add_many checks a shape of fields once and reuses it for schedules that differ only in
+    name, args and kwargs: what it stores must be what the full check gives."""
+    items: list[tuple[str, dict[str, object]]] = [
+        (f"t-{i}", {"task": HEARTBEAT, "cron": "0 9 * * mon", "timezone": "Europe/Berlin",
+                    "jitter": "30s", "args": [i, f"tenant-{i}", 1.5, None, True],
+                    "kwargs": {"deep": {"list": [i, {"k": "v"}]}}})
+        for i in range(5)
+    ]  # fmt: skip
+    items.append(("odd-one", {"task": HEARTBEAT, "every": 90}))
+    many, one = store(redis_url), Store(redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/1"))
+    schedules.add_many(many, items, T0)
+    for name, fields in items:
+        schedules.add(one, name, fields, T0)
+    for name, _ in items:
+        assert many.reads.definition(name) == one.reads.definition(name)
+        assert many.reads.states([name])[name].next_ms == one.reads.states([name])[name].next_ms
+        assert many.reads.states([name])[name].due_ms == one.reads.states([name])[name].due_ms
+
+
+def test_add_many_reports_a_bad_argument_of_a_known_shape_as_the_full_check_does(
+    redis_url: str,
+) -> None:
+    good: dict[str, object] = {"task": HEARTBEAT, "every": 60, "args": [1]}
+    bad: dict[str, object] = {**good, "args": [float("nan")]}
+    with pytest.raises(ScheduleError) as alone:
+        schedules.add(store(redis_url), "bad", bad, T0)
+    with pytest.raises(ScheduleError) as batched:
+        schedules.add_many(store(redis_url), [("good", good), ("bad", bad)], T0)
+    assert str(batched.value) == str(alone.value)
+    assert store(redis_url).reads.names() == set()

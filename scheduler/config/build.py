@@ -17,7 +17,7 @@ from scheduler.config.fields import (
     SCHEDULE_KEYS,
     resolve_local,
 )
-from scheduler.config.nodes import Invalid, SourceFile, mapping
+from scheduler.config.nodes import Invalid, SourceFile, line_of, mapping
 from scheduler.core.model import (
     PRIORITY_DEFAULT,
     Misfire,
@@ -191,7 +191,7 @@ def build(
         overlap=values.get("overlap", Overlap.ALLOW),
         target=Target.CELERY if celery else Target.SCHED,
         celery_broker_url=values.get("celery_broker_url") if celery else None,
-        source=f"{f.path}:{name_node.start_mark.line + 1}",
+        source=f"{f.path}:{line_of(name_node)}",
     )
     size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode())
     if size > MAX_ARGS_BYTES:

@@ -13,7 +13,7 @@ from yaml.nodes import Node
 
 from scheduler.config.build import Fields, build, read_block
 from scheduler.config.fields import DEFAULT_KEYS, NAME_RE, SCHEDULE_KEYS, TOP_KEYS
-from scheduler.config.nodes import Invalid, SourceFile, mapping, show
+from scheduler.config.nodes import Invalid, SourceFile, line_of, mapping, show
 from scheduler.core.model import (
     Schedule,
 )
@@ -99,6 +99,11 @@ def read_document(text: str, f: SourceFile) -> list[tuple[str, Node, Schedule | 
     root = compose(text, f)
     if root is None:
         return []
+    return read_root(root, f)
+
+
+def read_root(root: Node, f: SourceFile) -> list[tuple[str, Node, Schedule | None]]:
+    """The schedules of a file's top node (or of nodes built from Python values)."""
     try:
         top = {key: (key_node, value) for key, key_node, value in mapping(root, f, "(file)")}
     except Invalid:
@@ -166,7 +171,7 @@ def load(paths: Sequence[Path]) -> LoadedSchedules:
             f.problem(exc.node, "(file)", str(exc))
             entries = []
         for name, name_node, schedule in entries:
-            where = f"{f.path}:{name_node.start_mark.line + 1}"
+            where = f"{f.path}:{line_of(name_node)}"
             if name in first_seen:
                 f.problem(
                     name_node,

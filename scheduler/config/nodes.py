@@ -54,7 +54,7 @@ class SourceFile:
     constructor: SafeConstructor = field(default_factory=SafeConstructor)
 
     def problem(self, node: Node | None, where: str, message: str) -> None:
-        line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
+        line, column = line_of(node), column_of(node)
         self.problems.append(Problem(self.path, line, column, where, message))
 
     def visit(self, node: Node) -> None:
@@ -69,6 +69,17 @@ class SourceFile:
                 "(anchors and aliases count each time they are used); split or simplify it",
                 node,
             )
+
+
+def line_of(node: Node | None) -> int:
+    """A node's line, 1-based; 1 for a node built from Python values (it has no mark)."""
+    mark = node.start_mark if node is not None else None
+    return mark.line + 1 if mark is not None else 1
+
+
+def column_of(node: Node | None) -> int:
+    mark = node.start_mark if node is not None else None
+    return mark.column + 1 if mark is not None else 1
 
 
 # -- scalars -------------------------------------------------------------------------
@@ -221,7 +232,7 @@ def mapping(node: Node, f: SourceFile, where: str) -> list[tuple[str, Node, Node
             f.problem(exc.node, f.spot or where, str(exc))
             continue
         if key in seen:
-            first = seen[key].start_mark.line + 1
+            first = line_of(seen[key])
             message = f"duplicate key {key!r} (first defined on line {first})"
             f.problem(key_node, f"{f.spot or where}.{key}", message)
             continue

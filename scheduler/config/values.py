@@ -1,6 +1,7 @@
 """Schedules from Python values (the API's way in), through the very parsers a file goes
-through: the values are written as one schedule block of YAML and read back, so every field,
-limit and message is the YAML one, named by field path instead of file:line."""
+through: the values become the YAML nodes a file of them would compose to (PyYAML's safe
+representer, without writing and reading text back), so every field, limit and message is
+the YAML one, named by field path instead of file:line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from scheduler.config.emit import Block, schedule_file
-from scheduler.config.files import read_document
+import yaml
+from yaml.error import Mark
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from scheduler.config.files import read_root
 from scheduler.config.nodes import Invalid, SourceFile
 from scheduler.core.model import JSONValue, Schedule
 from scheduler.errors import ScheduleError
@@ -39,14 +43,49 @@ def plain(value: Any) -> JSONValue:
 def schedule_from(name: str, fields: Mapping[str, Any]) -> Schedule:
     """A checked schedule from field values (None leaves a field out); ScheduleError with
     every problem otherwise."""
-    block = Block(name, [], {key: plain(value) for key, value in fields.items()
-                             if value is not None})  # fmt: skip
+    given = {key: plain(value) for key, value in fields.items() if value is not None}
     f = SourceFile(API_SOURCE)
     try:
-        entries = read_document(schedule_file([], [block]), f)
+        entries = read_root(_nodes({"schedules": {name: given}}), f)
     except Invalid as exc:  # the node budget ran out
         f.problem(exc.node, f"schedules.{name}", str(exc))
         entries = []
     if f.problems or not entries or entries[0][2] is None:
         raise ScheduleError(f.problems)
     return replace(entries[0][2], source=API_SOURCE)
+
+
+def _nodes(data: JSONValue) -> Node:
+    """The nodes of ``{"schedules": {name: fields}}``, each marked with the line and column
+    order it would have in a file (the name on line 2, a field per line after it), so that
+    problems come out in the order a file would give them."""
+    representer = yaml.representer.SafeRepresenter(sort_keys=False)
+    root = representer.represent_data(data)
+    assert isinstance(root, MappingNode)
+    _mark(root, 0, [0])
+    [(_, schedules)] = root.value
+    for name_node, body in schedules.value:
+        _mark(name_node, 1, [0])
+        body.start_mark = _at(1, 1)
+        for line, (key, value) in enumerate(body.value, start=2):
+            column = [0]
+            _mark(key, line, column)
+            _mark(value, line, column)
+    return root
+
+
+def _at(line: int, column: int) -> Mark:
+    return Mark(API_SOURCE, 0, line, column, None, 0)  # no text behind it
+
+
+def _mark(node: Node, line: int, column: list[int]) -> None:
+    """Give ``node`` and what it holds ``line`` and increasing columns (flow style)."""
+    node.start_mark = node.end_mark = _at(line, column[0])
+    column[0] += 1
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            _mark(key, line, column)
+            _mark(value, line, column)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            _mark(item, line, column)

@@ -43,10 +43,12 @@ def loads(kind: str, text: str | bytes) -> dict[str, Any]:
     return data
 
 
-def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None) -> str:
-    """A schedule as Redis holds it: its JSON, digest, owner (files or api), where it came
-    from, and for the API the fields as given (what ``update`` merges into)."""
-    body: dict[str, Any] = {"digest": schedule.digest(), "schedule": schedule.to_json(),
+def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None,
+               digest: str | None = None) -> str:  # fmt: skip
+    """A schedule as Redis holds it: its JSON, digest (``schedule.digest()``, unless given),
+    owner (files or api), where it came from, and for the API the fields as given (what
+    ``update`` merges into)."""
+    body: dict[str, Any] = {"digest": digest or schedule.digest(), "schedule": schedule.to_json(),
                             "owner": owner, "source": schedule.source or owner}  # fmt: skip
     if fields is not None:
         body["fields"] = fields
