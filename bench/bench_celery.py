@@ -51,9 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -82,12 +79,12 @@ from bench_scheduler import (
     Proc,
     ProcError,
     calibrate,
-    cpu_model,
     ensure_celery_venv,
     fmt_ms,
     git_describe,
     log,
     markdown_table,
+    metadata,
     now,
     percentile,
     sleep_until,
@@ -97,7 +94,7 @@ from bench_scheduler import (
 )
 
 from scheduler.core.celery import KOMBU_PRIORITY_STEPS, redis_list
-from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
+from scheduler.store.embedded import EmbeddedRedis, free_port
 
 HEADING = "## Celery hand-off: sched next to Celery beat and redbeat"
 SIDES = ("atomic", "relay", "beat", "redbeat")
@@ -422,28 +419,6 @@ def environment(celery_python: Path, quick: bool) -> Iterator[Env]:
         finally:
             env.stop_all()
             server.kill()
-
-
-def metadata(env: Env, command: str, before: dict[str, float], sched: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(env.celery_python), str(CELERY_SIDE), "versions"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    info: Any = env.client(0).info("server")
-    return {
-        "date": f"{datetime.now(UTC):%Y-%m-%d}",
-        "command": command,
-        "quick": env.quick,
-        "python": platform.python_version(),
-        "sched": sched,
-        "redis_py": version("redis"),
-        "redis_server": server_version(info),
-        "celery_side": json.loads(done.stdout),
-        "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
-        f"{platform.machine()}",
-        "calibration": before,
-        "calibration_after": calibrate(env),
-    }
 
 
 def times(ours: float | None, beat: float | None) -> str:

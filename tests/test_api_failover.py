@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from test_failover import leader_pid, wait_for
+from test_failover import leader_pid, start, wait_for
 
 from scheduler import Client
 from scheduler.beat.lease import LEASE_TTL_MS
@@ -26,9 +25,7 @@ FILES = "schedules:\n  from-a-file:\n    task: scheduler.tasks:heartbeat\n    ev
 def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     path = tmp_path / "s.yaml"
     path.write_text(FILES, encoding="utf-8")
-    cmd = [sys.executable, "-m", "scheduler", "scheduler", str(path), "--redis-url", redis_url]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for _ in range(3)]  # fmt: skip
+    procs = [start(path, redis_url) for _ in range(3)]
     yield procs
     for proc in procs:
         if proc.poll() is None:
