@@ -17,6 +17,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from croniter import croniter
 
@@ -118,6 +119,12 @@ class CronSpec:
 
     @classmethod
     def parse(cls, expression: str) -> CronSpec:
+        """The expression's spec; parsed once while in use (validation, every zone's
+        trigger and every schedule of a million share the few thousand expressions)."""
+        return _parsed(expression)
+
+    @classmethod
+    def _parse(cls, expression: str) -> CronSpec:
         text = " ".join(expression.split())
         if text.startswith("@"):
             if text.lower() not in MACROS:
@@ -313,3 +320,8 @@ def _invalid(name: str, field: str) -> CronError:
 def naive_after(wall: datetime) -> datetime:
     """The first whole second strictly after a naive wall time."""
     return wall.replace(microsecond=0) + _ONE_S
+
+
+@lru_cache(maxsize=10_000)
+def _parsed(expression: str) -> CronSpec:
+    return CronSpec._parse(expression)
