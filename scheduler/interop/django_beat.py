@@ -3,7 +3,9 @@
 No Django at runtime: ``sqlite:///path`` is opened read-only with the standard library,
 ``postgresql://`` with psycopg. Crontab fields are strings in Celery's syntax, expanded by
 Celery's ``crontab`` where Celery is installed, else by ``cronfields.parse_celery_field``.
-Naive instants (SQLite under ``USE_TZ = True``) are UTC, as Django writes them.
+Naive instants (SQLite under ``USE_TZ = True``) are UTC, as Django writes them; PostgreSQL's
+``timestamptz`` columns arrive aware and its booleans as ``bool``, which read the same
+(tests/test_import_django_pg.py).
 
 How each row keeps Celery's fire times (``ModelEntry`` in django-celery-beat):
 
@@ -76,7 +78,9 @@ Row = Mapping[str, Any]
 
 
 def read_database(url: str, now: datetime) -> ImportReport:
-    rows = list(_rows(url))
+    # In Python, not by ORDER BY alone: a PostgreSQL database's collation (en_US, say) sorts
+    # names otherwise than SQLite's bytewise order, and the warnings follow this order.
+    rows = sorted(_rows(url), key=lambda row: str(row["name"]))
     shown = url.split("@")[-1] if "@" in url else url
     report = ImportReport(f"django-celery-beat's tables in {shown}")
     for row in rows:
@@ -132,7 +136,7 @@ def _postgres_rows(url: str) -> Iterator[Row]:
         with psycopg.connect(url) as db:
             db.read_only = True
             cursor = db.execute(QUERY)
-            names = [column.name for column in cursor.description]
+            names = [column.name for column in cursor.description or ()]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read django-celery-beat's tables: {exc}") from None
