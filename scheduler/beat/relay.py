@@ -104,19 +104,11 @@ class Relay:
             return 0
         self._failing.pop(url, None)
         now_text = utc_text(now)
-        notes = []
         by_id = {entry.run_id: entry for entry in batch}
-        for run_id in published.confirmed:
-            headers = json.loads(by_id[run_id].envelope)["headers"]
-            note = Event(
-                "sent_to_celery",
-                now_text,
-                run_id=run_id,
-                fire_at=headers.get("sched_fire_at"),
-                celery_id=headers["id"],
-            )
-            notes.append((run_id, note.dumps()))  # fmt: skip
+        notes = [(run_id, sent_event(by_id[run_id], now_text)) for run_id in published.confirmed]
         self.store.celery.relayed(notes)
+        for run_id in published.confirmed:
+            self._warned.pop(run_id, None)  # refused before, gone now
         for run_id, why in published.refused.items():
             self._warn(run_id, f"{redact(url)} refused {run_id}: {why}; it stays in the outbox")
         return len(published.confirmed)
