@@ -164,11 +164,8 @@ def assert_exact_runs(records: list[dict[str, Any]], fires: list[int], queue: st
         assert r["delivery_info"]["routing_key"] == queue
 
 
-def test_a_celery_worker_runs_every_fire_time_exactly_once_with_two_leaders_killed(
-    cluster: Cluster, redis_url: str
-) -> None:
-    cluster.worker(redis_url)
-    replicas = [cluster.scheduler(every_second()) for _ in range(3)]
+def kill_the_leader_twice(cluster: Cluster) -> None:
+    """Once runs arrive: SIGKILL the leader, wait for another and for runs after it; twice."""
     wait_for(lambda: len(cluster.records()) >= 2, 20, "the first runs")
     for _ in range(2):
         victim = cluster.leader_pid()
@@ -178,6 +175,14 @@ def test_a_celery_worker_runs_every_fire_time_exactly_once_with_two_leaders_kill
                  LEASE_TTL_MS / 1000 + 5, "a new leader")  # fmt: skip
         ran = len(cluster.records())
         wait_for(lambda r=ran: len(cluster.records()) > r + 1, 10, "runs after the failover")  # type: ignore[misc]
+
+
+def test_a_celery_worker_runs_every_fire_time_exactly_once_with_two_leaders_killed(
+    cluster: Cluster, redis_url: str
+) -> None:
+    cluster.worker(redis_url)
+    replicas = [cluster.scheduler(every_second()) for _ in range(3)]
+    kill_the_leader_twice(cluster)
     for proc in replicas:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
@@ -234,15 +239,7 @@ def test_through_the_relay_every_fire_time_runs_at_least_once_with_two_leaders_k
     cluster.worker(broker, queue=queue)
     replicas = [cluster.scheduler(every_second(queue=queue), "--celery-broker-url", broker)
                 for _ in range(3)]  # fmt: skip
-    wait_for(lambda: len(cluster.records()) >= 2, 20, "the first runs")
-    for _ in range(2):
-        victim = cluster.leader_pid()
-        assert victim is not None
-        os.kill(victim, signal.SIGKILL)
-        wait_for(lambda v=victim: cluster.leader_pid() not in (None, v),  # type: ignore[misc]
-                 LEASE_TTL_MS / 1000 + 5, "a new leader")  # fmt: skip
-        ran = len(cluster.records())
-        wait_for(lambda r=ran: len(cluster.records()) > r + 1, 10, "runs after the failover")  # type: ignore[misc]
+    kill_the_leader_twice(cluster)
     fires = drain_relay(cluster, replicas)
     by_run = runs_by_id(cluster.records())
     assert sorted(by_run) == [f"handoff@{ms}" for ms in fires]  # none lost
