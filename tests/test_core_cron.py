@@ -7,11 +7,14 @@ or from a calendar; none is computed by the code under test.
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import croniter
 
+from scheduler.core import cron as cron_module
 from scheduler.core.cron import CronSpec, naive_after
 from scheduler.core.triggers import CronTrigger, IntervalTrigger
 from scheduler.core.zones import (
@@ -424,6 +427,13 @@ def test_macros_expand_to_their_five_field_meaning() -> None:
         ("H 0 * * *", "minute field 'H' is not supported; allowed: 0-59"),
         ("0 H * * *", "hour field 'H' is not supported; allowed: 0-23"),
         ("H 0 0 * * *", "second field 'H' is not supported; allowed: 0-59"),
+        # croniter's R picks a random value at each parse: two schedulers would disagree
+        ("0 0 * R *", "month field 'R' is not supported; allowed: 1-12 or jan-dec"),
+        ("0 0 R * *", "day-of-month field 'R' is not supported; allowed: 1-31 or L"),
+        ("0 0 * * r(1-5)", "day-of-week field 'r(1-5)' is not supported; allowed: 0-7 or sun-sat "
+         "(0 and 7 are Sunday), with N#K for the K-th and LN for the last"),
+        ("0 0 * * H/2", "day-of-week field 'H/2' is not supported; allowed: 0-7 or sun-sat "
+         "(0 and 7 are Sunday), with N#K for the K-th and LN for the last"),
         ("61 0 * * *", "minute field '61' is invalid; allowed: 0-59, "
          "with ranges a-b, steps */n and lists a,b"),
         ("0 24 * * *", "hour field '24' is invalid; allowed: 0-23, "
@@ -440,6 +450,12 @@ def test_a_bad_expression_is_rejected_with_an_exact_message(expression: str, mes
     with pytest.raises(CronError) as info:
         CronSpec.parse(expression)
     assert str(info.value) == message
+
+
+def test_names_with_an_r_in_them_are_still_months_and_weekdays() -> None:
+    spec = CronSpec.parse("0 0 * mar,apr fri")
+    assert spec.months == {3, 4}
+    assert spec.weekdays == {5}
 
 
 @pytest.mark.parametrize(
@@ -858,3 +874,80 @@ def test_a_range_of_one_value_is_that_value_not_a_reversed_range() -> None:
         datetime(2026, 6, 2, 5),
     ]
     assert matches("0 0 * * 3-3", datetime(2026, 6, 1), 1) == [datetime(2026, 6, 3)]
+
+
+# -- field by field is whole expressions -----------------------------------------------------
+
+
+def _corpus(count: int) -> list[str]:
+    """Expressions of every form the dialect allows, many fields in each, from a seeded
+    generator: numbers, names, ranges (reversed ones left out: refused before croniter),
+    steps, lists, ``*``, ``?``, ``L``, ``N#K``, ``LN``, five and six fields."""
+    rng = random.Random(20261202)
+    months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+    def item(low: int, high: int, names: list[str] | None) -> str:
+        a, b = sorted(rng.sample(range(low, high + 1), 2))
+        shown = (lambda v: names[v - low]) if names and rng.random() < 0.3 else str
+        form = rng.randrange(6)
+        if form == 0:
+            return shown(a)
+        if form == 1:
+            return f"{shown(a)}-{shown(b)}"
+        if form == 2:
+            return f"*/{rng.randint(1, high - low + 1)}"
+        if form == 3:
+            return f"{shown(a)}-{shown(b)}/{rng.randint(1, 9)}"
+        if form == 4:
+            return f"{a}/{rng.randint(1, 9)}"
+        return "*"
+
+    def field(low: int, high: int, names: list[str] | None = None) -> str:
+        return ",".join(item(low, high, names) for _ in range(rng.choice([1, 1, 1, 2, 3])))
+
+    out = []
+    for _ in range(count):
+        dom = rng.choice([field(1, 31), field(1, 31), "L", "?", "*"])
+        dow = rng.choice([field(0, 6, weekdays), field(0, 6, weekdays), "?", "*",
+                          f"{rng.randint(0, 7)}#{rng.randint(1, 5)}", f"L{rng.randint(0, 7)}",
+                          f"{rng.randint(1, 5)}#2,{rng.randint(1, 5)}#4"])  # fmt: skip
+        fields = [field(0, 59), field(0, 23), dom, field(1, 12, months), dow]
+        if rng.random() < 0.3:
+            fields.insert(0, field(0, 59))
+        out.append(" ".join(fields))
+    return out
+
+
+def _as_sets(expanded: list[list[int | str]]) -> list[set[object]]:
+    """The values each field allows, in croniter's field order: ``*`` (alone or in a list)
+    as every value, and
+    a weekday 7 as Sunday, 0 (croniter writes a full weekday list as ``*`` or not,
+    depending on the day-of-month field; both mean every day)."""
+    lows, highs = [0, 0, 1, 1, 0, 0], [59, 23, 31, 12, 6, 59]
+    sets: list[set[object]] = []
+    for index, values in enumerate(expanded):
+        found = set(range(lows[index], highs[index] + 1)) if "*" in values else set(values)
+        sets.append({v % 7 if isinstance(v, int) else v for v in found} if index == 4 else found)
+    return sets
+
+
+def test_expanding_field_by_field_gives_what_croniter_gives_for_the_whole_expression() -> None:
+    """Each field is expanded alone and kept while in use (a million schedules share their
+    fields); this holds only if croniter expands every field of an expression as it does
+    that field alone, which 3,000 generated expressions check against croniter itself."""
+    compared = 0
+    for expression in _corpus(3000):
+        fields = expression.split(" ")
+        names = cron_module._FIELDS_6 if len(fields) == 6 else cron_module._FIELDS_5
+        try:
+            whole, whole_nth = croniter.expand(expression, second_at_beginning=len(fields) == 6)
+        except (ValueError, TypeError, KeyError, IndexError):
+            with pytest.raises(CronError):
+                cron_module._compose(fields, names)
+            continue
+        composed, nth = cron_module._compose(fields, names)
+        assert _as_sets(composed) == _as_sets(list(whole)), expression
+        assert nth == {int(k): set(v) for k, v in dict(whole_nth).items()}, expression
+        compared += 1
+    assert compared > 2000  # most of the corpus is valid: the comparison is not vacuous

@@ -58,6 +58,9 @@ _ONE_S = timedelta(seconds=1)
 
 
 _SINGLE_RANGE = re.compile(r"([^-/,]+)-([^-/,]+)(/\d+)?")
+# croniter's Jenkins-style fields: H hashes the job's id (refused without one) and R picks a
+# random value at each parse, so two schedulers, or validate and run, would disagree.
+_HASHED = re.compile(r"[hHrR](\(\d+-\d+\))?(/\d+)?")
 _NAMES = {
     "month": {m: i for i, m in enumerate(calendar.month_abbr) if m},
     "day-of-week": {d: (i + 1) % 7 for i, d in enumerate(calendar.day_abbr)},
@@ -212,6 +215,8 @@ class CronSpec:
         return None
 
     def _check_can_fire(self) -> None:
+        if not self.nth_weekdays and (self.last_day or min(self.days, default=32) <= 28):
+            return  # each of days 1 to 28 and the last day falls on every weekday, in a year
         for year in range(2000, 2000 + SEARCH_YEARS):
             for month in sorted(self.months):
                 last = calendar.monthrange(year, month)[1]
@@ -239,27 +244,54 @@ def _expand_fields(
     special = [item for item in items if _NTH.fullmatch(item)]
     plain = [item for item in items if not _NTH.fullmatch(item)]
     if not special or not plain:
-        _check_each_field(fields, names)
-        return _expand(" ".join(fields), len(fields) == 6)
+        return _compose(fields, names)
     with_special = [*fields[:index], ",".join(special), *fields[index + 1 :]]
     with_plain = [*fields[:index], ",".join(plain), *fields[index + 1 :]]
-    _check_each_field(with_special, names)
-    _check_each_field(with_plain, names)
-    expanded, nth = _expand(" ".join(with_special), len(fields) == 6)
-    every_week = _expand(" ".join(with_plain), len(fields) == 6)[0][4]
+    expanded, nth = _compose(with_special, names)
+    every_week = _compose(with_plain, names)[0][4]
     weekly = {d % 7 for d in _full(every_week, 0, 6)}
     expanded[4] = [*every_week, *expanded[4]]
     return expanded, {day: found for day, found in nth.items() if day % 7 not in weekly}
 
 
-def _expand(
-    text: str, with_seconds: bool
+def _compose(
+    fields: list[str], names: tuple[str, ...]
 ) -> tuple[list[list[int | str]], dict[int, set[int | str]]]:
+    """What ``croniter.expand`` gives for the whole expression, field by field, in its
+    order (minute, hour, day-of-month, month, day-of-week, then the seconds). croniter
+    expands each field from its own text and the number of fields alone; the one exception,
+    a full day-of-month or day-of-week list written as ``*`` or not depending on the other
+    field, means the same set to ``_full``. So each field is expanded once while it is in
+    use: a million schedules made by code, each at its own minute and hour, share a few
+    hundred fields. The first field that is wrong is the error."""
+    parts = [_field(name, field, len(fields)) for name, field in zip(names, fields, strict=True)]
+    if len(fields) == 6:
+        parts = [*parts[1:], parts[0]]
+    nth = {day: set(found) for day, found in parts[4][1]}
+    return [list(values) for values, _ in parts], nth
+
+
+FieldExpansion = tuple[tuple[int | str, ...], tuple[tuple[int, frozenset[int | str]], ...]]
+
+
+@lru_cache(maxsize=4096)
+def _field(name: str, field: str, count: int) -> FieldExpansion:
+    """One field expanded by croniter alone (every other field ``*``), so that an error
+    names the field that is wrong, with its ``N#K`` items."""
+    _check_ranges(field, name)
+    pattern = _UNSUPPORTED.get(name)
+    if (pattern is not None and pattern.search(field)) or _HASHED.fullmatch(field):
+        raise CronError(f"{name} field {field!r} is not supported; allowed: {_ALLOWED[name]}")
+    names = _FIELDS_6 if count == 6 else _FIELDS_5
+    probe = ["*"] * count
+    probe[names.index(name)] = field
     try:
-        expanded, nth = croniter.expand(text, second_at_beginning=with_seconds)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise CronError(f"invalid expression {text!r}: {exc}") from None
-    return list(expanded), dict(nth)
+        expanded, nth = croniter.expand(" ".join(probe), second_at_beginning=count == 6)
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise _invalid(name, field) from None
+    position = names.index(name) - 1 if count == 6 else names.index(name)
+    found = tuple((int(day), frozenset(items)) for day, items in dict(nth).items())
+    return tuple(expanded[position if position >= 0 else 5]), found
 
 
 _FIELD_MAX = {"second": 59, "minute": 59, "hour": 23, "day-of-month": 31, "month": 12,
@@ -293,21 +325,6 @@ def _check_ranges(field: str, name: str) -> None:
 
 def _span(low: int, high: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
-
-
-def _check_each_field(fields: list[str], names: tuple[str, ...]) -> None:
-    """Parse each field alone so the error names the field that is wrong."""
-    for index, (field, name) in enumerate(zip(fields, names, strict=True)):
-        _check_ranges(field, name)
-        pattern = _UNSUPPORTED.get(name)
-        if pattern is not None and pattern.search(field):
-            raise CronError(f"{name} field {field!r} is not supported; allowed: {_ALLOWED[name]}")
-        probe = ["*"] * len(fields)
-        probe[index] = field
-        try:
-            croniter.expand(" ".join(probe), second_at_beginning=len(fields) == 6)
-        except (ValueError, TypeError, KeyError, IndexError):
-            raise _invalid(name, field) from None
 
 
 def _invalid(name: str, field: str) -> CronError:
