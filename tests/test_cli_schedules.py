@@ -120,13 +120,13 @@ def test_upcoming_json_is_the_documented_contract(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [
         {"schedule": "tick", "fire_at": "2026-03-28T01:00:00+00:00",
-         "fire_at_utc": "2026-03-28T01:00:00Z"},
+         "fire_at_utc": "2026-03-28T01:00:00Z", "owner": "files"},
         {"schedule": "nightly", "fire_at": "2026-03-28T02:30:00+01:00",
-         "fire_at_utc": "2026-03-28T01:30:00Z"},
+         "fire_at_utc": "2026-03-28T01:30:00Z", "owner": "files"},
         {"schedule": "tick", "fire_at": "2026-03-28T02:00:00+00:00",
-         "fire_at_utc": "2026-03-28T02:00:00Z"},
+         "fire_at_utc": "2026-03-28T02:00:00Z", "owner": "files"},
         {"schedule": "nightly", "fire_at": "2026-03-29T03:00:00+02:00",
-         "fire_at_utc": "2026-03-29T01:00:00Z"},
+         "fire_at_utc": "2026-03-29T01:00:00Z", "owner": "files"},
     ]  # fmt: skip
 
 
@@ -172,10 +172,10 @@ def test_upcoming_table_shows_local_time_utc_and_relative_time(tmp_path: Path) -
     result = runner.invoke(app, ["upcoming", str(path), "--count", "1"])
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN",
-        "tick      2026-03-29 00:00:00 +0000 UTC            2026-03-29 00:00:00Z  now",
-        "nightly   2026-03-29 03:00:00 +0200 Europe/Berlin  2026-03-29 01:00:00Z  in 1h",
-        "paused    disabled                                 -                     -",
+        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN   OWNER",
+        "tick      2026-03-29 00:00:00 +0000 UTC            2026-03-29 00:00:00Z  now    files",
+        "nightly   2026-03-29 03:00:00 +0200 Europe/Berlin  2026-03-29 01:00:00Z  in 1h  files",
+        "paused    disabled                                 -                     -      files",
     ]
 
 

@@ -47,12 +47,12 @@ def test_upcoming_from_files_lists_a_future_one_off_once_and_a_past_one_as_done(
     result = runner.invoke(app, ["upcoming", str(write(tmp_path)), "--count", "3"])
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN",
-        "hourly    2026-06-01 12:00:00 +0000 UTC            2026-06-01 12:00:00Z  now",
-        "hourly    2026-06-01 13:00:00 +0000 UTC            2026-06-01 13:00:00Z  in 1h",
-        "hourly    2026-06-01 14:00:00 +0000 UTC            2026-06-01 14:00:00Z  in 2h",
-        "launch    2026-06-01 16:00:00 +0200 Europe/Berlin  2026-06-01 14:00:00Z  in 2h",
-        "migrated  2026-06-01 09:00:00 +0000 UTC            2026-06-01 09:00:00Z  done",
+        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN   OWNER",
+        "hourly    2026-06-01 12:00:00 +0000 UTC            2026-06-01 12:00:00Z  now    files",
+        "hourly    2026-06-01 13:00:00 +0000 UTC            2026-06-01 13:00:00Z  in 1h  files",
+        "hourly    2026-06-01 14:00:00 +0000 UTC            2026-06-01 14:00:00Z  in 2h  files",
+        "launch    2026-06-01 16:00:00 +0200 Europe/Berlin  2026-06-01 14:00:00Z  in 2h  files",
+        "migrated  2026-06-01 09:00:00 +0000 UTC            2026-06-01 09:00:00Z  done   files",
     ]
 
 
@@ -62,11 +62,11 @@ def test_upcoming_json_from_files_marks_a_past_one_off_done(tmp_path: Path) -> N
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [
         {"schedule": "migrated", "fire_at": "2026-06-01T09:00:00+00:00",
-         "fire_at_utc": "2026-06-01T09:00:00Z", "done": True},
+         "fire_at_utc": "2026-06-01T09:00:00Z", "done": True, "owner": "files"},
         {"schedule": "hourly", "fire_at": "2026-06-01T12:00:00+00:00",
-         "fire_at_utc": "2026-06-01T12:00:00Z"},
+         "fire_at_utc": "2026-06-01T12:00:00Z", "owner": "files"},
         {"schedule": "launch", "fire_at": "2026-06-01T16:00:00+02:00",
-         "fire_at_utc": "2026-06-01T14:00:00Z"},
+         "fire_at_utc": "2026-06-01T14:00:00Z", "owner": "files"},
     ]  # fmt: skip
 
 
@@ -98,18 +98,18 @@ def test_online_upcoming_shows_a_one_off_to_come_and_those_fired_or_missed_as_do
         table = runner.invoke(app, ["upcoming", "--redis-url", redis_url])
         as_json = runner.invoke(app, ["upcoming", "--redis-url", redis_url, "--json"])
     assert table.stdout.splitlines() == [
-        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN",
-        "soon      2026-06-01 16:00:00 +0200 Europe/Berlin  2026-06-01 14:00:00Z  in 1h 59m",
-        "fired     2026-06-01 13:00:00 +0200 Europe/Berlin  2026-06-01 11:00:00Z  done",
-        "missed    2026-06-01 13:00:00 +0200 Europe/Berlin  2026-06-01 11:00:00Z  done",
+        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN       OWNER",
+        "soon      2026-06-01 16:00:00 +0200 Europe/Berlin  2026-06-01 14:00:00Z  in 1h 59m  files",
+        "fired     2026-06-01 13:00:00 +0200 Europe/Berlin  2026-06-01 11:00:00Z  done       files",
+        "missed    2026-06-01 13:00:00 +0200 Europe/Berlin  2026-06-01 11:00:00Z  done       files",
     ]
     assert json.loads(as_json.stdout) == [
         {"schedule": "fired", "fire_at": "2026-06-01T13:00:00+02:00",
-         "fire_at_utc": "2026-06-01T11:00:00Z", "done": True},
+         "fire_at_utc": "2026-06-01T11:00:00Z", "done": True, "owner": "files"},
         {"schedule": "missed", "fire_at": "2026-06-01T13:00:00+02:00",
-         "fire_at_utc": "2026-06-01T11:00:00Z", "done": True},
+         "fire_at_utc": "2026-06-01T11:00:00Z", "done": True, "owner": "files"},
         {"schedule": "soon", "fire_at": "2026-06-01T16:00:00+02:00",
-         "fire_at_utc": "2026-06-01T14:00:00Z"},
+         "fire_at_utc": "2026-06-01T14:00:00Z", "owner": "files"},
     ]  # fmt: skip
 
 
@@ -123,5 +123,5 @@ def test_online_upcoming_lists_a_one_off_not_yet_dispatched_at_its_time(redis_ur
         as_json = runner.invoke(app, ["upcoming", "--redis-url", redis_url, "--json"])
     assert json.loads(as_json.stdout) == [
         {"schedule": "soon", "fire_at": "2026-06-01T16:00:00+02:00",
-         "fire_at_utc": "2026-06-01T14:00:00Z"},
+         "fire_at_utc": "2026-06-01T14:00:00Z", "owner": "files"},
     ]  # fmt: skip

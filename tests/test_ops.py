@@ -192,15 +192,41 @@ def test_online_upcoming_reads_redis_state_and_marks_paused(redis_url: str) -> N
         as_json = runner.invoke(app, ["upcoming", "--redis-url", redis_url, "--count", "2",
                                       "--json"])  # fmt: skip
     assert table.stdout.splitlines() == [
-        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN",
-        "a         2026-06-01 14:01:00 +0200 Europe/Berlin  2026-06-01 12:01:00Z  in 30s",
-        "b         paused                                   -                     -",
+        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN    OWNER",
+        "a         2026-06-01 14:01:00 +0200 Europe/Berlin  2026-06-01 12:01:00Z  in 30s  files",
+        "b         paused                                   -                     -       files",
     ]
     assert json.loads(as_json.stdout) == [
         {"schedule": "a", "fire_at": "2026-06-01T14:01:00+02:00",
-         "fire_at_utc": "2026-06-01T12:01:00Z"},
+         "fire_at_utc": "2026-06-01T12:01:00Z", "owner": "files"},
         {"schedule": "a", "fire_at": "2026-06-01T14:02:00+02:00",
-         "fire_at_utc": "2026-06-01T12:02:00Z"},
+         "fire_at_utc": "2026-06-01T12:02:00Z", "owner": "files"},
+    ]  # fmt: skip
+
+
+def test_online_upcoming_names_each_schedules_owner_in_the_table_and_the_json(
+    redis_url: str,
+) -> None:
+    leading(redis_url, minutely("file", source="s.yaml:7"))
+    for name in ("api", "held"):
+        ops.schedules.add(store(redis_url), name, {"task": "scheduler.tasks:heartbeat",
+                                                   "every": "1h"}, T0)  # fmt: skip
+    ops.pause(store(redis_url), "held", T0)
+    url = ["--redis-url", redis_url, "--count", "1"]
+    with freeze_time(T0):
+        table = runner.invoke(app, ["upcoming", *url])
+        as_json = runner.invoke(app, ["upcoming", *url, "--json"])
+    assert table.stdout.splitlines() == [
+        "SCHEDULE  FIRE AT (LOCAL)                          UTC                   WHEN   OWNER",
+        "file      2026-06-01 14:01:00 +0200 Europe/Berlin  2026-06-01 12:01:00Z  in 1m  files",
+        "api       2026-06-01 13:00:00 +0000 UTC            2026-06-01 13:00:00Z  in 1h  api",
+        "held      paused                                   -                     -      api",
+    ]
+    assert json.loads(as_json.stdout) == [
+        {"schedule": "file", "fire_at": "2026-06-01T14:01:00+02:00",
+         "fire_at_utc": "2026-06-01T12:01:00Z", "owner": "files"},
+        {"schedule": "api", "fire_at": "2026-06-01T13:00:00+00:00",
+         "fire_at_utc": "2026-06-01T13:00:00Z", "owner": "api"},
     ]  # fmt: skip
 
 

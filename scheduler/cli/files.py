@@ -126,6 +126,7 @@ def upcoming(
         done = [u.schedule for u in active if u.done]
         quiet = [(u.schedule, "paused" if u.paused else "disabled") for u in found
                  if u.paused or not u.schedule.enabled]  # fmt: skip
+        owners = {u.schedule.name: u.owner for u in found}
     else:
         schedules, _ = load_files(paths)
         chosen = _pick(schedules, schedule or [])
@@ -135,26 +136,29 @@ def upcoming(
         shown = [s for s in chosen if s.enabled and s.name not in passed]
         listed = [(s, s.fire_times(start - _ONE_US, end, limit)) for s in shown]
         quiet = [(s, "disabled") for s in chosen if not s.enabled]
+        owners = {s.name: "files" for s in chosen}  # read from the files: theirs by definition
     rows = sorted(((f, s) for s, fires in listed for f in fires), key=_time_then_name)
     finished = sorted(((s.at, s) for s in done if s.at is not None), key=_time_then_name)
     if as_json:
         entries = [(f, s, False) for f, s in rows] + [(f, s, True) for f, s in finished]
         entries.sort(key=lambda e: (e[0], e[1].name))
-        typer.echo(json.dumps([_upcoming_json(f, s, d) for f, s, d in entries], indent=2))
+        listing = [_upcoming_json(f, s, d, owners[s.name]) for f, s, d in entries]
+        typer.echo(json.dumps(listing, indent=2))
         return
-    upcoming_table(rows, quiet, now, finished)
+    upcoming_table(rows, quiet, now, finished, owners=owners)
 
 
 def _time_then_name(row: tuple[datetime, Schedule]) -> tuple[datetime, str]:
     return row[0], row[1].name
 
 
-def _upcoming_json(fire_at: datetime, item: Schedule, done: bool) -> dict[str, object]:
+def _upcoming_json(fire_at: datetime, item: Schedule, done: bool, owner: str) -> dict[str, object]:
     """One entry of `upcoming --json` (a contract: keys are only ever added)."""
     row: dict[str, object] = {
         "schedule": item.name,
         "fire_at": fire_at.astimezone(item.zone).isoformat(),
         "fire_at_utc": when(fire_at),
+        "owner": owner,
     }
     if done:  # a one-off that fired (or, from the files alone, whose instant has passed)
         row["done"] = True

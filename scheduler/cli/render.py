@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import typer
@@ -63,10 +63,11 @@ def echo_table(table: Sequence[tuple[str, ...]]) -> None:
 
 def upcoming_table(
     rows: list[tuple[datetime, Schedule]], quiet: list[tuple[Schedule, str]], now: datetime,
-    done: Sequence[tuple[datetime, Schedule]] = (),
+    done: Sequence[tuple[datetime, Schedule]] = (), *, owners: Mapping[str, str],
 ) -> None:  # fmt: skip
-    """Fire times, then one-offs that are done (at their one time), then the silent ones."""
-    table = [("SCHEDULE", "FIRE AT (LOCAL)", "UTC", "WHEN")]
+    """Fire times, then one-offs that are done (at their one time), then the silent ones;
+    each with its owner (``owners``: name to files or api)."""
+    table = [("SCHEDULE", "FIRE AT (LOCAL)", "UTC", "WHEN", "OWNER")]
     timed = [(f, s, relative(f - now)) for f, s in rows] + [(f, s, "done") for f, s in done]
     for fire_at, item, whence in timed:
         local = fire_at.astimezone(item.zone)
@@ -76,10 +77,11 @@ def upcoming_table(
                 f"{local:%Y-%m-%d %H:%M:%S %z} {item.timezone}",
                 f"{fire_at.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}",
                 whence,
+                owners[item.name],
             )
         )
     for item, why in quiet:
-        table.append((item.name, why, "-", "-"))
+        table.append((item.name, why, "-", "-", owners[item.name]))
     echo_table(table)
     if len(table) == 1:
         typer.echo("(no fire times in this window)")

@@ -129,13 +129,15 @@ class Upcoming:
     fires: list[datetime]
     paused: bool
     done: bool = False  # a one-off that has fired (or was recorded missed): nothing to come
+    owner: str = "files"  # files | api
 
 
 def upcoming_online(
     store: Store, names: list[str], count: int, start: datetime, until: datetime | None
 ) -> list[Upcoming]:
     """Next fire times from Redis state: the stored next fire time, then the trigger's."""
-    schedules = stored_schedules(store)
+    definitions = store.reads.definitions()  # the owner rides along: no read per schedule
+    schedules = {name: Schedule.from_json(body["schedule"]) for name, body in definitions.items()}
     for name in names:
         if name not in schedules:
             raise unknown(name, list(schedules))
@@ -147,7 +149,8 @@ def upcoming_online(
         done = one_off_done(schedule, state)
         first = None if done else first_fire(schedule, state, start)
         fires = list(schedule.fires_from(first, until, count))
-        out.append(Upcoming(schedule, fires, bool(state and state.paused), done))
+        owner, _ = owner_of(definitions[schedule.name])
+        out.append(Upcoming(schedule, fires, bool(state and state.paused), done, owner))
     return out
 
 
