@@ -224,6 +224,25 @@ def test_add_many_checks_every_one_before_writing_any(redis_url: str) -> None:
     assert schedules.add_many(s, [items[0]], T0) == ["exists"]
 
 
+def test_add_many_answers_each_schedule_in_order_across_script_calls(redis_url: str) -> None:
+    """Definitions are written 1,000 to a script call: the answers of 2,500 line up with
+    the schedules, whichever call each was in."""
+    s = store(redis_url)
+    taken = [999, 1000, 2499]
+    for i in taken:
+        schedules.add(s, f"t-{i:04}", {"task": HEARTBEAT, "every": 60}, T0)
+    items = [(f"t-{i:04}", {"task": HEARTBEAT, "every": 60 + i}) for i in range(2500)]
+    results = schedules.add_many(s, items, T0)
+    assert [i for i, r in enumerate(results) if r != "added"] == taken
+    assert {results[i] for i in taken} == {"exists"}
+    assert len(s.reads.names()) == 2500
+    assert schedules.get(s, "t-0999").schedule.every_s == 60  # kept, not overwritten
+    assert schedules.get(s, "t-1001").schedule.every_s == 1061
+    # every 2558 s counts from 1970 (README, Interval anchor): 702,190 x 2558 s is 09:00:20
+    state = s.reads.states(["t-2498"])["t-2498"]
+    assert state.next_ms == 1_796_202_020_000  # 2026-12-02T09:00:20Z
+
+
 def test_the_client_lists_names_page_by_page(redis_url: str) -> None:
     with Client(redis_url) as client:
         client.add_many([(f"t-{i:03}", {"task": HEARTBEAT, "every": 60}) for i in range(250)])

@@ -217,6 +217,25 @@ def test_sched_add_refuses_with_the_files_messages(redis_url: str, name: str) ->
     assert problems_from_sched_add(redis_url, name, fields) == expected
 
 
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_add_many_refuses_with_the_files_messages_after_good_schedules_of_the_same_values(
+    redis_url: str, name: str
+) -> None:
+    """add_many checks each distinct field value once and keeps what passed: a bad schedule
+    that comes after good ones sharing its other values still gets every message of the
+    full check, and nothing of the batch is written."""
+    fields, expected = CORPUS[name]
+    good = {"task": T, "every": "1h", "cron": "0 9 * * *", "timezone": "Europe/Berlin",
+            "retry": {"max_attempts": 3}, "start": "2026-06-01T00:00:00Z", "kwargs": {"k": 1},
+            "priority": 5, "overlap": "skip", "timeout": "30s", "enabled": True}  # fmt: skip
+    shared = {key: good[key] for key in fields if key in good and key not in ("cron", "every")}
+    before = [(f"good-{i}", {"task": T, "every": "1h", **shared}) for i in range(3)]
+    with Client(redis_url) as client, pytest.raises(ScheduleError) as refused:
+        client.add_many([*before, (name, fields), ("good-last", {"task": T, "every": "1h"})])
+    assert str(refused.value).splitlines() == expected
+    assert Store(redis.Redis.from_url(redis_url)).reads.names() == set()
+
+
 def test_every_entry_point_says_the_same_for_the_whole_corpus(
     redis_url: str, http_api: Api, validated: dict[str, list[str]]
 ) -> None:

@@ -117,8 +117,10 @@ def _no_window_for_one_off(where: str, own: Fields, defaults: Fields, f: SourceF
 
 
 def build(
-    name: str, name_node: Node, own: Fields, defaults: Fields, f: SourceFile
-) -> Schedule | None:
+    name: str, name_node: Node, own: Fields, defaults: Fields, f: SourceFile,
+    source: str | None = None,
+) -> Schedule | None:  # fmt: skip
+    """The schedule of a block (``source``: where it came from; by default file:line)."""
     where = f"schedules.{name}"
     values = {**defaults.values, **own.values}
     nodes = {**defaults.nodes, **own.nodes}
@@ -191,9 +193,10 @@ def build(
         overlap=values.get("overlap", Overlap.ALLOW),
         target=Target.CELERY if celery else Target.SCHED,
         celery_broker_url=values.get("celery_broker_url") if celery else None,
-        source=f"{f.path}:{line_of(name_node)}",
+        source=source or f"{f.path}:{line_of(name_node)}",
     )
-    size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode())
+    size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode()) if (
+        schedule.args or schedule.kwargs) else 0  # fmt: skip
     if size > MAX_ARGS_BYTES:
         node = own.nodes.get("args") or own.nodes.get("kwargs")
         f.problem(

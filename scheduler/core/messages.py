@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.core.instants import EPOCH, to_ms, utc_text
-from scheduler.core.model import PRIORITY_MAX, JSONValue, RetryPolicy, Schedule
+from scheduler.core.model import PRIORITY_MAX, JSONValue, RetryPolicy, Schedule, digest_of
 from scheduler.errors import StateVersionError
 
 VERSION = 1
 PRIORITY_SLOT = 10**13  # ms since the epoch stay below this until the year 2286
 _COMPACT = (",", ":")
+_ENCODER = json.JSONEncoder(separators=_COMPACT)  # json.dumps's, made once
 
 
 def priority_score(priority: int, enqueued_ms: int) -> int:
@@ -43,16 +44,24 @@ def loads(kind: str, text: str | bytes) -> dict[str, Any]:
     return data
 
 
-def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None,
-               digest: str | None = None) -> str:  # fmt: skip
-    """A schedule as Redis holds it: its JSON, digest (``schedule.digest()``, unless given),
-    owner (files or api), where it came from, and for the API the fields as given (what
-    ``update`` merges into)."""
-    body: dict[str, Any] = {"digest": digest or schedule.digest(), "schedule": schedule.to_json(),
-                            "owner": owner, "source": schedule.source or owner}  # fmt: skip
+def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None) -> str:
+    """A schedule as Redis holds it: its JSON, digest, owner (files or api), where it came
+    from, and for the API the fields as given (what ``update`` merges into)."""
+    return definition_and_digest(schedule, owner, fields)[0]
+
+
+def definition_and_digest(schedule: Schedule, owner: str,
+                          fields: dict[str, Any] | None = None) -> tuple[str, str]:  # fmt: skip
+    """``definition`` and the schedule's digest, from one encoding of the schedule (the
+    digest's own canonical JSON is the definition's ``schedule``): a million schedules
+    added through the API are encoded once each."""
+    canonical = schedule.canonical()
+    digest = digest_of(canonical)
+    rest: dict[str, Any] = {"owner": owner, "source": schedule.source or owner}
     if fields is not None:
-        body["fields"] = fields
-    return dumps("definition", body)
+        rest["fields"] = fields
+    head = f'{{"v":{VERSION},"kind":"definition","digest":"{digest}"'  # hex: nothing to escape
+    return f'{head},"schedule":{canonical},{_ENCODER.encode(rest)[1:]}', digest
 
 
 def run_id_for(schedule: str, fire_ms: int) -> str:

@@ -262,11 +262,24 @@ class Schedule:
         fields = [self.cron, self.every_s, self.timezone, _iso(self.start), _iso(self.end)]
         if self.at is not None:  # appended only when set: other schedules keep their key
             fields.append(_iso(self.at))
-        return f"{json.dumps(fields)}|enabled={self.enabled}"
+        return f"{_PLAIN.encode(fields)}|enabled={self.enabled}"
+
+    def canonical(self) -> str:
+        """``to_json`` as compact JSON with sorted keys: what the digest is of."""
+        return _CANONICAL.encode(self.to_json())
 
     def digest(self) -> str:
-        payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return digest_of(self.canonical())
+
+
+# json.dumps's encoders, made once (json.dumps makes one per call when given options)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_PLAIN = json.JSONEncoder()
+
+
+def digest_of(canonical: str) -> str:
+    """The digest of a schedule from its ``canonical()`` JSON."""
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _iso(value: datetime | None) -> str | None:

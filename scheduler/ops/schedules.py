@@ -9,19 +9,17 @@ or to the API, never both; each refuses the other's.
 
 from __future__ import annotations
 
-import json
-import math
 import secrets
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.config import MAX_ARGS_BYTES
-from scheduler.config.fields import NAME_RE
-from scheduler.config.values import plain, schedule_from
+from scheduler.config.values import Checker, plain, schedule_from
 from scheduler.core.instants import to_ms, utc_text
-from scheduler.core.messages import definition, event
+from scheduler.core.messages import definition_and_digest, event
 from scheduler.core.model import Schedule
 from scheduler.errors import (
     OwnershipError,
@@ -48,10 +46,11 @@ class Definition:
 
 def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create: bool = False,
             update: bool = False, settled: Iterable[datetime] = (), by: str | None = None,
-            firsts: dict[str, int | None] | None = None) -> Upsert:  # fmt: skip
+            firsts: dict[str, int | None] | None = None,
+            note: str | None = None) -> Upsert:  # fmt: skip
     # Used only when the trigger is new or changed (upsert.lua keeps an unchanged one's).
     # ``firsts``: first fire times by trigger within one batch (the same trigger at the
-    # same instant has the same one).
+    # same instant has the same one); ``note``: the history event, when already made.
     trigger_key = schedule.trigger_key()
     if firsts is not None and trigger_key in firsts:
         next_ms = firsts[trigger_key]
@@ -60,9 +59,9 @@ def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create
         next_ms = to_ms(next_fire) if next_fire else None
         if firsts is not None:
             firsts[trigger_key] = next_ms
-    digest = schedule.digest()
-    body = definition(schedule, API, dict(fields), digest)
-    note = event("added" if create else "changed", now, by=by)
+    body, digest = definition_and_digest(schedule, API, dict(fields))
+    if note is None:
+        note = event("added" if create else "changed", now, by=by)
     return Upsert(schedule.name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
                   API, API, create, update, note)  # fmt: skip
 
@@ -97,59 +96,34 @@ def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime,
 
 def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: datetime,
              chunk: int = 1000, by: str | None = None) -> list[str]:  # fmt: skip
-    """Add many API schedules, pipelined ``chunk`` at a time; each is checked before any is
-    written, so a bad one writes nothing. Returns per schedule added, or exists."""
-    upserts = []
-    shapes: dict[str, Schedule] = {}
-    firsts: dict[str, int | None] = {}
+    """Add many API schedules, ``chunk`` to a round trip; every one is checked before any
+    is written, so a bad one writes nothing. Returns per schedule added, or exists. A name
+    the files own is not written and raises OwnershipError once every other one is.
+
+    While one chunk is written (Redis' time), the next is made (Python's): a second
+    thread waits on the round trip, which leaves the interpreter free."""
+    check = Checker()
+    checked = []
     for name, fields in items:
         given = clean(fields)
-        schedule = _like(shapes, name, given) or schedule_from(name, given)
-        upserts.append(_upsert(schedule, given, now, create=True, by=by, firsts=firsts))
+        checked.append((check(name, given), given))
+    firsts: dict[str, int | None] = {}
+    note = event("added", now, by=by)  # the same for each
     results: list[str] = []
-    for start in range(0, len(upserts), chunk):
-        for item, result in zip(upserts[start : start + chunk],
-                                store.leader.upsert("", upserts[start : start + chunk]),
-                                strict=True):  # fmt: skip
-            if result.startswith("conflict:"):
-                _check(item.name, result)
-            results.append(result)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sched-add-many") as writer:
+        pending: deque[Future[list[str]]] = deque()
+        for start in range(0, len(checked), chunk):
+            upserts = [_upsert(schedule, given, now, create=True, firsts=firsts, note=note)
+                       for schedule, given in checked[start : start + chunk]]  # fmt: skip
+            pending.append(writer.submit(store.leader.upsert, "", upserts))
+            if len(pending) > 1:
+                results += pending.popleft().result()
+        while pending:
+            results += pending.popleft().result()
+    for (schedule, _), result in zip(checked, results, strict=True):
+        if result.startswith("conflict:"):
+            _check(schedule.name, result)  # the first, once the others are written
     return results
-
-
-def _like(shapes: dict[str, Schedule], name: str, given: dict[str, Any]) -> Schedule | None:
-    """``schedule_from(name, given)`` without the parsers, when a schedule of the same shape
-    (every field but the name, args and kwargs) passed them in this batch and these args
-    and kwargs are plain JSON well within the limits; else None (the parsers decide, with
-    their messages). Tenants' schedules differ in little else."""
-    args, kwargs = given.get("args", []), given.get("kwargs", {})
-    if not (NAME_RE.fullmatch(name) and isinstance(args, list) and isinstance(kwargs, dict)
-            and _plain_json(args, 0) and _plain_json(kwargs, 0)):  # fmt: skip
-        return None
-    shape = json.dumps({k: v for k, v in given.items() if k not in ("args", "kwargs")},
-                       sort_keys=True, default=str)  # fmt: skip
-    if len(json.dumps([args, kwargs])) > MAX_ARGS_BYTES // 2:
-        return None
-    template = shapes.get(shape)
-    if template is None:
-        shapes[shape] = schedule_from(name, {**given, "args": [], "kwargs": {}})
-        return None
-    return replace(template, name=name, args=tuple(args), kwargs=kwargs)
-
-
-def _plain_json(value: Any, depth: int) -> bool:
-    if depth > 8:
-        return False
-    if value is None or isinstance(value, str | bool | int):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list):
-        return len(value) <= 100 and all(_plain_json(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return len(value) <= 100 and all(
-            isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())  # fmt: skip
-    return False
 
 
 def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime,

@@ -8,6 +8,8 @@ from scheduler.store.client import Connection, check_replies, translated
 from scheduler.store.keys import HISTORY_LEN, TOMBSTONE_S
 from scheduler.store.values import Step, Upsert, ms_arg
 
+UPSERT_BATCH = 1000  # definitions per script call (about 15 ms of Redis at 1,000)
+
 
 class LeaderStore:
     def __init__(self, conn: Connection) -> None:
@@ -28,25 +30,28 @@ class LeaderStore:
         return bool(self.conn.run("release", [self.keys.lease, self.keys.leader], [token]))
 
     def upsert(self, token: str, items: Sequence[Upsert]) -> list[str]:
-        """Write definitions in one pipelined round trip; per item added, changed, restored or
-        updated, or (nothing written) conflict:<source of the other owner>, exists, missing.
-        ``token`` '' for the API (no lease)."""
+        """Write definitions, UPSERT_BATCH to a script call, the calls pipelined in one round
+        trip; per item added, changed, restored or updated, or (nothing written for it)
+        conflict:<source of the other owner>, exists, missing. ``token`` '' for the API (no
+        lease)."""
+        k = self.keys
         script = self.conn.scripts["upsert"]
         pipe = self.conn.pipeline()
-        for item in items:
-            other = "api" if item.owner == "files" else "files"
-            keys = [self.keys.lease, self.keys.defs, self.keys.due, self.keys.state(item.name),
-                    self.keys.history(item.name), self.keys.owned(item.owner),
-                    self.keys.owned(other)]  # fmt: skip
-            args = [token, item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
-                    ms_arg(item.due_ms), item.digest, item.owner, item.source,
-                    "1" if item.create_only else "", "1" if item.update_only else "",
-                    item.event, HISTORY_LEN]  # fmt: skip
+        for start in range(0, len(items), UPSERT_BATCH):
+            batch = items[start : start + UPSERT_BATCH]
+            keys = [k.lease, k.defs, k.due, k.owned("files"), k.owned("api")]
+            args: list[str | int] = [token, HISTORY_LEN, len(batch)]
+            for item in batch:
+                keys += [k.state(item.name), k.history(item.name)]
+                args += [item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
+                         ms_arg(item.due_ms), item.digest, item.owner, item.source,
+                         "1" if item.create_only else "", "1" if item.update_only else "",
+                         item.event]  # fmt: skip
             script(keys=keys, args=args, client=pipe)
         with translated("upsert"):
-            results = pipe.execute(raise_on_error=False)
-        check_replies(results, "upsert")
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
+            replies = pipe.execute(raise_on_error=False)
+        check_replies(replies, "upsert")
+        return [r.decode() if isinstance(r, bytes) else str(r) for batch in replies for r in batch]
 
     def remove(self, token: str, name: str, now_ms: int, owner: str = "files",
                event: str = "") -> str:  # fmt: skip

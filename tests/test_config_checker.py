@@ -1,0 +1,97 @@
+"""``Checker``, add_many's way of checking many schedules: each distinct field value goes
+through its parser once. Whatever it answers must be what ``schedule_from`` (the full check
+every other entry point uses) answers, schedule by schedule: the same Schedule, or the same
+problems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scheduler.config.values import Checker, schedule_from
+from scheduler.errors import ScheduleError
+
+T = "scheduler.tasks:heartbeat"
+
+CASES: list[dict[str, Any]] = [
+    {"task": T, "every": 90},
+    {"task": T, "every": "1h30m", "jitter": "10s", "priority": 0, "queue": "mail"},
+    {"task": T, "cron": "0 9 * * mon-fri", "timezone": "Europe/Berlin"},
+    {"task": T, "cron": "*/5 * * * *", "args": [1, "two", 3.5, None, True, [4]],
+     "kwargs": {"deep": {"list": [1, {"k": "v"}]}, "yes": "yes"}},
+    {"task": T, "cron": "30 2 * * *", "timezone": "America/New_York", "misfire": "skip",
+     "misfire_grace": "5m", "overlap": "queue_one", "timeout": 30, "expires": "1h"},
+    {"task": T, "every": "1d", "start": "2026-06-01T09:00:00", "timezone": "Asia/Tokyo",
+     "end": "2027-06-01T00:00:00Z"},
+    {"task": T, "every": "1d", "start": datetime(2026, 6, 1, 9, tzinfo=UTC)},
+    {"task": T, "every": timedelta(minutes=15), "enabled": False, "description": ""},
+    {"task": T, "at": "2026-12-24T18:00:00", "timezone": "Europe/Paris"},
+    {"task": T, "every": 60, "retry": {"max_attempts": 5, "backoff": "exponential",
+                                       "initial": "2s", "max": "1m", "retry_on": ["OSError"]}},
+    {"celery_task": "proj.tasks.cleanup", "every": 60, "queue": "celery-high",
+     "celery_broker_url": "redis://127.0.0.1:6379/3"},
+    {"task": T, "every": 60, "priority": True},  # True is not 1: refused, as by the parser
+    {"task": T, "every": 60, "priority": 1},
+    {"task": T, "every": 1.5},
+    {"task": T, "every": 60, "args": list(range(100))},
+    {"task": T, "every": 60, "kwargs": {"big": "x" * 40_000}},  # within 64 KB
+    {"task": T, "every": 60, "args": ["x" * 40_000], "kwargs": {"y": "y" * 30_000}},  # over
+    {"task": T, "cron": "0 0 31 2 *"},  # never fires: a problem across the whole expression
+    {"task": T, "every": "1d", "start": "2026-06-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"},
+    {"task": T, "at": "2026-06-01T00:00:00Z", "start": "2026-05-01T00:00:00Z"},
+    {"task": T, "every": 60, "retry": {"initial": "1m", "max": "10s"}},
+    {"task": T, "every": 60, "kwargs": {"1": float("inf")}},
+    {"task": T, "every": 60, "retry": {"max_attempts": 3}, "timezone": "Mars/Olympus"},
+]  # fmt: skip
+
+
+def outcome(check: Any, name: str, fields: dict[str, Any]) -> object:
+    try:
+        return check(name, fields)
+    except ScheduleError as exc:
+        return ("refused", str(exc))
+
+
+def test_a_checker_answers_what_the_full_check_answers() -> None:
+    checker = Checker()
+    # The first round parses each value, the next ones use what was kept, in another order.
+    for round_, order in enumerate([CASES, CASES[::-1], CASES]):
+        for i, fields in enumerate(order):
+            name = f"s-{round_}-{i}"
+            assert outcome(checker, name, fields) == outcome(schedule_from, name, fields), (
+                name, fields)  # fmt: skip
+
+
+def test_the_corpus_has_accepted_and_refused_schedules() -> None:
+    results = [outcome(schedule_from, f"s{i}", f) for i, f in enumerate(CASES)]
+    assert [i for i, r in enumerate(results) if isinstance(r, tuple)] == [
+        11,
+        13,
+        16,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+    ]
+
+
+def test_a_bad_name_gets_the_full_checks_message() -> None:
+    checker = Checker()
+    checker("ok", {"task": T, "every": 60})
+    with pytest.raises(ScheduleError) as refused:
+        checker("no spaces", {"task": T, "every": 60})
+    assert str(refused.value) == (
+        "schedules.no spaces: invalid schedule name; use 1-128 letters, digits, '-', '_', '.'"
+    )
+
+
+def test_a_full_checker_forgets_and_still_answers_the_same() -> None:
+    checker = Checker(limit=3)
+    for i in range(10):
+        fields = {"task": T, "cron": f"{i} 9 * * *", "timezone": "Europe/Berlin"}
+        assert checker(f"s{i}", fields) == schedule_from(f"s{i}", fields)
+    assert len(checker._checked) <= 3
