@@ -138,6 +138,14 @@ def test_the_api_cannot_change_a_schedule_the_files_own(redis_url: str, tmp_path
     with pytest.raises(OwnershipError, match="is defined in"):
         schedules.remove(s, "nightly", T0)
     assert s.reads.definition("nightly") is not None  # untouched
+    # add_many writes every other schedule of the batch, then names the conflict
+    items = [(f"t-{i:04}", {"task": HEARTBEAT, "every": 60}) for i in range(1500)]
+    items.insert(700, ("nightly", {"task": HEARTBEAT, "every": "1m"}))
+    with pytest.raises(OwnershipError) as many:
+        schedules.add_many(s, items, T0)
+    assert str(many.value) == str(add.value)
+    assert s.reads.names() == {"nightly", *(f"t-{i:04}" for i in range(1500))}
+    assert schedules.get(s, "nightly").owner == "files"
 
 
 def test_the_files_cannot_declare_a_name_the_api_owns(redis_url: str, tmp_path: Path) -> None:
