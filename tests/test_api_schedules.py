@@ -251,6 +251,15 @@ def test_add_many_answers_each_schedule_in_order_across_script_calls(redis_url: 
     assert state.next_ms == 1_796_202_020_000  # 2026-12-02T09:00:20Z
 
 
+def test_add_many_of_a_name_given_twice_adds_the_first_and_keeps_it(redis_url: str) -> None:
+    s = store(redis_url)
+    items = [(f"t-{i:04}", {"task": HEARTBEAT, "every": 60}) for i in range(2500)]
+    items.append(("t-1995", {"task": HEARTBEAT, "every": 3600}))  # the next chunk
+    results = schedules.add_many(s, items, T0)
+    assert results[1995] == "added" and results[-1] == "exists"
+    assert schedules.get(s, "t-1995").schedule.every_s == 60
+
+
 def test_the_client_lists_names_page_by_page(redis_url: str) -> None:
     with Client(redis_url) as client:
         client.add_many([(f"t-{i:03}", {"task": HEARTBEAT, "every": 60}) for i in range(250)])
@@ -421,20 +430,25 @@ def test_plan_leaves_the_apis_schedules_alone_and_flags_a_file_naming_one(
 
 def test_add_many_stores_exactly_what_add_one_by_one_stores(redis_url: str) -> None:
     """add_many checks a shape of fields once and reuses it for schedules that differ only in
-    name, args and kwargs: what it stores must be what the full check gives."""
+    name, args and kwargs, splicing those into the first one's JSON: what it stores must be
+    what the full check and the whole encoding give, byte for byte."""
     items: list[tuple[str, dict[str, object]]] = [
         (f"t-{i}", {"task": HEARTBEAT, "cron": "0 9 * * mon", "timezone": "Europe/Berlin",
-                    "jitter": "30s", "args": [i, f"tenant-{i}", 1.5, None, True],
-                    "kwargs": {"deep": {"list": [i, {"k": "v"}]}}})
+                    "jitter": "30s", "description": "per tenant \u00e9", "priority": 7,
+                    "args": [i, f"tenant-{i}", 1.5, None, True, "\u00e9\"\\"],
+                    "kwargs": {"z": 1, "deep": {"list": [i, {"k": "v"}]}, "a": "\n"}})
         for i in range(5)
     ]  # fmt: skip
     items.append(("odd-one", {"task": HEARTBEAT, "every": 90}))
+    items.append(("no-args", {"task": HEARTBEAT, "cron": "0 9 * * mon"}))
+    items.append(("no-args-2", {"task": HEARTBEAT, "cron": "0 9 * * mon"}))
     many, one = store(redis_url), Store(redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/1"))
     schedules.add_many(many, items, T0)
     for name, fields in items:
         schedules.add(one, name, fields, T0)
     for name, _ in items:
-        assert many.reads.definition(name) == one.reads.definition(name)
+        text = [s.conn.call("hget", s.keys.defs, name) for s in (many, one)]
+        assert text[0] == text[1], name
         assert many.reads.states([name])[name].next_ms == one.reads.states([name])[name].next_ms
         assert many.reads.states([name])[name].due_ms == one.reads.states([name])[name].due_ms
 

@@ -80,30 +80,39 @@ class Checker:
 
     def __init__(self, limit: int = CHECKED_LIMIT) -> None:
         self._checked: dict[tuple[str, type, object], object] = {}
-        self._shapes: dict[tuple[tuple[str, type, object], ...], Schedule] = {}
+        self._shapes: dict[Shape, Schedule] = {}
         self._limit = limit
 
     def __call__(self, name: str, given: Mapping[str, JSONValue]) -> Schedule:
-        return (self._like(name, given) or self._quick(name, given)
-                or schedule_from(name, given))  # fmt: skip
-
-    def _like(self, name: str, given: Mapping[str, JSONValue]) -> Schedule | None:
-        """A schedule whose every field but ``args`` and ``kwargs`` is that of one checked
-        before (a reminder per user, a report per tenant) is that one, renamed, with its own
-        plain arguments: nothing else of ``build`` depends on the name or the arguments but
-        their size, checked here as there."""
+        like = self.like(name, given)
+        if like is not None:
+            template, args, kwargs = like
+            return replace(template, name=name, args=tuple(args), kwargs=kwargs)
+        schedule = self._quick(name, given)
+        if schedule is None:
+            return schedule_from(name, given)
         try:
-            shape = tuple((k, type(v), v) for k, v in given.items() if k not in _ARGUMENTS)
-            template = self._shapes.get(shape)
-        except TypeError:  # an unhashable value (retry's mapping): no shape
+            shape = _shape(given)
+            if len(self._shapes) >= self._limit:
+                self._shapes.clear()
+            self._shapes[shape] = schedule
+        except TypeError:  # unhashable: no shape
+            pass
+        return schedule
+
+    def like(self, name: str, given: Mapping[str, JSONValue]
+             ) -> tuple[Schedule, list[JSONValue], dict[str, JSONValue]] | None:  # fmt: skip
+        """``(template, args, kwargs)`` when the schedule is one checked before (every
+        field but ``args`` and ``kwargs`` the same: a reminder per user, a report per
+        tenant), renamed, with plain arguments of its own: nothing else of ``build``
+        depends on the name or the arguments but their size, checked here as there.
+        Else None."""
+        try:
+            template = self._shapes.get(_shape(given))
+        except TypeError:  # a value is unhashable (a mapping): no shape
             return None
         if template is None:
-            schedule = self._quick(name, given)
-            if schedule is not None:
-                if len(self._shapes) >= self._limit:
-                    self._shapes.clear()
-                self._shapes[shape] = schedule
-            return schedule
+            return None
         args, kwargs = given.get("args", []), given.get("kwargs", {})
         if not (NAME_RE.fullmatch(name) and _plain_arguments(args, list)
                 and _plain_arguments(kwargs, dict)):  # fmt: skip
@@ -111,7 +120,7 @@ class Checker:
         assert isinstance(args, list) and isinstance(kwargs, dict)
         if (args or kwargs) and len(json.dumps([args, kwargs]).encode()) > MAX_ARGS_BYTES:
             return None
-        return replace(template, name=name, args=tuple(args), kwargs=kwargs)
+        return template, args, kwargs
 
     def _quick(self, name: str, given: Mapping[str, JSONValue]) -> Schedule | None:
         if not NAME_RE.fullmatch(name):
@@ -156,6 +165,14 @@ class Checker:
 
 
 _ARGUMENTS = ("args", "kwargs")
+Shape = tuple[tuple[str, type, object], ...]
+
+
+def _shape(given: Mapping[str, JSONValue]) -> Shape:
+    """Every field but args and kwargs, as a key (unhashable if one is a mapping)."""
+    return tuple((k, type(v), v) for k, v in given.items() if k not in _ARGUMENTS)
+
+
 _REFUSED = object()
 _NO_DEFAULTS = Fields()
 # Stands for a field's node: a node is only used in a message, and a schedule with any

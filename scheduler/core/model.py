@@ -266,14 +266,14 @@ class Schedule:
 
     def canonical(self) -> str:
         """``to_json`` as compact JSON with sorted keys: what the digest is of."""
-        return _CANONICAL.encode(self.to_json())
+        return CANONICAL.encode(self.to_json())
 
     def digest(self) -> str:
         return digest_of(self.canonical())
 
 
 # json.dumps's encoders, made once (json.dumps makes one per call when given options)
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _PLAIN = json.JSONEncoder()
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from scheduler.config.values import Checker, plain, schedule_from
 from scheduler.core.instants import to_ms, utc_text
-from scheduler.core.messages import definition_and_digest, event
-from scheduler.core.model import Schedule
+from scheduler.core.jitter import due_ms
+from scheduler.core.messages import CanonicalTemplate, definition_and_digest, definition_text, event
+from scheduler.core.model import JSONValue, Schedule, digest_of
 from scheduler.errors import (
     OwnershipError,
     ScheduleExistsError,
@@ -31,6 +32,7 @@ from scheduler.store import Store, Upsert
 from scheduler.store.values import ScheduleState
 
 API = "api"
+WRITERS = 2  # add_many's chunks in flight at once
 
 
 @dataclass(frozen=True)
@@ -103,27 +105,70 @@ def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: 
     While one chunk is written (Redis' time), the next is made (Python's): a second
     thread waits on the round trip, which leaves the interpreter free."""
     check = Checker()
-    checked = []
+    checked: list[_Checked] = []
     for name, fields in items:
         given = clean(fields)
-        checked.append((check(name, given), given))
-    firsts: dict[str, int | None] = {}
-    note = event("added", now, by=by)  # the same for each
+        like = check.like(name, given)
+        if like is None:
+            checked.append((name, given, check(name, given), None, None))
+        else:
+            checked.append((name, given, *like))
+    make = _Maker(now, event("added", now, by=by))
+    # Two chunks in flight keep Redis busy while it reads the next one; a name given twice
+    # must meet Redis in order (the first is added, the second exists), so then one.
+    in_flight = WRITERS if len({name for name, *_ in checked}) == len(checked) else 1
     results: list[str] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sched-add-many") as writer:
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="sched-add-many") as writer:
         pending: deque[Future[list[str]]] = deque()
         for start in range(0, len(checked), chunk):
-            upserts = [_upsert(schedule, given, now, create=True, firsts=firsts, note=note)
-                       for schedule, given in checked[start : start + chunk]]  # fmt: skip
+            upserts = [make(*item) for item in checked[start : start + chunk]]
             pending.append(writer.submit(store.leader.upsert, "", upserts))
-            if len(pending) > 1:
+            if len(pending) > in_flight:
                 results += pending.popleft().result()
         while pending:
             results += pending.popleft().result()
-    for (schedule, _), result in zip(checked, results, strict=True):
+    for (name, *_), result in zip(checked, results, strict=True):
         if result.startswith("conflict:"):
-            _check(schedule.name, result)  # the first, once the others are written
+            _check(name, result)  # the first, once the others are written
     return results
+
+
+# name, fields as given, the schedule (or the template it is a copy of), and the copy's
+# args and kwargs (None: the schedule is itself)
+_Checked = tuple[str, dict[str, Any], Schedule, list[JSONValue] | None, dict[str, JSONValue] | None]
+
+
+class _Maker:
+    """The Upsert of each checked schedule of one add_many. A copy of a template (the same
+    fields but name and arguments) takes the template's trigger and first fire time, and
+    its definition is the template's canonical JSON with its own three spliced in."""
+
+    def __init__(self, now: datetime, note: str) -> None:
+        self.now, self.note = now, note
+        self.firsts: dict[str, int | None] = {}
+        # by template (alive while add_many holds it, so its id is its own)
+        self.templates: dict[int, tuple[CanonicalTemplate | None, str, int | None]] = {}
+
+    def __call__(self, name: str, given: dict[str, Any], schedule: Schedule,
+                 args: list[JSONValue] | None,
+                 kwargs: dict[str, JSONValue] | None) -> Upsert:  # fmt: skip
+        if args is None or kwargs is None:
+            return _upsert(schedule, given, self.now, create=True, firsts=self.firsts,
+                           note=self.note)  # fmt: skip
+        known = self.templates.get(id(schedule))
+        if known is None:
+            upsert = _upsert(schedule, {}, self.now, firsts=self.firsts)
+            known = (CanonicalTemplate.of(schedule), upsert.trigger_key, upsert.next_ms)
+            self.templates[id(schedule)] = known
+        template, trigger_key, next_ms = known
+        if template is None:
+            copy = replace(schedule, name=name, args=tuple(args), kwargs=kwargs)
+            return _upsert(copy, given, self.now, create=True, firsts=self.firsts, note=self.note)
+        canonical = template.canonical(name, args, kwargs)
+        digest = digest_of(canonical)
+        return Upsert(name, definition_text(canonical, digest, API, API, given), digest,
+                      trigger_key, next_ms, due_ms(name, schedule.jitter_s, next_ms), API, API,
+                      True, False, self.note)  # fmt: skip
 
 
 def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime,

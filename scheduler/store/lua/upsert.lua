@@ -43,19 +43,23 @@ local function upsert(state, history, name, body, trigger_key, next_ms, due_ms, 
   end
   redis.call('HSET', KEYS[2], name, body)
   redis.call('SADD', own_set, name)
-  redis.call('SREM', other_set, name)
-  if event ~= '' then
-    redis.call('LPUSH', history, event)
-    redis.call('LTRIM', history, 0, history_len - 1)
-  end
   if not live and redis.call('EXISTS', state) == 0 then
-    -- New (no tombstone either): the whole state in one write.
+    -- New, and no tombstone either: in neither owner's set (remove.lua takes a name out of
+    -- both), with no history (it expires with the state), and the whole state in one write.
     redis.call('HSET', state, 'digest', digest, 'owner', owner, 'source', source,
                'trigger_key', trigger_key, 'next_ms', next_ms, 'due_ms', due_ms)
+    if event ~= '' then
+      redis.call('LPUSH', history, event)
+    end
     if next_ms ~= '' then
       redis.call('ZADD', KEYS[3], due_ms, name)
     end
     return 'added'
+  end
+  redis.call('SREM', other_set, name)
+  if event ~= '' then
+    redis.call('LPUSH', history, event)
+    redis.call('LTRIM', history, 0, history_len - 1)
   end
   local restored = redis.call('HDEL', state, 'removed_ms') == 1
   if restored then
