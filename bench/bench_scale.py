@@ -30,9 +30,8 @@ not due for a long time, and a few hundred crons fire in any minute at 1,000,000
    (reaching into redbeat; see ``scale_redbeat.py``). Redis memory per schedule =
    ``used_memory`` after - before, / count.
 2. **Memory**: sched's schedules grow 10,000 -> 100,000 -> 1,000,000 (the same database,
-   topped up by ``sched_bulk``: the items and ``upsert`` calls of ``add_many``, each
-   schedule a renamed copy of one of 1,440 checked ones, because ``add_many`` itself
-   would take over ten minutes for 1,000,000 on this machine: see part 1); at each count a
+   topped up by ``sched_bulk``: ``add_many`` of renamed copies of 1,440 schedules of the
+   mix, which take its lane for a known shape); at each count a
    leader is started, and its VmRSS read from /proc right after its first dispatch (+2 s)
    and 60 s later (and VmHWM, the peak). The same for redbeat's beat (entries topped up
    by ``scale_redbeat.py``'s ``bulk`` mode, the same way: what ``save()`` writes for 1,440
@@ -189,32 +188,19 @@ BULK_TEMPLATES = 1440  # distinct schedules the bulk loader copies under new nam
 
 
 def sched_bulk(env: Env, first: int, count: int, cap_s: float) -> dict[str, Any]:
-    """What ``add_many`` writes, faster: the same ``_upsert`` items and ``upsert`` calls
-    (1,000 per round trip), but each schedule a copy of one of BULK_TEMPLATES checked ones
-    under its own name, so the field checks (the cost of ``add_many``, see RESULTS.md) run
-    1,440 times instead of once per schedule. Only to fill the database for parts 2 to 4."""
-    from dataclasses import replace
-
-    from scheduler.config.values import schedule_from
-    from scheduler.ops.schedules import _upsert, clean
-
+    """``add_many`` of copies of BULK_TEMPLATES schedules of the mix under their own names
+    (each copy takes add_many's lane for a known shape: the rate of the tenants row), ADD_CHUNK
+    per call through one Client. Only to fill the database for parts 2 to 4."""
     base_s = math.ceil(now())
     client = Client(env.url(SCHED_DB))
-    at = client.now()
-    templates = []
-    for k in range(BULK_TEMPLATES):
-        given = clean(fields_for(k, base_s))
-        templates.append((schedule_from(f"t{k}", given), given))
+    templates = [fields_for(k, base_s) for k in range(BULK_TEMPLATES)]
     before = used_memory(env)
     started = now()
     written = 0
-    for start in range(first, first + count, 1000):
-        stop = min(first + count, start + 1000)
-        items = []
-        for i in range(start, stop):
-            schedule, given = templates[i % BULK_TEMPLATES]
-            items.append(_upsert(replace(schedule, name=f"s{i:07d}"), given, at, create=True))
-        results = client.store.leader.upsert("", items)
+    for start in range(first, first + count, ADD_CHUNK):
+        stop = min(first + count, start + ADD_CHUNK)
+        results = client.add_many((f"s{i:07d}", templates[i % BULK_TEMPLATES])
+                                  for i in range(start, stop))  # fmt: skip
         assert all(r == "added" for r in results), set(results)
         written = stop - first
         if now() - started > cap_s:

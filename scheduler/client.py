@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler.config.values import Checker
 from scheduler.core.instants import from_ms
 from scheduler.core.messages import Event
 from scheduler.core.model import Schedule
@@ -37,6 +38,7 @@ __all__ = ["Client", "Definition", "Page"]
 class Client:
     def __init__(self, redis_url: str, namespace: str = "sched", timeout_s: float = 5.0) -> None:
         self.store = Store(connect(redis_url, timeout_s), namespace)
+        self._checker = Checker()  # what add_many checked, kept for its next calls
 
     def now(self) -> datetime:
         return from_ms(self.store.reads.server_ms())
@@ -65,7 +67,8 @@ class Client:
     def add_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> builtins.list[str]:
         """Many schedules at once, pipelined: (name, fields) pairs, fields as for ``add``.
         All are checked before any is written. Per schedule: added, or exists."""
-        return schedules.add_many(self.store, items, self.now(), by="client")
+        return schedules.add_many(self.store, items, self.now(), by="client",
+                                  check=self._checker)  # fmt: skip
 
     def update(self, name: str, **changes: Any) -> Schedule:
         """Change fields of a schedule this API owns; a field set to None is removed."""

@@ -90,8 +90,10 @@ def test_a_bad_name_gets_the_full_checks_message() -> None:
 
 
 def test_a_full_checker_forgets_and_still_answers_the_same() -> None:
-    checker = Checker(limit=3)
-    for i in range(10):
-        fields = {"task": T, "cron": f"{i} 9 * * *", "timezone": "Europe/Berlin"}
-        assert checker(f"s{i}", fields) == schedule_from(f"s{i}", fields)
-    assert len(checker._checked) <= 3
+    checker = Checker(limit=3, shapes_limit=2)
+    for round_ in range(2):
+        for i in range(10):
+            fields = {"task": T, "cron": f"{i} 9 * * *", "timezone": "Europe/Berlin",
+                      "kwargs": {"round": round_}}  # fmt: skip
+            assert checker(f"s{i}", fields) == schedule_from(f"s{i}", fields)
+    assert len(checker._checked) <= 3 and len(checker._shapes) <= 2

@@ -9,6 +9,7 @@ look dead by an old heartbeat score relative to Redis' clock, never by the now_m
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -632,6 +633,46 @@ def test_after_the_first_repair_only_schedules_a_run_counted_are_checked(
     [fix] = s.ops.repair_counters()
     assert (fix.active, fix.waiting) == (0, 0)
     assert s.client.smembers(k.counting) == set()  # back at zero: it leaves the set
+
+
+def test_the_full_check_of_redis_from_before_counting_goes_page_by_page(redis_url: str) -> None:
+    """At 1,000,000 definitions one call blocked Redis for 5 s: the full check reads 2,000
+    definitions a call, and still finds every drifted counter among 5,000."""
+    s = store(redis_url)
+    k = s.keys
+    s.client.hset(k.defs, mapping={f"s{i:04}": "{}" for i in range(5000)})
+    drifted = {f"s{i:04}" for i in (0, 1999, 2000, 2001, 4999)}
+    for name in drifted:
+        s.client.hset(k.state(name), mapping={"active": 1, "waiting": 1})
+    calls: list[object] = []
+    real = s.conn.run
+
+    def run(script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        calls.append(args[1])
+        return real(script, keys, args)
+
+    s.conn.run = run  # type: ignore[method-assign]
+    fixes = s.ops.repair_counters()
+    assert {f.schedule for f in fixes} == drifted and len(fixes) == 5
+    assert calls[:2] == ["", "0"] and len(calls) >= 4  # the check, then pages from cursor 0
+    assert text(s.client.get(k.counting_ready)) == "1"
+    calls.clear()
+    assert s.ops.repair_counters() == [] and calls == [""]  # once only
+
+
+def test_a_namespace_whose_first_definitions_sched_wrote_needs_no_full_check(
+    redis_url: str,
+) -> None:
+    from scheduler.ops import schedules
+
+    s = store(redis_url)
+    k = s.keys
+    s.client.hset(k.defs, "legacy", "{}")  # written before counting existed
+    schedules.add(s, "new", {"task": "scheduler.tasks:heartbeat", "every": 60}, from_ms(T))
+    assert not s.client.exists(k.counting_ready)
+    s.client.flushdb()
+    schedules.add(s, "new", {"task": "scheduler.tasks:heartbeat", "every": 60}, from_ms(T))
+    assert text(s.client.get(k.counting_ready)) == "1"
 
 
 def test_every_way_a_counter_is_raised_puts_the_schedule_in_counting(redis_url: str) -> None:

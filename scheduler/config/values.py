@@ -26,6 +26,7 @@ from scheduler.errors import ScheduleError
 
 API_SOURCE = "api"
 CHECKED_LIMIT = 100_000  # field values a Checker keeps: about 200 bytes each
+SHAPES_LIMIT = 10_000  # checked schedules it keeps as templates: about 2 KB each
 
 
 def plain(value: Any) -> JSONValue:
@@ -74,14 +75,16 @@ class Checker:
     what combines fields, ``build``, runs for each schedule as for a file. ``args`` and
     ``kwargs`` that are plain JSON well within the limits are what their parser would give.
     Anything else, and any problem at all, sends the schedule through ``schedule_from``
-    itself, so every message is exactly its message. Values kept: ``CHECKED_LIMIT``, then
-    they are forgotten and checked again.
+    itself, so every message is exactly its message. A schedule whose fields but args and
+    kwargs are those of one checked before is that one renamed (``like``). Kept: up to
+    ``limit`` values and ``shapes_limit`` schedules, then they are forgotten and checked
+    again. A Client keeps one for all its add_many calls.
     """
 
-    def __init__(self, limit: int = CHECKED_LIMIT) -> None:
+    def __init__(self, limit: int = CHECKED_LIMIT, shapes_limit: int = SHAPES_LIMIT) -> None:
         self._checked: dict[tuple[str, type, object], object] = {}
         self._shapes: dict[Shape, Schedule] = {}
-        self._limit = limit
+        self._limit, self._shapes_limit = limit, shapes_limit
 
     def __call__(self, name: str, given: Mapping[str, JSONValue]) -> Schedule:
         like = self.like(name, given)
@@ -93,7 +96,7 @@ class Checker:
             return schedule_from(name, given)
         try:
             shape = _shape(given)
-            if len(self._shapes) >= self._limit:
+            if len(self._shapes) >= self._shapes_limit:
                 self._shapes.clear()
             self._shapes[shape] = schedule
         except TypeError:  # unhashable: no shape

@@ -97,14 +97,16 @@ def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime,
 
 
 def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: datetime,
-             chunk: int = 1000, by: str | None = None) -> list[str]:  # fmt: skip
+             chunk: int = 1000, by: str | None = None,
+             check: Checker | None = None) -> list[str]:  # fmt: skip
     """Add many API schedules, ``chunk`` to a round trip; every one is checked before any
     is written, so a bad one writes nothing. Returns per schedule added, or exists. A name
     the files own is not written and raises OwnershipError once every other one is.
 
     While one chunk is written (Redis' time), the next is made (Python's): a second
-    thread waits on the round trip, which leaves the interpreter free."""
-    check = Checker()
+    thread waits on the round trip, which leaves the interpreter free. ``check``: a Checker
+    kept from earlier calls (what it has checked it need not check again)."""
+    check = check or Checker()
     checked: list[_Checked] = []
     for name, fields in items:
         given = clean(fields)

@@ -39,7 +39,7 @@ class LeaderStore:
         pipe = self.conn.pipeline()
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
-            keys = [k.lease, k.defs, k.due, k.owned("files"), k.owned("api")]
+            keys = [k.lease, k.defs, k.due, k.owned("files"), k.owned("api"), k.counting_ready]
             args: list[str | int] = [token, HISTORY_LEN, len(batch)]
             for item in batch:
                 keys += [k.state(item.name), k.history(item.name)]

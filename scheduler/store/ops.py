@@ -6,6 +6,8 @@ from scheduler.store.client import Connection
 from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
 from scheduler.store.values import CounterFix, Run, ms_arg
 
+REPAIR_PAGE = 2000  # definitions per call of the one full check (~10 ms of Redis each)
+
 
 class OpsStore:
     def __init__(self, conn: Connection) -> None:
@@ -49,9 +51,15 @@ class OpsStore:
         k = self.keys
         keys = [k.runs, k.claims, k.defs, k.workers, k.celery_inflight, k.counting,
                 k.counting_ready]  # fmt: skip
-        flat = self.conn.run("repair", keys, [k.prefix])
-        rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
-        return [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]
+        fixes: list[CounterFix] = []
+        cursor = ""  # the check; then, once, the full check page by page (repair.lua)
+        while True:
+            cursor_reply, *flat = self.conn.run("repair", keys, [k.prefix, cursor, REPAIR_PAGE])
+            rows = [flat[i : i + 5] for i in range(0, len(flat), 5)]
+            fixes += [CounterFix(row[0].decode(), *(int(x) for x in row[1:])) for row in rows]
+            cursor = "0" if cursor_reply == b"full" else cursor_reply.decode()
+            if cursor == "0" and cursor_reply != b"full":
+                return fixes
 
     def purge_dead_letter(self, run_id: str, schedule: str, event: str) -> bool:
         """Drop one dead letter, recording ``event`` in its schedule's history; False if

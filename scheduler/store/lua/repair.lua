@@ -5,16 +5,20 @@
 -- '|s' once started), KEYS[3] defs (hash name -> definition), KEYS[4] workers (zset)
 -- KEYS[5] celery:inflight (hash run_id -> sent | started), KEYS[6] counting (set),
 -- KEYS[7] counting:ready (set once counting is complete)
--- ARGV[1] key prefix ("{ns}:")
+-- ARGV[1] key prefix ("{ns}:"), ARGV[2] '' for the check, or a cursor of the full check
+-- (HSCAN of defs, '0' to start), ARGV[3] definitions per page of the full check
 -- active = the schedule's runs that exist (queued, claimed, running, waiting to retry), plus
 -- timed-out attempts still running in a live worker's abandoned threads, plus Celery runs
 -- in flight (handed over, end not yet reported); waiting = those not started. Reads the run message's `schedule` field, writes no message.
 -- Checked: the schedules in `counting` (every one whose counters a run raised: a counter can
 -- only drift above zero there) and those with runs; not every definition, so a new
 -- leader's check costs what runs. Redis written before `counting` existed is checked in
--- full once. A schedule left at zero leaves `counting`.
--- Returns a flat list: name, active before, waiting before, active now, waiting now, for
--- each schedule that was wrong.
+-- full once, a page of definitions a call (so that Redis is never blocked for long: at
+-- 1,000,000 definitions one call took 5 s); the check answers cursor 'full' when that is
+-- still to do, a page the next cursor ('0' when done: then `counting` is complete). A
+-- schedule left at zero leaves `counting`.
+-- Returns the cursor ('0' when nothing is left to check), then a flat list: name, active
+-- before, waiting before, active now, waiting now, for each schedule that was wrong.
 local active, waiting = {}, {}
 local runs = redis.call('HGETALL', KEYS[1])
 for i = 1, #runs, 2 do
@@ -43,17 +47,26 @@ for i = 1, #inflight, 2 do
     end
   end
 end
-local names = redis.call('SMEMBERS', KEYS[6])
-if redis.call('EXISTS', KEYS[7]) == 0 then
-  for _, name in ipairs(redis.call('HKEYS', KEYS[3])) do
+local names, cursor = {}, '0'
+if ARGV[2] == '' then
+  names = redis.call('SMEMBERS', KEYS[6])
+  for name, _ in pairs(active) do
     names[#names + 1] = name
   end
-  redis.call('SET', KEYS[7], '1')
+  if redis.call('EXISTS', KEYS[7]) == 0 then
+    cursor = 'full'
+  end
+else
+  local page = redis.call('HSCAN', KEYS[3], ARGV[2], 'COUNT', ARGV[3])
+  cursor = page[1]
+  for i = 1, #page[2], 2 do
+    names[#names + 1] = page[2][i]
+  end
+  if cursor == '0' then
+    redis.call('SET', KEYS[7], '1')
+  end
 end
-for name, _ in pairs(active) do
-  names[#names + 1] = name
-end
-local out, seen = {}, {}
+local out, seen = {cursor}, {}
 for _, name in ipairs(names) do
   if not seen[name] then
     seen[name] = true

@@ -2,7 +2,9 @@
 -- sync) or from the API (a client: no lease needed, the dispatch script's compare-and-set
 -- keeps a fire time from being dispatched twice however the definition changes).
 -- KEYS[1] lease, KEYS[2] defs (hash name -> definition JSON), KEYS[3] due (zset name -> ms),
--- KEYS[4] owned:files, KEYS[5] owned:api (sets of names); then per item two keys:
+-- KEYS[4] owned:files, KEYS[5] owned:api (sets of names), KEYS[6] counting:ready (see
+-- repair.lua: a namespace whose first definitions are written here has nothing from before
+-- `counting` to check); then per item two keys:
 -- state:<name> (hash: next_ms, due_ms, trigger_key, paused, runs, missed, owner, source,
 -- ...) and history:<name>
 -- ARGV[1] token ('' for the API), ARGV[2] history_len, ARGV[3] the number of items; then
@@ -22,6 +24,9 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
 end
 local history_len = tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[6], '1')
+end
 
 local function upsert(state, history, name, body, trigger_key, next_ms, due_ms, digest, owner,
                       source, create_only, update_only, event)
@@ -93,7 +98,7 @@ end
 local results = {}
 for i = 1, tonumber(ARGV[3]) do
   local a = 3 + (i - 1) * 11
-  local k = 5 + (i - 1) * 2
+  local k = 6 + (i - 1) * 2
   results[i] = upsert(KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
                       ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
                       ARGV[a + 9], ARGV[a + 10], ARGV[a + 11])
