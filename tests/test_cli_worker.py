@@ -173,3 +173,26 @@ def test_an_unreachable_redis_is_a_clear_error_without_a_traceback() -> None:
     assert "Connection refused" in done.stderr
     assert "hunter2" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_log_lines_go_to_stderr_as_it_is_when_they_are_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler follows sys.stderr: one replaced since set-up (and closed: a test's
+    capture, a daemon's redirect) is never written to."""
+    import io
+
+    from scheduler.cli import logs
+
+    first, second = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        logs.setup("text")
+        monkeypatch.setattr(sys, "stderr", second)
+        first.close()
+        logging.getLogger("sched.test").warning("after the swap")
+        assert second.getvalue().endswith("WARNING sched.test: after the swap\n")
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]

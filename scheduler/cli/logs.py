@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 # Fields the worker attaches to each run's log line (logging's `extra=`).
 RUN_FIELDS = ("schedule", "run_id", "attempt", "outcome", "duration_ms", "error")
@@ -26,8 +28,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up (as
+    logging's last-resort handler does): a stream replaced since, and closed (a test's
+    capture), is never written to."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def setup(log_format: str = "text", level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
