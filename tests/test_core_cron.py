@@ -921,13 +921,13 @@ def _corpus(count: int) -> list[str]:
 
 def _as_sets(expanded: list[list[int | str]]) -> list[set[object]]:
     """The values each field allows, in croniter's field order: ``*`` (alone or in a list)
-    as every value, and
-    a weekday 7 as Sunday, 0 (croniter writes a full weekday list as ``*`` or not,
-    depending on the day-of-month field; both mean every day)."""
+    as every value, and a weekday 7 as Sunday, 0 (croniter writes a full weekday list as
+    ``*`` or not, depending on the day-of-month field; both mean every day)."""
     lows, highs = [0, 0, 1, 1, 0, 0], [59, 23, 31, 12, 6, 59]
     sets: list[set[object]] = []
     for index, values in enumerate(expanded):
-        found = set(range(lows[index], highs[index] + 1)) if "*" in values else set(values)
+        found: set[object] = (set(range(lows[index], highs[index] + 1)) if "*" in values
+                              else set(values))  # fmt: skip
         sets.append({v % 7 if isinstance(v, int) else v for v in found} if index == 4 else found)
     return sets
 
