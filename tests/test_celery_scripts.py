@@ -4,6 +4,7 @@ relayed.lua, celery_outcome.lua, and repair.lua's count of Celery runs in flight
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from script_support import fill_history, hash_of, history, scored, store, text
@@ -167,6 +168,22 @@ def test_repair_counts_celery_runs_in_flight(redis_url: str) -> None:
     assert (fix.schedule, fix.active_was, fix.waiting_was, fix.active, fix.waiting) == (
         "a", 5, 3, 1, 0)  # fmt: skip
     assert s.ops.repair_counters() == []
+
+
+def test_repair_counts_celery_runs_sent_and_not_started_as_waiting(redis_url: str) -> None:
+    s = store(redis_url)
+    inflight: dict[Any, Any] = {
+        "a@1": "started",
+        "a@2": "sent",
+        "a@3": "sent",
+        "b@4": "sent",
+        "c@5": "started",
+    }
+    s.client.hset(s.keys.celery_inflight, mapping=inflight)
+    for name in "abc":
+        s.client.hset(s.keys.state(name), mapping={"active": 9, "waiting": 9})
+    rows = {f.schedule: (f.active, f.waiting) for f in s.ops.repair_counters()}
+    assert rows == {"a": (3, 2), "b": (1, 1), "c": (1, 0)}
 
 
 def test_outbox_entries_round_trip_through_json() -> None:

@@ -7,6 +7,7 @@ script reads from Redis' own clock (``TIME``) is checked against Redis' clock re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,6 +148,30 @@ def led(url: str) -> Store:
     s = store(url)
     assert s.leader.acquire("tok", 60_000, "host:1", T) == 1
     return s
+
+
+def test_update_only_of_a_missing_schedule_writes_nothing_wherever_it_is_in_the_batch(
+    redis_url: str,
+) -> None:
+    """``update`` reads a schedule, then writes it update-only: one removed in between is
+    answered missing, not written back (its answer lines up with it in a batch)."""
+    s = led(redis_url)
+    gone = [replace(item(n, "every 60", T), update_only=True, event='{"e":1}') for n in "xy"]
+    got = s.leader.upsert("", [item("a", "every 60", T), gone[0], item("b", "every 60", T),
+                               gone[1]])  # fmt: skip
+    assert got == ["added", "missing", "added", "missing"]
+    assert s.client.hkeys(s.keys.defs) == [b"a", b"b"]
+    assert s.client.exists(s.keys.state("x"), s.keys.history("y")) == 0
+
+
+def test_a_schedule_written_again_and_again_keeps_the_last_100_events(redis_url: str) -> None:
+    s = led(redis_url)
+    for i in range(105):
+        event = f'{{"n":{i}}}'
+        written = replace(item("a", "every 60", T, digest=f"d{i}"), event=event)
+        assert s.leader.upsert("", [written]) == ["added" if i == 0 else "updated"]
+    got = history(s, "a")
+    assert (len(got), got[0], got[-1]) == (100, '{"n":104}', '{"n":5}')
 
 
 def test_a_new_schedule_is_added_with_its_next_fire_time(redis_url: str) -> None:

@@ -660,6 +660,19 @@ def test_the_full_check_of_redis_from_before_counting_goes_page_by_page(redis_ur
     assert s.ops.repair_counters() == [] and calls == [""]  # once only
 
 
+def test_repair_keeps_in_counting_every_schedule_with_runs_started_or_not(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    k = s.keys
+    s.client.set(k.counting_ready, "1")
+    s.client.hset(k.runs, mapping={"run@1": message("run", 1), "wait@1": message("wait", 1)})
+    s.client.hset(k.claims, "run@1", "w1|s")  # started: active, not waiting
+    fixes = {f.schedule: (f.active, f.waiting) for f in s.ops.repair_counters()}
+    assert fixes == {"run": (1, 0), "wait": (1, 1)}
+    assert s.client.smembers(k.counting) == {b"run", b"wait"}  # found by their runs alone
+
+
 def test_a_namespace_whose_first_definitions_sched_wrote_needs_no_full_check(
     redis_url: str,
 ) -> None:
