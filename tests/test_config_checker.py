@@ -97,3 +97,45 @@ def test_a_full_checker_forgets_and_still_answers_the_same() -> None:
                       "kwargs": {"round": round_}}  # fmt: skip
             assert checker(f"s{i}", fields) == schedule_from(f"s{i}", fields)
     assert len(checker._checked) <= 3 and len(checker._shapes) <= 2
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_each_value_is_parsed_once_and_a_known_shape_is_a_copy(
+    monkeypatch: pytest.MonkeyPatch, retry: bool
+) -> None:
+    """The point of a Checker: the same answers for a fraction of the work. 300 tenants of
+    3 shapes: each distinct value goes through its parser once and the full check never
+    runs; build runs once a shape, the rest are copies, unless a field is a mapping (retry),
+    which has no shape: then build runs for each, from the values kept."""
+    from scheduler.config import values
+
+    parsed: list[tuple[str, object]] = []
+    built: list[str] = []
+    real_parse, real_build = values._parse_field, values.build  # type: ignore[attr-defined]
+
+    def parse(key: str, value: Any) -> object:
+        parsed.append((key, value))
+        return real_parse(key, value)
+
+    def build(name: str, *args: Any, **kwargs: Any) -> object:
+        built.append(name)
+        return real_build(name, *args, **kwargs)
+
+    monkeypatch.setattr(values, "_parse_field", parse)
+    monkeypatch.setattr(values, "build", build)
+    monkeypatch.setattr(values, "schedule_from", lambda *a: pytest.fail("the full check ran"))
+    checker = Checker()
+    zones = ["Europe/Berlin", "Asia/Tokyo", "UTC"]
+    for i in range(300):
+        fields: dict[str, Any] = {"task": T, "cron": "0 9 * * *", "timezone": zones[i % 3],
+                                  "kwargs": {"tenant": i}}  # fmt: skip
+        if retry:
+            fields["retry"] = {"max_attempts": 3}
+        got = checker(f"t{i}", fields)
+        assert (got.name, got.timezone, got.kwargs) == (f"t{i}", zones[i % 3], {"tenant": i})
+    expected: list[tuple[str, object]] = [("task", T), ("cron", "0 9 * * *"),
+                                          *(("timezone", z) for z in zones)]  # fmt: skip
+    if retry:
+        expected.append(("retry", {"max_attempts": 3}))
+    assert sorted(parsed, key=str) == sorted(expected, key=str)
+    assert built == ([f"t{i}" for i in range(300)] if retry else ["t0", "t1", "t2"])
