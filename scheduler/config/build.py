@@ -32,6 +32,12 @@ CELERY_QUEUE = "celery"  # Celery's own default queue
 MAX_ARGS_BYTES = 64 * 1024  # args and kwargs of one schedule, as JSON
 
 
+def arguments_bytes(args: list[Any], kwargs: dict[str, Any]) -> int:
+    """The size of args and kwargs as JSON, what MAX_ARGS_BYTES bounds (0 when both are
+    empty: nothing to encode)."""
+    return len(json.dumps([args, kwargs]).encode()) if args or kwargs else 0
+
+
 @dataclass
 class Fields:
     """The parsed fields of one block (a schedule or defaults), with their nodes."""
@@ -195,8 +201,7 @@ def build(
         celery_broker_url=values.get("celery_broker_url") if celery else None,
         source=source or f"{f.path}:{line_of(name_node)}",
     )
-    size = len(json.dumps([list(schedule.args), schedule.kwargs]).encode()) if (
-        schedule.args or schedule.kwargs) else 0  # fmt: skip
+    size = arguments_bytes(list(schedule.args), schedule.kwargs)
     if size > MAX_ARGS_BYTES:
         node = own.nodes.get("args") or own.nodes.get("kwargs")
         f.problem(

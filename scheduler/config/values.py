@@ -17,7 +17,7 @@ import yaml
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from scheduler.config.build import MAX_ARGS_BYTES, Fields, build, read_retry
+from scheduler.config.build import MAX_ARGS_BYTES, Fields, arguments_bytes, build, read_retry
 from scheduler.config.fields import FIELD_PARSERS, NAME_RE
 from scheduler.config.files import read_root
 from scheduler.config.nodes import Invalid, SourceFile
@@ -121,7 +121,7 @@ class Checker:
                 and _plain_arguments(kwargs, dict)):  # fmt: skip
             return None
         assert isinstance(args, list) and isinstance(kwargs, dict)
-        if (args or kwargs) and len(json.dumps([args, kwargs]).encode()) > MAX_ARGS_BYTES:
+        if arguments_bytes(args, kwargs) > MAX_ARGS_BYTES:
             return None
         return template, args, kwargs
 

@@ -53,19 +53,26 @@ def _upsert(schedule: Schedule, fields: Mapping[str, Any], now: datetime, create
     # Used only when the trigger is new or changed (upsert.lua keeps an unchanged one's).
     # ``firsts``: first fire times by trigger within one batch (the same trigger at the
     # same instant has the same one); ``note``: the history event, when already made.
-    trigger_key = schedule.trigger_key()
-    if firsts is not None and trigger_key in firsts:
-        next_ms = firsts[trigger_key]
-    else:
-        next_fire = schedule.first_fire(now, list(settled))
-        next_ms = to_ms(next_fire) if next_fire else None
-        if firsts is not None:
-            firsts[trigger_key] = next_ms
+    trigger_key, next_ms = _first(schedule, now, settled, firsts)
     body, digest = definition_and_digest(schedule, API, dict(fields))
     if note is None:
         note = event("added" if create else "changed", now, by=by)
     return Upsert(schedule.name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
                   API, API, create, update, note)  # fmt: skip
+
+
+def _first(schedule: Schedule, now: datetime, settled: Iterable[datetime] = (),
+           firsts: dict[str, int | None] | None = None) -> tuple[str, int | None]:  # fmt: skip
+    """The trigger key and the first fire time (ms) it gives at ``now``, from ``firsts`` when
+    the batch has met the trigger already."""
+    trigger_key = schedule.trigger_key()
+    if firsts is not None and trigger_key in firsts:
+        return trigger_key, firsts[trigger_key]
+    next_fire = schedule.first_fire(now, list(settled))
+    next_ms = to_ms(next_fire) if next_fire else None
+    if firsts is not None:
+        firsts[trigger_key] = next_ms
+    return trigger_key, next_ms
 
 
 def _check(name: str, result: str) -> str:
@@ -159,8 +166,7 @@ class _Maker:
                            note=self.note)  # fmt: skip
         known = self.templates.get(id(schedule))
         if known is None:
-            upsert = _upsert(schedule, {}, self.now, firsts=self.firsts)
-            known = (CanonicalTemplate.of(schedule), upsert.trigger_key, upsert.next_ms)
+            known = (CanonicalTemplate.of(schedule), *_first(schedule, self.now, (), self.firsts))
             self.templates[id(schedule)] = known
         template, trigger_key, next_ms = known
         if template is None:
