@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from scheduler.core.instants import to_ms
-from scheduler.core.messages import definition
-from scheduler.core.model import Schedule
+from scheduler.core.messages import definition_text
+from scheduler.core.model import Schedule, digest_of
 from scheduler.store.leader import LeaderStore
 from scheduler.store.reads import Reads
 from scheduler.store.values import Upsert
@@ -37,7 +37,8 @@ def sync(
         items = []
         for name in chunk:
             schedule = schedules[name]
-            digest, state = schedule.digest(), states.get(name)
+            canonical, state = schedule.canonical(), states.get(name)
+            digest = digest_of(canonical)
             trigger_key = schedule.trigger_key()
             if (
                 state is not None
@@ -47,7 +48,7 @@ def sync(
                 continue
             next_fire = schedule.first_fire(now, state.settled() if state else ())
             next_ms = to_ms(next_fire) if next_fire else None
-            body = definition(schedule, "files")
+            body = definition_text(canonical, digest, "files", schedule.source or "files")
             items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
                                 "files", schedule.source))  # fmt: skip
         if items:

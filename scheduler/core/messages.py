@@ -51,16 +51,10 @@ def loads(kind: str, text: str | bytes) -> dict[str, Any]:
     return data
 
 
-def definition(schedule: Schedule, owner: str, fields: dict[str, Any] | None = None) -> str:
-    """A schedule as Redis holds it: its JSON, digest, owner (files or api), where it came
-    from, and for the API the fields as given (what ``update`` merges into)."""
-    return definition_and_digest(schedule, owner, fields)[0]
-
-
 def definition_and_digest(schedule: Schedule, owner: str,
                           fields: dict[str, Any] | None = None) -> tuple[str, str]:  # fmt: skip
-    """``definition`` and the schedule's digest, from one encoding of the schedule (the
-    digest's own canonical JSON is the definition's ``schedule``)."""
+    """A schedule as Redis holds it (``definition_text``) and its digest, from one encoding
+    of the schedule (the digest's own canonical JSON is the definition's ``schedule``)."""
     canonical = schedule.canonical()
     digest = digest_of(canonical)
     return definition_text(canonical, digest, owner, schedule.source or owner, fields), digest
@@ -68,6 +62,8 @@ def definition_and_digest(schedule: Schedule, owner: str,
 
 def definition_text(canonical: str, digest: str, owner: str, source: str,
                     fields: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """A schedule as Redis holds it: its canonical JSON, digest, owner (files or api), where
+    it came from, and for the API the fields as given (what ``update`` merges into)."""
     rest: dict[str, Any] = {"owner": owner, "source": source}
     if fields is not None:
         rest["fields"] = fields
