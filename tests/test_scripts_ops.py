@@ -17,6 +17,7 @@ from script_support import (
     fill_history,
     hash_of,
     history,
+    members,
     redis_ms,
     scored,
     snapshot,
@@ -162,6 +163,87 @@ def test_update_only_of_a_missing_schedule_writes_nothing_wherever_it_is_in_the_
     assert got == ["added", "missing", "added", "missing"]
     assert s.client.hkeys(s.keys.defs) == [b"a", b"b"]
     assert s.client.exists(s.keys.state("x"), s.keys.history("y")) == 0
+
+
+NEW_BATCH = [
+    item("a", "every 60", T),
+    replace(item("b", "at x", None), owner="api", source="api", create_only=True, event="{}"),
+    replace(item("c", "every 30", T + MIN), source="f.yaml:3", event='{"e":"c"}'),
+    replace(item("d", "every 5", T + 2 * MIN), owner="api", source="api"),
+]
+
+
+def schedules_of(s: Store) -> dict[str, Any]:
+    """``snapshot`` but the lease's (``replicas`` holds Redis' clock)."""
+    return {k: v for k, v in snapshot(s).items() if k != s.keys.replicas}
+
+
+def calls(s: Store) -> dict[str, int]:
+    stats: dict[str, Any] = s.client.info("commandstats")
+    return {key.removeprefix("cmdstat_"): int(value["calls"]) for key, value in stats.items()}
+
+
+def test_a_batch_of_new_schedules_writes_what_the_item_by_item_path_writes_in_few_calls(
+    redis_url: str,
+) -> None:
+    """Every schedule of the batch new: one ZADD and one SADD per owner for the whole batch,
+    two writes of its own per schedule (state, history), and the very data an existing
+    schedule in the batch (which sends it item by item) leaves."""
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("z", "every 60", T)]) == ["added"]
+    assert s.leader.upsert("tok", [item("z", "every 60", T), *NEW_BATCH]) == [
+        "updated", "added", "added", "added", "added"]  # fmt: skip
+    item_by_item = schedules_of(s)
+    s.client.flushdb()
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("z", "every 60", T)]) == ["added"]
+    s.client.config_resetstat()
+    assert s.leader.upsert("tok", NEW_BATCH) == ["added"] * 4
+    got = calls(s)
+    assert (got["zadd"], got["sadd"], got["hset"], got["lpush"]) == (1, 2, 5, 2)
+    assert "hexists" not in got
+    assert schedules_of(s) == item_by_item
+    assert scored(s, s.keys.due) == [("a", T + 3), ("z", T + 3), ("c", T + MIN + 3),
+                                     ("d", T + 2 * MIN + 3)]  # fmt: skip
+    assert (members(s, s.keys.owned("files")), members(s, s.keys.owned("api"))) == (
+        {"z", "a", "c"}, {"b", "d"})  # fmt: skip
+    assert history(s, "b") == ["{}"] and s.client.exists(s.keys.history("a")) == 0
+
+
+@pytest.mark.parametrize("before", ["live", "tombstone", "definition only"])
+def test_a_batch_with_one_schedule_that_is_not_new_is_written_item_by_item(
+    redis_url: str, before: str
+) -> None:
+    s = led(redis_url)
+    if before == "definition only":  # a definition without state: item by item all the same
+        s.client.hset(s.keys.defs, "c", "{}")
+    else:
+        assert s.leader.upsert("tok", [item("c", "every 30", T + MIN)]) == ["added"]
+        if before == "tombstone":
+            assert s.leader.remove("tok", "c", T, "files") == "1"
+    s.client.config_resetstat()
+    got = s.leader.upsert("tok", NEW_BATCH)
+    assert got[:2] + got[3:] == ["added"] * 3
+    answer = {"live": "updated", "tombstone": "restored", "definition only": "added"}
+    assert got[2] == answer[before]
+    assert calls(s)["zadd"] == (2 if before == "live" else 3)
+
+
+def test_a_name_twice_in_a_batch_of_new_ones_is_added_once_then_updated(redis_url: str) -> None:
+    s = led(redis_url)
+    again = replace(NEW_BATCH[0], digest="d2", definition="second")
+    assert s.leader.upsert("tok", [*NEW_BATCH, again]) == ["added"] * 4 + ["updated"]
+    assert hash_of(s, s.keys.defs)["a"] == "second"
+    assert hash_of(s, s.keys.state("a"))["digest"] == "d2"
+
+
+def test_an_update_only_schedule_in_a_batch_of_new_ones_is_missing_and_the_rest_added(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    gone = replace(item("x", "every 60", T), update_only=True)
+    assert s.leader.upsert("tok", [*NEW_BATCH, gone]) == ["added"] * 4 + ["missing"]
+    assert sorted(hash_of(s, s.keys.defs)) == ["a", "b", "c", "d"]
 
 
 def test_a_schedule_written_again_and_again_keeps_the_last_100_events(redis_url: str) -> None:
