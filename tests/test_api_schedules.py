@@ -439,6 +439,13 @@ def test_add_many_stores_exactly_what_add_one_by_one_stores(redis_url: str) -> N
                     "kwargs": {"z": 1, "deep": {"list": [i, {"k": "v"}]}, "a": "\n"}})
         for i in range(5)
     ]  # fmt: skip
+    items += [(f"o-{i}", {"kwargs": {"b": [2], "a": i}, "task": HEARTBEAT, "cron": "0 9 * * mon",
+                          "timezone": "Europe/Berlin", "jitter": "30s",
+                          "description": "per tenant \u00e9", "priority": 7, "args": ["x"]})
+              for i in range(2)]  # the same shape, args and kwargs elsewhere  # fmt: skip
+    items += [(f"hole-{i}", {"task": HEARTBEAT, "every": 60, "args": [i],
+                             "description": "\x00args \x00kwargs \x00name"})
+              for i in range(2)]  # fmt: skip
     items.append(("odd-one", {"task": HEARTBEAT, "every": 90}))
     items.append(("no-args", {"task": HEARTBEAT, "cron": "0 9 * * mon"}))
     items.append(("no-args-2", {"task": HEARTBEAT, "cron": "0 9 * * mon"}))
@@ -451,6 +458,22 @@ def test_add_many_stores_exactly_what_add_one_by_one_stores(redis_url: str) -> N
         assert text[0] == text[1], name
         assert many.reads.states([name])[name].next_ms == one.reads.states([name])[name].next_ms
         assert many.reads.states([name])[name].due_ms == one.reads.states([name])[name].due_ms
+
+
+def test_add_many_refuses_arguments_of_a_known_shape_over_the_size_limit_as_add_does(
+    redis_url: str,
+) -> None:
+    """The limit is on json.dumps' text (a space after each separator): 30,000 numbers in a
+    list are 60 KB compact and 90 KB so, over the 64 KiB."""
+    good: dict[str, object] = {"task": HEARTBEAT, "every": 60, "args": [1]}
+    big: dict[str, object] = {**good, "args": [[[0] * 100] * 100] * 3}
+    with pytest.raises(ScheduleError) as alone:
+        schedules.add(store(redis_url), "big", big, T0)
+    assert str(alone.value).endswith("args and kwargs are 90612 bytes as JSON; the limit is 65536")
+    with pytest.raises(ScheduleError) as batched:
+        schedules.add_many(store(redis_url), [("good", good), ("big", big)], T0)
+    assert str(batched.value) == str(alone.value)
+    assert store(redis_url).reads.names() == set()
 
 
 def test_add_many_reports_a_bad_argument_of_a_known_shape_as_the_full_check_does(

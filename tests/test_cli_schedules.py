@@ -211,3 +211,18 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["upcoming", "--count", "0"], ["nonsense"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
+
+
+def test_add_with_json_nested_deeper_than_python_reads_is_a_usage_error() -> None:
+    """Before any connection (the URL has no server): the value alone is refused."""
+    deep = "[" * 5000 + "]" * 5000
+    done = subprocess.run(
+        [sys.executable, "-m", "scheduler", "add", "deep", "--task", "scheduler.tasks:heartbeat",
+         "--every", "60", "--args", deep, "--redis-url", "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert (done.stdout, done.stderr) == (
+        "",
+        "error: --args: the JSON nests deeper than 100 levels, the most a value may\n",
+    )

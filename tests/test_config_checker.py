@@ -5,6 +5,7 @@ problems."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from scheduler.config.values import Checker, schedule_from
 from scheduler.errors import ScheduleError
+from scheduler.ops.schedules import clean
 
 T = "scheduler.tasks:heartbeat"
 
@@ -139,3 +141,50 @@ def test_each_value_is_parsed_once_and_a_known_shape_is_a_copy(
         expected.append(("retry", {"max_attempts": 3}))
     assert sorted(parsed, key=str) == sorted(expected, key=str)
     assert built == ([f"t{i}" for i in range(300)] if retry else ["t0", "t1", "t2"])
+
+
+def nested(levels: int, mapping: bool) -> object:
+    value: object = "leaf"
+    for _ in range(levels):
+        value = {"k": value} if mapping else [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "quick"),
+    [
+        ({"a": nested(7, False)}, True),  # "leaf" 8 levels below kwargs: the deepest taken
+        ({"a": nested(8, False)}, False),
+        ({"a": nested(7, True)}, True),
+        ({"a": nested(8, True)}, False),
+        ({"a": list(range(100))}, True),  # 100 items a level
+        ({"a": list(range(101))}, False),
+        ({f"k{i}": i for i in range(100)}, True),
+        ({f"k{i}": i for i in range(101)}, False),
+        ({"a": [1.5, -0.0, None, True, "s"]}, True),
+        ({"a": [float("inf")]}, False),
+        ({"a": {1: "one"}}, False),  # a key that is not text
+        ({"a": ("tuple",)}, True),  # a tuple is given as a list
+    ],
+)
+def test_plain_arguments_within_the_limits_skip_the_full_check_and_others_take_it(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], quick: bool
+) -> None:
+    """Arguments of at most 100 items a level and 8 levels deep, of plain JSON values, are
+    what their parser would return: the schedule is built from them as they are. Anything
+    else goes through the full check, which has the messages."""
+    from scheduler.config import values
+
+    full: list[str] = []
+    real = values.schedule_from
+
+    def counted(name: str, fields: Any) -> object:
+        full.append(name)
+        return real(name, fields)
+
+    monkeypatch.setattr(values, "schedule_from", counted)
+    checker = Checker()
+    for name in ("first", "copy"):  # the second has the first's shape: a copy, or not
+        with contextlib.suppress(ScheduleError):
+            checker(name, clean({"task": T, "every": 60, "kwargs": kwargs}))
+    assert full == ([] if quick else ["first", "copy"])

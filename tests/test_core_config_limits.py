@@ -109,6 +109,50 @@ def test_a_file_of_60027_nodes_with_large_args_loads(tmp_path: Path) -> None:
     assert sorted(loads(tmp_path, text)) == ["a", "b", "c"]
 
 
+# -- args and kwargs: 100 levels deep ---------------------------------------------------------
+
+DEEP = "nested more than 100 levels deep (a value that holds itself, such as an alias inside " \
+    "its own anchor, nests forever)"  # fmt: skip
+
+
+def test_args_nested_100_levels_deep_load(tmp_path: Path) -> None:
+    loaded = job(tmp_path, f"    every: 5s\n    args: {'[' * 100}1{']' * 100}\n")
+    inner: object = loaded.args
+    for _ in range(100):
+        assert isinstance(inner, list | tuple)
+        [inner] = inner
+    assert inner == 1
+
+
+def test_args_nested_101_levels_deep_are_rejected_at_the_101st(tmp_path: Path) -> None:
+    assert problems(tmp_path, HEAD + f"    every: 5s\n    args: {'[' * 101}1{']' * 101}\n") == [
+        f"5:111: schedules.job.args: {DEEP}"
+    ]
+
+
+def test_an_alias_inside_its_own_anchor_is_rejected_not_followed_forever(tmp_path: Path) -> None:
+    assert problems(tmp_path, HEAD + "    every: 5s\n    kwargs: &k {a: 1, me: *k}\n") == [
+        f"5:13: schedules.job.kwargs: {DEEP}"
+    ]
+
+
+def test_a_python_value_that_holds_itself_or_nests_5000_deep_is_rejected_by_the_api() -> None:
+    from scheduler.config.values import Checker, schedule_from
+    from scheduler.errors import ScheduleError
+    from scheduler.ops.schedules import clean
+
+    loop: list[object] = [1]
+    loop.append(loop)
+    deep: object = 1
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    for args in (loop, deep):
+        for check in (schedule_from, Checker()):
+            with pytest.raises(ScheduleError) as info:
+                check("job", clean({"task": "app.jobs:run", "every": 5, "args": args}))
+            assert str(info.value) == f"schedules.job.args: {DEEP}"
+
+
 # -- args and kwargs: 64 KiB as JSON ---------------------------------------------------------
 
 

@@ -19,8 +19,9 @@ from scheduler.cli.common import (
     fail,
     open_store,
 )
+from scheduler.config.nodes import MAX_JSON_DEPTH
 from scheduler.core.instants import from_ms
-from scheduler.errors import ScheduleError
+from scheduler.errors import ScheduleError, UsageError
 from scheduler.ops import schedules
 from scheduler.store import Store
 
@@ -66,6 +67,10 @@ def _value(field: str, text: Any) -> Any:
             return json.loads(text)
         except ValueError:
             return text  # not JSON: the field's parser says what it expected
+        except RecursionError:
+            flag = f"--{field.replace('_', '-')}"
+            raise UsageError(f"{flag}: the JSON nests deeper than {MAX_JSON_DEPTH} levels, the "
+                             "most a value may") from None  # fmt: skip
     if field in ("every", "timeout", "expires", "jitter", "misfire_grace") and text.isdigit():
         return int(text)
     return text

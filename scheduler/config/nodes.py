@@ -22,6 +22,7 @@ from scheduler.core.model import (
 from scheduler.core.names import did_you_mean
 from scheduler.errors import DurationError, Problem
 
+MAX_JSON_DEPTH = 100  # lists and mappings in args and kwargs, one inside another
 MAX_NODES = 100_000  # after alias expansion: stops "billion laughs" files
 
 TAG = "tag:yaml.org,2002:"
@@ -165,15 +166,20 @@ def show(node: Node) -> str:
 # -- JSON arguments ------------------------------------------------------------------
 
 
-def json_value(node: Node, f: SourceFile, where: str) -> JSONValue:
+def json_value(node: Node, f: SourceFile, where: str, depth: int = 0) -> JSONValue:
     # Each node is counted once: here for a list, by mapping() and scalar() for the rest.
+    if isinstance(node, SequenceNode | MappingNode) and depth >= MAX_JSON_DEPTH:
+        # only an alias used inside its own anchor gets here: a file's own nesting is
+        # refused by the YAML reader first; a Python value of the API, one that holds itself
+        fail(f"nested more than {MAX_JSON_DEPTH} levels deep (a value that holds itself, "
+             "such as an alias inside its own anchor, nests forever)", node)  # fmt: skip
     if isinstance(node, SequenceNode):
         f.visit(node)
-        return [json_value(item, f, f"{where}[{i}]") for i, item in enumerate(node.value)]
+        return [json_value(item, f, f"{where}[{i}]", depth + 1)
+                for i, item in enumerate(node.value)]  # fmt: skip
     if isinstance(node, MappingNode):
-        return {
-            key: json_value(value, f, f"{where}.{key}") for key, _, value in mapping(node, f, where)
-        }
+        return {key: json_value(value, f, f"{where}.{key}", depth + 1)
+                for key, _, value in mapping(node, f, where)}  # fmt: skip
     value = scalar(node, f)
     if isinstance(node, ScalarNode) and not node.style:
         yaml11_surprise(node, value)

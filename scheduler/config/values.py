@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.error import Mark
@@ -20,7 +20,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from scheduler.config.build import MAX_ARGS_BYTES, Fields, arguments_bytes, build, read_retry
 from scheduler.config.fields import FIELD_PARSERS, NAME_RE
 from scheduler.config.files import read_root
-from scheduler.config.nodes import Invalid, SourceFile
+from scheduler.config.nodes import MAX_JSON_DEPTH, Invalid, SourceFile
+from scheduler.core.messages import CANONICAL_PLAIN
 from scheduler.core.model import JSONValue, Schedule
 from scheduler.errors import ScheduleError
 
@@ -29,22 +30,25 @@ CHECKED_LIMIT = 100_000  # field values a Checker keeps: about 200 bytes each
 SHAPES_LIMIT = 10_000  # checked schedules it keeps as templates: about 2 KB each
 
 
-def plain(value: Any) -> JSONValue:
+def plain(value: Any, depth: int = 0) -> JSONValue:
     """A Python value as the YAML a user would write: datetimes as ISO 8601, durations as
-    seconds, tuples as lists, enums as their value."""
+    seconds, tuples as lists, enums as their value. What lies deeper than arguments may
+    nest (a value that holds itself) is cut off: the check refuses what held it."""
     if type(value) in _AS_THEY_ARE:
         return value
+    if depth > MAX_JSON_DEPTH:
+        return []
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
         return int(seconds) if seconds == int(seconds) else seconds
     if isinstance(value, Enum):
-        return plain(value.value)
+        return plain(value.value, depth)
     if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
+        return [plain(v, depth + 1) for v in value]
     if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: plain(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -89,8 +93,8 @@ class Checker:
     def __call__(self, name: str, given: Mapping[str, JSONValue]) -> Schedule:
         like = self.like(name, given)
         if like is not None:
-            template, args, kwargs = like
-            return replace(template, name=name, args=tuple(args), kwargs=kwargs)
+            template, copy = like
+            return replace(template, name=name, args=tuple(copy.args), kwargs=copy.kwargs)
         schedule = self._quick(name, given)
         if schedule is None:
             return schedule_from(name, given)
@@ -103,13 +107,11 @@ class Checker:
             pass
         return schedule
 
-    def like(self, name: str, given: Mapping[str, JSONValue]
-             ) -> tuple[Schedule, list[JSONValue], dict[str, JSONValue]] | None:  # fmt: skip
-        """``(template, args, kwargs)`` when the schedule is one checked before (every
-        field but ``args`` and ``kwargs`` the same: a reminder per user, a report per
-        tenant), renamed, with plain arguments of its own: nothing else of ``build``
-        depends on the name or the arguments but their size, checked here as there.
-        Else None."""
+    def like(self, name: str, given: Mapping[str, JSONValue]) -> tuple[Schedule, Copy] | None:
+        """``(template, copy)`` when the schedule is one checked before (every field but
+        ``args`` and ``kwargs`` the same: a reminder per user, a report per tenant),
+        renamed, with plain arguments of its own: nothing else of ``build`` depends on the
+        name or the arguments but their size, checked here as there. Else None."""
         try:
             template = self._shapes.get(_shape(given))
         except TypeError:  # a value is unhashable (a mapping): no shape
@@ -121,9 +123,14 @@ class Checker:
                 and _plain_arguments(kwargs, dict)):  # fmt: skip
             return None
         assert isinstance(args, list) and isinstance(kwargs, dict)
-        if arguments_bytes(args, kwargs) > MAX_ARGS_BYTES:
+        copy = Copy(args, kwargs, CANONICAL_PLAIN(args) if args else "[]",
+                    CANONICAL_PLAIN(kwargs) if kwargs else "{}")  # fmt: skip
+        # build's limit is on json.dumps' text, with a space after each separator: at most
+        # twice the compact text, so only arguments near the limit need that text
+        compact = len(copy.args_text) + len(copy.kwargs_text)
+        if 2 * compact + 4 > MAX_ARGS_BYTES and arguments_bytes(args, kwargs) > MAX_ARGS_BYTES:
             return None
-        return template, args, kwargs
+        return template, copy
 
     def _quick(self, name: str, given: Mapping[str, JSONValue]) -> Schedule | None:
         if not NAME_RE.fullmatch(name):
@@ -165,6 +172,16 @@ class Checker:
                     self._checked.clear()
                 self._checked[cache_key] = found
         return found
+
+
+class Copy(NamedTuple):
+    """The arguments of a schedule that is a renamed copy of a template, with their
+    canonical JSON (``CANONICAL_PLAIN``: ASCII, so as many bytes as characters)."""
+
+    args: list[JSONValue]
+    kwargs: dict[str, JSONValue]
+    args_text: str
+    kwargs_text: str
 
 
 _ARGUMENTS = ("args", "kwargs")
@@ -213,16 +230,33 @@ def _plain_arguments(value: object, kind: type) -> bool:
 def _plain_json(value: object, depth: int) -> bool:
     if depth > 8:
         return False
-    if value is None or isinstance(value, str | bool | int):
+    if type(value) in _SCALARS or value is None or isinstance(value, str | bool | int):
         return True
     if isinstance(value, float):
         return math.isfinite(value)
+    # an item that is a scalar of its own type is taken as it is (the common case, and the
+    # cost of a reminder's arguments), unless it lies deeper than the limit
+    deep = depth >= 8
     if isinstance(value, list):
-        return len(value) <= 100 and all(_plain_json(v, depth + 1) for v in value)
+        if len(value) > 100:
+            return False
+        for item in value:
+            if (deep or type(item) not in _SCALARS) and not _plain_json(item, depth + 1):
+                return False
+        return True
     if isinstance(value, dict):
-        return len(value) <= 100 and all(
-            isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())  # fmt: skip
+        if len(value) > 100:
+            return False
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return False
+            if (deep or type(item) not in _SCALARS) and not _plain_json(item, depth + 1):
+                return False
+        return True
     return False
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})  # plain JSON as they are (float: finite)
 
 
 def _nodes(data: JSONValue) -> Node:
@@ -249,13 +283,16 @@ def _at(line: int, column: int) -> Mark:
 
 
 def _mark(node: Node, line: int, column: list[int]) -> None:
-    """Give ``node`` and what it holds ``line`` and increasing columns (flow style)."""
-    node.start_mark = node.end_mark = _at(line, column[0])
-    column[0] += 1
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            _mark(key, line, column)
-            _mark(value, line, column)
-    elif isinstance(node, SequenceNode):
-        for item in node.value:
-            _mark(item, line, column)
+    """Give ``node`` and what it holds ``line`` and increasing columns (flow style). A node
+    met again (a value given twice, or inside itself) keeps its first mark."""
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if node.start_mark is not None and node.start_mark.line == line:
+            continue
+        node.start_mark = node.end_mark = _at(line, column[0])
+        column[0] += 1
+        if isinstance(node, MappingNode):
+            todo += [n for pair in reversed(node.value) for n in reversed(pair)]
+        elif isinstance(node, SequenceNode):
+            todo += reversed(node.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from scheduler.core.instants import EPOCH, to_ms, utc_text
@@ -20,6 +21,7 @@ from scheduler.core.model import (
     RetryPolicy,
     Schedule,
     digest_of,
+    plain_json_encoder,
 )
 from scheduler.errors import StateVersionError
 
@@ -71,37 +73,79 @@ def definition_text(canonical: str, digest: str, owner: str, source: str,
     return f'{head},"schedule":{canonical},{_ENCODER.encode(rest)[1:]}'
 
 
-class CanonicalTemplate:
-    """The canonical JSON of a schedule with holes for its name, args and kwargs: the
-    canonical JSON of any schedule that differs from it only in those (a reminder per user, a
-    report per tenant) is three small encodings spliced in, not a whole one."""
+class CopyTemplate:
+    """The definition of a schedule with holes for its name, args and kwargs: the definition
+    of any schedule that differs from it only in those (a reminder per user, a report per
+    tenant), with the fields it was given, is a few small encodings spliced in, not a whole
+    one. Byte for byte what ``definition_and_digest`` gives the copy."""
 
-    def __init__(self, parts: tuple[str, str, str, str]) -> None:
-        self._parts = parts
+    def __init__(self, canonical: list[str], owner: str, source: str) -> None:
+        self._canonical = canonical
+        self._owner, self._source = owner, source
+        # by the order of the given fields' keys: the text after the schedule, cut where
+        # args and kwargs go (and which goes where); None: a value holds a hole's text
+        self._rest: dict[tuple[str, ...], tuple[list[str], list[str]] | None] = {}
 
     @classmethod
-    def of(cls, schedule: Schedule) -> CanonicalTemplate | None:
+    def of(cls, schedule: Schedule, owner: str, source: str) -> CopyTemplate | None:
         """The template of ``schedule``; None if another of its values holds a hole's
-        text (then each schedule is encoded whole)."""
+        text (then each copy is encoded whole)."""
         body = schedule.to_json()
         body.update(_HOLES)
-        text = CANONICAL.encode(body)
-        parts = []
-        for key in sorted(_HOLES):  # the canonical order of keys: args, kwargs, name
-            hole = CANONICAL.encode(_HOLES[key])
-            if text.count(hole) != 1:
-                return None
-            before, _, text = text.partition(hole)
-            parts.append(before)
-        return cls((parts[0], parts[1], parts[2], text))
+        # the canonical order of keys: args, kwargs, name
+        parts = _cut(CANONICAL.encode(body), [CANONICAL.encode(_HOLES[k]) for k in sorted(_HOLES)])
+        return None if parts is None else cls(parts, owner, source)
 
-    def canonical(self, name: str, args: list[JSONValue], kwargs: dict[str, JSONValue]) -> str:
-        """``replace(schedule, name=name, args=tuple(args), kwargs=kwargs).canonical()``."""
-        a, b, c, d, encode = *self._parts, CANONICAL.encode
-        return f"{a}{encode(args)}{b}{encode(kwargs)}{c}{encode(name)}{d}"
+    def definition(self, name: str, args_text: str, kwargs_text: str,
+                   fields: dict[str, Any]) -> tuple[str, str]:  # fmt: skip
+        """The definition and digest of the copy named ``name`` whose args and kwargs have
+        the canonical JSON ``args_text`` and ``kwargs_text`` (``CANONICAL_PLAIN``'s), given
+        ``fields``."""
+        a, b, c, d = self._canonical
+        canonical = f"{a}{args_text}{b}{kwargs_text}{c}{encode_basestring_ascii(name)}{d}"
+        digest = digest_of(canonical)
+        head = f'{{"v":{VERSION},"kind":"definition","digest":"{digest}"'
+        return f'{head},"schedule":{canonical},{self._rest_of(fields)}', digest
+
+    def _rest_of(self, fields: dict[str, Any]) -> str:
+        order = tuple(fields)
+        known = self._rest.get(order, _UNKNOWN)
+        if known is _UNKNOWN:
+            holes = [key for key in order if key in _ARGUMENT_HOLES]
+            rest = {
+                "owner": self._owner,
+                "source": self._source,
+                "fields": {**fields, **{key: _ARGUMENT_HOLES[key] for key in holes}},
+            }
+            parts = _cut(_ENCODER.encode(rest)[1:], [_ENCODER.encode(_HOLES[k]) for k in holes])
+            known = self._rest[order] = None if parts is None else (parts, holes)
+        if known is None:
+            rest = {"owner": self._owner, "source": self._source, "fields": fields}
+            return _ENCODER.encode(rest)[1:]
+        assert isinstance(known, tuple)
+        parts, holes = known
+        texts = [parts[0]]
+        for key, part in zip(holes, parts[1:], strict=True):
+            texts += [PLAIN_COMPACT(fields[key]), part]
+        return "".join(texts)
+
+
+def _cut(text: str, holes: list[str]) -> list[str] | None:
+    """``text`` cut at each of ``holes``, in order; None unless each is there once."""
+    parts = []
+    for hole in holes:
+        if text.count(hole) != 1:
+            return None
+        before, _, text = text.partition(hole)
+        parts.append(before)
+    return [*parts, text]
 
 
 _HOLES = {"args": "\x00args", "kwargs": "\x00kwargs", "name": "\x00name"}  # no JSON has these
+_ARGUMENT_HOLES = {"args": _HOLES["args"], "kwargs": _HOLES["kwargs"]}
+_UNKNOWN: Any = object()
+CANONICAL_PLAIN = plain_json_encoder(sort_keys=True)  # CANONICAL.encode of checked values
+PLAIN_COMPACT = plain_json_encoder(sort_keys=False)  # _ENCODER.encode of checked values
 
 
 def run_id_for(schedule: str, fire_ms: int) -> str:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.config.values import Checker, plain, schedule_from
+from scheduler.config.values import Checker, Copy, plain, schedule_from
 from scheduler.core.instants import to_ms, utc_text
 from scheduler.core.jitter import due_ms
-from scheduler.core.messages import CanonicalTemplate, definition_and_digest, definition_text, event
-from scheduler.core.model import JSONValue, Schedule, digest_of
+from scheduler.core.messages import CopyTemplate, definition_and_digest, event
+from scheduler.core.model import Schedule
 from scheduler.errors import (
     OwnershipError,
     ScheduleExistsError,
@@ -118,10 +118,7 @@ def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: 
     for name, fields in items:
         given = clean(fields)
         like = check.like(name, given)
-        if like is None:
-            checked.append((name, given, check(name, given), None, None))
-        else:
-            checked.append((name, given, *like))
+        checked.append((name, given, *like) if like else (name, given, check(name, given), None))
     make = _Maker(now, event("added", now, by=by))
     # Two chunks in flight keep Redis busy while it reads the next one; a name given twice
     # must meet Redis in order (the first is added, the second exists), so then one.
@@ -143,8 +140,8 @@ def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: 
 
 
 # name, fields as given, the schedule (or the template it is a copy of), and the copy's
-# args and kwargs (None: the schedule is itself)
-_Checked = tuple[str, dict[str, Any], Schedule, list[JSONValue] | None, dict[str, JSONValue] | None]
+# arguments (None: the schedule is itself)
+_Checked = tuple[str, dict[str, Any], Schedule, Copy | None]
 
 
 class _Maker:
@@ -156,27 +153,26 @@ class _Maker:
         self.now, self.note = now, note
         self.firsts: dict[str, int | None] = {}
         # by template (alive while add_many holds it, so its id is its own)
-        self.templates: dict[int, tuple[CanonicalTemplate | None, str, int | None]] = {}
+        self.templates: dict[int, tuple[CopyTemplate | None, str, int | None]] = {}
 
     def __call__(self, name: str, given: dict[str, Any], schedule: Schedule,
-                 args: list[JSONValue] | None,
-                 kwargs: dict[str, JSONValue] | None) -> Upsert:  # fmt: skip
-        if args is None or kwargs is None:
+                 copy: Copy | None) -> Upsert:  # fmt: skip
+        if copy is None:
             return _upsert(schedule, given, self.now, create=True, firsts=self.firsts,
                            note=self.note)  # fmt: skip
         known = self.templates.get(id(schedule))
         if known is None:
-            known = (CanonicalTemplate.of(schedule), *_first(schedule, self.now, (), self.firsts))
+            known = (CopyTemplate.of(schedule, API, API),
+                     *_first(schedule, self.now, (), self.firsts))  # fmt: skip
             self.templates[id(schedule)] = known
         template, trigger_key, next_ms = known
         if template is None:
-            copy = replace(schedule, name=name, args=tuple(args), kwargs=kwargs)
-            return _upsert(copy, given, self.now, create=True, firsts=self.firsts, note=self.note)
-        canonical = template.canonical(name, args, kwargs)
-        digest = digest_of(canonical)
-        return Upsert(name, definition_text(canonical, digest, API, API, given), digest,
-                      trigger_key, next_ms, due_ms(name, schedule.jitter_s, next_ms), API, API,
-                      True, False, self.note)  # fmt: skip
+            whole = replace(schedule, name=name, args=tuple(copy.args), kwargs=copy.kwargs)
+            return _upsert(whole, given, self.now, create=True, firsts=self.firsts, note=self.note)
+        body, digest = template.definition(name, copy.args_text, copy.kwargs_text, given)
+        return Upsert(name, body, digest, trigger_key, next_ms,
+                      due_ms(name, schedule.jitter_s, next_ms), API, API, True, False,
+                      self.note)  # fmt: skip
 
 
 def update(store: Store, name: str, changes: Mapping[str, Any], now: datetime,
