@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -487,3 +488,31 @@ def test_add_many_reports_a_bad_argument_of_a_known_shape_as_the_full_check_does
         schedules.add_many(store(redis_url), [("good", good), ("bad", bad)], T0)
     assert str(batched.value) == str(alone.value)
     assert store(redis_url).reads.names() == set()
+
+
+def test_add_many_pauses_the_cycle_collector_only_while_it_runs(redis_url: str) -> None:
+    """Its many containers would make each full collection walk them all again; it makes no
+    cycles, and leaves the collector as it found it, on or off, even when it raises."""
+    import gc
+
+    seen: list[bool] = []
+    real = schedules._add_many
+
+    def spy(*args: Any) -> list[str]:
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    assert gc.isenabled()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedules, "_add_many", spy)
+        schedules.add_many(store(redis_url), [("a", {"task": HEARTBEAT, "every": 60})], T0)
+        with pytest.raises(ScheduleError):
+            schedules.add_many(store(redis_url), [("b", {"task": HEARTBEAT})], T0)
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            schedules.add_many(store(redis_url), [("c", {"task": HEARTBEAT, "every": 60})], T0)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    assert seen == [False, False, False]

@@ -70,7 +70,7 @@ def definition_text(canonical: str, digest: str, owner: str, source: str,
     if fields is not None:
         rest["fields"] = fields
     head = f'{{"v":{VERSION},"kind":"definition","digest":"{digest}"'  # hex: nothing to escape
-    return f'{head},"schedule":{canonical},{_ENCODER.encode(rest)[1:]}'
+    return f'{head},"schedule":{canonical},{PLAIN_COMPACT(rest)[1:]}'
 
 
 class CopyTemplate:
@@ -121,7 +121,7 @@ class CopyTemplate:
             known = self._rest[order] = None if parts is None else (parts, holes)
         if known is None:
             rest = {"owner": self._owner, "source": self._source, "fields": fields}
-            return _ENCODER.encode(rest)[1:]
+            return PLAIN_COMPACT(rest)[1:]
         assert isinstance(known, tuple)
         parts, holes = known
         texts = [parts[0]]

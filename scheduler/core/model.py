@@ -262,7 +262,7 @@ class Schedule:
         fields = [self.cron, self.every_s, self.timezone, _iso(self.start), _iso(self.end)]
         if self.at is not None:  # appended only when set: other schedules keep their key
             fields.append(_iso(self.at))
-        return f"{_PLAIN.encode(fields)}|enabled={self.enabled}"
+        return f"{_TRIGGER_TEXT(fields)}|enabled={self.enabled}"
 
     def canonical(self) -> str:
         """``to_json`` as compact JSON with sorted keys: what the digest is of."""
@@ -274,21 +274,22 @@ class Schedule:
 
 # json.dumps's encoders, made once (json.dumps makes one per call when given options)
 CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-_PLAIN = json.JSONEncoder()
 
 
-def plain_json_encoder(sort_keys: bool) -> Callable[[JSONValue], str]:
-    """Compact JSON text of plain JSON values (no cycles: the caller has checked them), the
-    very text of ``json.JSONEncoder(sort_keys=..., separators=(",", ":")).encode``, at a
-    third of its cost for a small value: ``encode`` makes its C encoder anew at every call,
-    this makes it once. Where the C encoder is missing or takes other arguments: ``encode``."""
-    encoder = json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"))
+def plain_json_encoder(sort_keys: bool, separators: tuple[str, str] = (",", ":")
+                       ) -> Callable[[JSONValue], str]:  # fmt: skip
+    """JSON text of plain JSON values (no cycles: the caller has checked them), the very text
+    of ``json.JSONEncoder(sort_keys=..., separators=...).encode``, at a third of its cost for
+    a small value: ``encode`` makes its C encoder anew at every call, this makes it once.
+    Where the C encoder is missing or takes other arguments: ``encode``."""
+    encoder = json.JSONEncoder(sort_keys=sort_keys, separators=separators)
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return encoder.encode
+    item_separator, key_separator = separators
     try:
-        raw = make(None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
-                   sort_keys, False, True)  # fmt: skip
+        raw = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+                   key_separator, item_separator, sort_keys, False, True)  # fmt: skip
         probe: JSONValue = {"b": [1, 2.5, None, True, "\u00e9\n"], "a": {}}
         if "".join(raw(probe, 0)) != encoder.encode(probe):
             return encoder.encode
@@ -304,6 +305,7 @@ def plain_json_encoder(sort_keys: bool) -> Callable[[JSONValue], str]:
 # CANONICAL.encode of a schedule's to_json: plain JSON, and checked (no cycles: at most 8
 # levels deep, as every field's parser allows)
 _CANONICAL_TEXT = plain_json_encoder(sort_keys=True)
+_TRIGGER_TEXT = plain_json_encoder(sort_keys=False, separators=(", ", ": "))  # json.dumps'
 
 
 def digest_of(canonical: str) -> str:
