@@ -43,14 +43,19 @@ class LeaderStore:
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
             keys = [k.lease, k.defs, k.due, k.owned("files"), k.owned("api"), k.counting_ready]
-            args: list[str | int] = [token, HISTORY_LEN, len(batch)]
+            # what items share (all of a sync's, all of an add_many's), sent once
+            profiles: dict[tuple[str, bool, bool, str], int] = {}
+            args: list[str | int] = []
             for item in batch:
                 keys += [k.state(item.name), k.history(item.name)]
+                shared = (item.owner, item.create_only, item.update_only, item.event)
+                profile = profiles.setdefault(shared, len(profiles) + 1)
                 args += [item.name, item.definition, item.trigger_key, ms_arg(item.next_ms),
-                         ms_arg(item.due_ms), item.digest, item.owner, item.source,
-                         "1" if item.create_only else "", "1" if item.update_only else "",
-                         item.event]  # fmt: skip
-            script(keys=keys, args=args, client=pipe)
+                         ms_arg(item.due_ms), item.digest, item.source, profile]  # fmt: skip
+            head: list[str | int] = [token, HISTORY_LEN, len(batch), len(profiles)]
+            for owner, create_only, update_only, event in profiles:
+                head += [owner, "1" if create_only else "", "1" if update_only else "", event]
+            script(keys=keys, args=head + args, client=pipe)
         with translated("upsert"):
             replies = pipe.execute(raise_on_error=False)
         check_replies(replies, "upsert")

@@ -7,12 +7,13 @@
 -- `counting` to check); then per item two keys:
 -- state:<name> (hash: next_ms, due_ms, trigger_key, paused, runs, missed, owner, source,
 -- ...) and history:<name>
--- ARGV[1] token ('' for the API), ARGV[2] history_len, ARGV[3] the number of items; then
--- per item 11: name, definition JSON, trigger_key, next_ms ('' = never fires again), due_ms
--- (next_ms plus jitter), digest of the definition (kept in the state, so a sync reads no
--- definitions), owner (files | api), source (file:line, or api), create only ('1': refuse
--- if the schedule exists), update only ('1': refuse if it does not), history event JSON to
--- record when written ('' for none: a sync)
+-- ARGV[1] token ('' for the API), ARGV[2] history_len, ARGV[3] the number of items,
+-- ARGV[4] the number of profiles (what items of a call share); then per profile 4: owner
+-- (files | api), create only ('1': refuse if the schedule exists), update only ('1':
+-- refuse if it does not), history event JSON to record when written ('' for none: a
+-- sync); then per item 8: name, definition JSON, trigger_key, next_ms ('' = never fires
+-- again), due_ms (next_ms plus jitter), digest of the definition (kept in the state, so a
+-- sync reads no definitions), source (file:line, or api), its profile (from 1)
 -- A schedule has one owner: a live schedule of the other owner is refused ('conflict' and
 -- its source); a removed one (a tombstone) may be taken over.
 -- An unchanged trigger keeps its stored next fire time: a restart or redeploy never moves it,
@@ -24,6 +25,17 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
 end
 local history_len = tonumber(ARGV[2])
+local count, profiles = tonumber(ARGV[3]), tonumber(ARGV[4])
+local first = 4 + profiles * 4  -- the argument before the first item's
+
+-- item i's arguments: name, definition, trigger_key, next_ms, due_ms, digest, source, then
+-- its profile's owner, create only, update only, event
+local function item(i)
+  local a = first + (i - 1) * 8
+  local p = 4 + (tonumber(ARGV[a + 8]) - 1) * 4
+  return ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
+         ARGV[p + 1], ARGV[a + 7], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[6], '1')
 end
@@ -95,8 +107,6 @@ local function upsert(state, history, name, body, trigger_key, next_ms, due_ms, 
   return 'added'
 end
 
-local count = tonumber(ARGV[3])
-
 -- Every item new (no state, live or tombstone, and no definition), each name once, none
 -- update only: the definitions, owners and due times go in a few calls for the whole batch,
 -- and each schedule costs two (its state and its history), not seven. The answers and the
@@ -104,9 +114,8 @@ local count = tonumber(ARGV[3])
 local function all_new()
   local states, names, seen = {}, {}, {}
   for i = 1, count do
-    local a = 3 + (i - 1) * 11
-    local name = ARGV[a + 1]
-    if seen[name] or ARGV[a + 10] == '1' then
+    local name, _, _, _, _, _, _, _, _, update_only = item(i)
+    if seen[name] or update_only == '1' then
       return false
     end
     seen[name] = true
@@ -128,18 +137,16 @@ local function add_all()
   local defs, owned, due = {}, {files = {}, api = {}}, {}
   local results = {}
   for i = 1, count do
-    local a = 3 + (i - 1) * 11
     local k = 6 + (i - 1) * 2
-    local name, next_ms, due_ms = ARGV[a + 1], ARGV[a + 4], ARGV[a + 5]
-    local owner = ARGV[a + 7]
+    local name, body, trigger_key, next_ms, due_ms, digest, owner, source, _, _, event = item(i)
     defs[#defs + 1] = name
-    defs[#defs + 1] = ARGV[a + 2]
+    defs[#defs + 1] = body
     local set = owned[owner] or owned.files
     set[#set + 1] = name
-    redis.call('HSET', KEYS[k + 1], 'digest', ARGV[a + 6], 'owner', owner, 'source', ARGV[a + 8],
-               'trigger_key', ARGV[a + 3], 'next_ms', next_ms, 'due_ms', due_ms)
-    if ARGV[a + 11] ~= '' then
-      redis.call('LPUSH', KEYS[k + 2], ARGV[a + 11])
+    redis.call('HSET', KEYS[k + 1], 'digest', digest, 'owner', owner, 'source', source,
+               'trigger_key', trigger_key, 'next_ms', next_ms, 'due_ms', due_ms)
+    if event ~= '' then
+      redis.call('LPUSH', KEYS[k + 2], event)
     end
     if next_ms ~= '' then
       due[#due + 1] = due_ms
@@ -166,10 +173,7 @@ end
 
 local results = {}
 for i = 1, count do
-  local a = 3 + (i - 1) * 11
   local k = 6 + (i - 1) * 2
-  results[i] = upsert(KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-                      ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
-                      ARGV[a + 9], ARGV[a + 10], ARGV[a + 11])
+  results[i] = upsert(KEYS[k + 1], KEYS[k + 2], item(i))
 end
 return results
