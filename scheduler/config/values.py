@@ -34,10 +34,15 @@ def plain(value: Any, depth: int = 0) -> JSONValue:
     """A Python value as the YAML a user would write: datetimes as ISO 8601, durations as
     seconds, tuples as lists, enums as their value. What lies deeper than arguments may
     nest (a value that holds itself) is cut off: the check refuses what held it."""
-    if type(value) in _AS_THEY_ARE:
+    kind = type(value)
+    if kind in AS_THEY_ARE:
         return value
     if depth > MAX_JSON_DEPTH:
         return []
+    if kind is dict:  # the common containers first
+        return {k: plain(v, depth + 1) for k, v in value.items()}
+    if kind is list:
+        return [plain(v, depth + 1) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -52,7 +57,7 @@ def plain(value: Any, depth: int = 0) -> JSONValue:
     return value
 
 
-_AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
+AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
 
 
 def schedule_from(name: str, fields: Mapping[str, Any]) -> Schedule:
@@ -184,13 +189,12 @@ class Copy(NamedTuple):
     kwargs_text: str
 
 
-_ARGUMENTS = ("args", "kwargs")
 Shape = tuple[tuple[str, type, object], ...]
 
 
 def _shape(given: Mapping[str, JSONValue]) -> Shape:
     """Every field but args and kwargs, as a key (unhashable if one is a mapping)."""
-    return tuple((k, type(v), v) for k, v in given.items() if k not in _ARGUMENTS)
+    return tuple([(k, type(v), v) for k, v in given.items() if k != "args" and k != "kwargs"])
 
 
 _REFUSED = object()
