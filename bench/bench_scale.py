@@ -3,10 +3,15 @@ next to celery-redbeat where the comparison makes sense.
 
 Run from the repository root with the package installed (``pip install -e '.[dev]'``):
 
-    python bench/bench_scale.py --write     # everything, update RESULTS.md (~15 min)
+    SCHED_SERVER_BINARY=/usr/bin/redis-server python bench/bench_scale.py --write   # ~20 min
     python bench/bench_scale.py --quick     # smoke run (2k / 10k / 50k, short windows)
 
-One embedded Redis per invocation (``EmbeddedRedis``, as ``bench_scheduler.py``); sched's
+One embedded Redis per invocation (``EmbeddedRedis``, as ``bench_scheduler.py``): the
+bundled Valkey, or the binary ``SCHED_SERVER_BINARY`` names. The reference run uses Debian's
+``redis-server`` (``SCHED_SERVER_BINARY=/usr/bin/redis-server``, jemalloc), the kind of
+shared Redis a million schedules would live on: the bundled Valkey is built with libc's
+malloc, which costs it about a third more CPU a definition written (creating tenants: 18,900/s
+median on it, 22,500/s on Redis 7 in the same hour). sched's
 leader is its real CLI, ``python -m scheduler scheduler FILE --redis-url URL``, where FILE
 holds one unrelated schedule (``canary``, every 1 s); everything else is created through
 ``scheduler.Client``. redbeat runs from ``bench/.venv-celery`` (``requirements-compare.txt``):
@@ -99,7 +104,7 @@ from bench_scheduler import (
 
 from scheduler import Client
 from scheduler.store import Store
-from scheduler.store.embedded import EmbeddedRedis, free_port
+from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
 
 HEADING = "## Scale: up to 1,000,000 schedules from code"
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney",
@@ -522,7 +527,7 @@ def render(data: dict[str, Any]) -> str:
     meta, sched, redbeat = data["meta"], data["sched"], data.get("redbeat")
     quick = " (**--quick**: a smoke run, not the reference numbers)" if meta["quick"] else ""
     head = (f"`{meta['command']}`, {meta['date']}{quick}. {meta['machine']}; Python "
-            f"{meta['python']}, sched {meta['sched']}, redis-server {meta['redis_server']}"
+            f"{meta['python']}, sched {meta['sched']}, server {meta['redis_server']}"
             + (f", celery-redbeat {meta['redbeat']}" if redbeat else "") + ". Method: the "
             "docstring of `bench/bench_scale.py`.")  # fmt: skip
     creates = sched["create"] if isinstance(sched["create"], list) else [sched["create"]]
@@ -618,7 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         counts, create_n, run_s, hot, window_s = (10_000, 100_000, 1_000_000), 100_000, 60.0, \
             2_000, 30.0  # fmt: skip
-    command = "python bench/bench_scale.py" + (" --quick" if args.quick else "") + \
+    server = os.environ.get("SCHED_SERVER_BINARY")
+    command = (f"SCHED_SERVER_BINARY={server} " if server else "") + \
+        "python bench/bench_scale.py" + (" --quick" if args.quick else "") + \
         (" --write" if args.write else "")  # fmt: skip
     started = now()
     RAW.mkdir(exist_ok=True)
@@ -629,10 +636,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from bench_scheduler import cpu_model
 
-        info: Any = env.client(0).info("server")
+        info: Any = env.client(0).info()
         data["meta"] = {
             "date": f"{datetime.now(UTC):%Y-%m-%d}", "command": command, "quick": args.quick,
-            "python": platform.python_version(), "redis_server": info["redis_version"],
+            "python": platform.python_version(),
+            "redis_server": f"{server_version(info)} ({info['mem_allocator']})",
             "sched": f"{version('sched')} ({git_describe()})", "run_s": run_s,
             "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
             f"{platform.machine()}",
