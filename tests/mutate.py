@@ -64,7 +64,7 @@ LUA_TESTS = (
     "tests/test_ops.py",
 )
 CONFIG_TESTS = ("tests/test_config*.py", "tests/test_cli_schedules.py", "tests/test_core_*.py",
-                "tests/test_schedule_errors.py")  # fmt: skip
+                "tests/test_schedule_errors.py", "tests/test_api_schedules.py")  # fmt: skip
 CRON_TESTS = ("tests/test_cron_dst.py", "tests/test_cron_suites.py", "tests/test_core_*.py")
 
 # (group, target file or glob, test files or globs); only test files that exist are run.

@@ -477,6 +477,24 @@ def test_add_many_refuses_arguments_of_a_known_shape_over_the_size_limit_as_add_
     assert store(redis_url).reads.names() == set()
 
 
+@pytest.mark.parametrize(("size", "loads"), [(65_526, True), (65_527, False)])
+def test_a_copy_of_a_known_shape_with_arguments_at_the_size_limit_is_checked_as_add_does(
+    redis_url: str, size: int, loads: bool
+) -> None:
+    """[["x...x"], {}] is the string plus 10 bytes as json.dumps writes it: 65,536 load."""
+    good: dict[str, object] = {"task": HEARTBEAT, "every": 60, "args": ["x"]}
+    edge: dict[str, object] = {**good, "args": ["x" * size]}
+    if loads:
+        assert schedules.add_many(store(redis_url), [("a", good), ("b", edge)], T0) == [
+            "added", "added"]  # fmt: skip
+        return
+    with pytest.raises(ScheduleError) as batched:
+        schedules.add_many(store(redis_url), [("a", good), ("b", edge)], T0)
+    assert str(batched.value) == (
+        "schedules.b.args: args and kwargs are 65537 bytes as JSON; the limit is 65536"
+    )
+
+
 def test_add_many_reports_a_bad_argument_of_a_known_shape_as_the_full_check_does(
     redis_url: str,
 ) -> None:

@@ -131,23 +131,28 @@ def test_each_value_is_parsed_once_and_a_known_shape_is_a_copy(
     for i in range(300):
         fields: dict[str, Any] = {"task": T, "cron": "0 9 * * *", "timezone": zones[i % 3],
                                   "kwargs": {"tenant": i}}  # fmt: skip
-        if retry:
-            fields["retry"] = {"max_attempts": 3}
+        if retry:  # the same policy, its keys in either order
+            fields["retry"] = ({"max_attempts": 3, "backoff": "fixed"} if i % 2 else
+                               {"backoff": "fixed", "max_attempts": 3})  # fmt: skip
         got = checker(f"t{i}", fields)
         assert (got.name, got.timezone, got.kwargs) == (f"t{i}", zones[i % 3], {"tenant": i})
     expected: list[tuple[str, object]] = [("task", T), ("cron", "0 9 * * *"),
                                           *(("timezone", z) for z in zones)]  # fmt: skip
     if retry:
-        expected.append(("retry", {"max_attempts": 3}))
+        expected.append(("retry", {"max_attempts": 3, "backoff": "fixed"}))
     assert sorted(parsed, key=str) == sorted(expected, key=str)
     assert built == ([f"t{i}" for i in range(300)] if retry else ["t0", "t1", "t2"])
 
 
-def nested(levels: int, mapping: bool) -> object:
-    value: object = "leaf"
+def nested(levels: int, mapping: bool, leaf: object = "leaf") -> object:
+    value: object = leaf
     for _ in range(levels):
         value = {"k": value} if mapping else [value]
     return value
+
+
+class Text(str):
+    pass
 
 
 @pytest.mark.parametrize(
@@ -157,6 +162,9 @@ def nested(levels: int, mapping: bool) -> object:
         ({"a": nested(8, False)}, False),
         ({"a": nested(7, True)}, True),
         ({"a": nested(8, True)}, False),
+        ({"a": nested(7, False, [])}, True),  # an empty list 8 levels below: nothing deeper
+        ({"a": Text("a str of a subclass")}, True),
+        ({"a": b"bytes"}, False),  # not JSON
         ({"a": list(range(100))}, True),  # 100 items a level
         ({"a": list(range(101))}, False),
         ({f"k{i}": i for i in range(100)}, True),

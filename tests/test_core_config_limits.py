@@ -4,6 +4,7 @@ first one that is rejected, with the exact problem (line, column, where, message
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,11 +147,19 @@ def test_a_python_value_that_holds_itself_or_nests_5000_deep_is_rejected_by_the_
     deep: object = 1
     for _ in range(5000):  # deeper than Python's recursion limit
         deep = [deep]
-    for args in (loop, deep):
+    deep_tuple: object = 1
+    for _ in range(5000):
+        deep_tuple = (deep_tuple,)
+    for args in (loop, deep, deep_tuple):
         for check in (schedule_from, Checker()):
             with pytest.raises(ScheduleError) as info:
                 check("job", clean({"task": "app.jobs:run", "every": 5, "args": args}))
             assert str(info.value) == f"schedules.job.args: {DEEP}"
+    mapping: OrderedDict[str, object] = OrderedDict(a=1)
+    mapping["me"] = mapping
+    with pytest.raises(ScheduleError) as info:
+        schedule_from("job", clean({"task": "app.jobs:run", "every": 5, "kwargs": mapping}))
+    assert str(info.value) == f"schedules.job.kwargs: {DEEP}"
 
 
 # -- args and kwargs: 64 KiB as JSON ---------------------------------------------------------
