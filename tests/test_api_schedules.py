@@ -445,7 +445,7 @@ def test_add_many_stores_exactly_what_add_one_by_one_stores(redis_url: str) -> N
                           "description": "per tenant \u00e9", "priority": 7, "args": ["x"]})
               for i in range(2)]  # the same shape, args and kwargs elsewhere  # fmt: skip
     items += [(f"hole-{i}", {"task": HEARTBEAT, "every": 60, "args": [i],
-                             "description": "\x00args \x00kwargs \x00name"})
+                             "description": "\x00kwargs"})
               for i in range(2)]  # fmt: skip
     items.append(("odd-one", {"task": HEARTBEAT, "every": 90}))
     items.append(("no-args", {"task": HEARTBEAT, "cron": "0 9 * * mon"}))
@@ -475,6 +475,34 @@ def test_add_many_refuses_arguments_of_a_known_shape_over_the_size_limit_as_add_
         schedules.add_many(store(redis_url), [("good", good), ("big", big)], T0)
     assert str(batched.value) == str(alone.value)
     assert store(redis_url).reads.names() == set()
+
+
+def test_a_copy_template_splices_a_copy_and_gives_up_only_on_a_value_that_is_a_hole() -> None:
+    """What the lane for copies rests on: the template of a schedule gives a copy's
+    definition byte for byte, the fields' text spliced too (kept per order of their keys);
+    a value that reads like a hole leaves no template, and each copy is encoded whole."""
+    from dataclasses import replace
+
+    from scheduler.config.values import schedule_from
+    from scheduler.core.messages import CopyTemplate, definition_and_digest
+
+    fields: dict[str, object] = {"task": HEARTBEAT, "every": 60, "kwargs": {"b": 1, "a": 2}}
+    template = CopyTemplate.of(schedule_from("t", fields), "api", "api")
+    assert template is not None
+    copy = {**fields, "kwargs": {"b": 3, "a": [4]}}
+    got = template.definition("u", "[]", '{"a":[4],"b":3}', copy)
+    whole = replace(schedule_from("t", fields), name="u", kwargs={"b": 3, "a": [4]})
+    assert got == definition_and_digest(whole, "api", copy)
+    assert template._rest[("task", "every", "kwargs")] is not None  # spliced, not whole
+    for value in ("\x00args", "\x00kwargs"):  # the description lies before both holes
+        odd = schedule_from("t", {"task": HEARTBEAT, "every": 60, "description": value})
+        assert CopyTemplate.of(odd, "api", "api") is None, value
+    # ... and before the name's, cut after the kwargs': not in the way, the copy is right
+    named: dict[str, object] = {"task": HEARTBEAT, "every": 60, "description": "\x00name"}
+    template = CopyTemplate.of(schedule_from("t", named), "api", "api")
+    assert template is not None
+    whole = replace(schedule_from("t", named), name="u")
+    assert template.definition("u", "[]", "{}", named) == definition_and_digest(whole, "api", named)
 
 
 @pytest.mark.parametrize(("size", "loads"), [(65_526, True), (65_527, False)])
