@@ -155,11 +155,31 @@ def test_a_python_value_that_holds_itself_or_nests_5000_deep_is_rejected_by_the_
             with pytest.raises(ScheduleError) as info:
                 check("job", clean({"task": "app.jobs:run", "every": 5, "args": args}))
             assert str(info.value) == f"schedules.job.args: {DEEP}"
-    mapping: OrderedDict[str, object] = OrderedDict(a=1)
-    mapping["me"] = mapping
-    with pytest.raises(ScheduleError) as info:
-        schedule_from("job", clean({"task": "app.jobs:run", "every": 5, "kwargs": mapping}))
-    assert str(info.value) == f"schedules.job.kwargs: {DEEP}"
+    plain_mapping: dict[str, object] = {"a": 1}
+    plain_mapping["me"] = plain_mapping
+    ordered: OrderedDict[str, object] = OrderedDict(a=1)
+    ordered["me"] = ordered
+    for kwargs in (plain_mapping, ordered):
+        with pytest.raises(ScheduleError) as info:
+            schedule_from("job", clean({"task": "app.jobs:run", "every": 5, "kwargs": kwargs}))
+        assert str(info.value) == f"schedules.job.kwargs: {DEEP}"
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+def test_api_arguments_nested_100_levels_deep_load(container: type) -> None:
+    from scheduler.config.values import Checker, schedule_from
+    from scheduler.ops.schedules import clean
+
+    args: object = 1
+    for _ in range(100):
+        args = container([args])
+    for check in (schedule_from, Checker()):
+        loaded = check("job", clean({"task": "app.jobs:run", "every": 5, "args": args}))
+        inner: object = loaded.args
+        for _ in range(100):
+            assert isinstance(inner, list | tuple)
+            [inner] = inner
+        assert inner == 1
 
 
 # -- args and kwargs: 64 KiB as JSON ---------------------------------------------------------
