@@ -237,6 +237,49 @@ def test_a_name_twice_in_a_batch_of_new_ones_is_added_once_then_updated(redis_ur
     assert hash_of(s, s.keys.state("a"))["digest"] == "d2"
 
 
+def test_a_schedule_of_one_owner_is_refused_to_the_other_with_its_source_and_kept(
+    redis_url: str,
+) -> None:
+    s = led(redis_url)
+    api = replace(item("a", "every 60", T), owner="api", source="api")
+    files = replace(item("f", "every 60", T), source="jobs.yaml:7")
+    assert s.leader.upsert("tok", [api, files]) == ["added", "added"]
+    before = schedules_of(s)
+    taken = [
+        replace(item("a", "every 30", T + MIN, digest="d2"), source="other.yaml:1"),
+        replace(item("f", "every 30", T + MIN, digest="d2"), owner="api", source="api"),
+    ]
+    assert s.leader.upsert("tok", taken) == ["conflict:api", "conflict:jobs.yaml:7"]
+    assert schedules_of(s) == before
+
+
+def test_create_only_of_a_live_schedule_answers_exists_and_writes_nothing(redis_url: str) -> None:
+    s = led(redis_url)
+    assert s.leader.upsert("tok", [item("a", "every 60", T)]) == ["added"]
+    before = schedules_of(s)
+    again = replace(item("a", "every 30", T + MIN, digest="d2"), create_only=True, event="{}")
+    assert s.leader.upsert("tok", [again]) == ["exists"]
+    assert schedules_of(s) == before
+
+
+def test_a_batch_of_new_ones_with_one_api_schedule_and_one_that_never_fires(
+    redis_url: str,
+) -> None:
+    """The batch's writes for one item of a kind, and for none: one API owner, one due time
+    (the other never fires), and a batch in which nothing fires at all."""
+    s = led(redis_url)
+    batch = [replace(item("a", "every 60", T), owner="api", source="api"),
+             item("b", "at x", None)]  # fmt: skip
+    assert s.leader.upsert("tok", batch) == ["added", "added"]
+    assert members(s, s.keys.owned("api")) == {"a"}
+    assert members(s, s.keys.owned("files")) == {"b"}
+    assert scored(s, s.keys.due) == [("a", T + 3)]
+    assert s.leader.upsert("tok", [item("c", "at y", None), item("d", "at z", None)]) == [
+        "added", "added"]  # fmt: skip
+    assert scored(s, s.keys.due) == [("a", T + 3)]
+    assert hash_of(s, s.keys.state("c"))["next_ms"] == ""
+
+
 def test_an_update_only_schedule_in_a_batch_of_new_ones_is_missing_and_the_rest_added(
     redis_url: str,
 ) -> None:
