@@ -113,10 +113,31 @@ def test_a_queued_id_without_a_message_is_dropped_by_claim(redis_url: str) -> No
     assert scored(s, s.keys.queue("default")) == []
 
 
-def test_claim_beats_by_redis_clock_whatever_now_ms_it_is_given(redis_url: str) -> None:
+def test_a_claim_that_takes_runs_beats_by_redis_clock_whatever_now_ms_it_is_given(
+    redis_url: str,
+) -> None:
     s = store(redis_url)
     w = s.worker("w1")
-    assert_by_redis_clock(s, lambda: (w.claim("default", 5, T), beat_of(s, "w1"))[1])
+    fires = iter(range(T, T + 10**9, 1000))
+
+    def claimed_one() -> int:
+        enqueue(s, "a", next(fires))
+        assert len(w.claim("default", 5, T)) == 1
+        return beat_of(s, "w1")
+
+    assert_by_redis_clock(s, claimed_one)
+
+
+def test_a_claim_of_an_empty_queue_writes_nothing(redis_url: str) -> None:
+    """An idle worker asks often: what it asks must not grow the append-only file."""
+    s = store(redis_url)
+    s.client.zadd(s.keys.workers, {"w1": 5})  # its last heartbeat
+    before = snapshot(s)
+    s.client.config_resetstat()
+    assert s.worker("w1").claim("default", 5, T) == []
+    assert snapshot(s) == before
+    stats: dict[str, Any] = s.client.info("commandstats")
+    assert "cmdstat_zadd" not in stats and "cmdstat_zpopmin" in stats
 
 
 def test_the_runs_of_a_worker_that_claimed_and_never_beat_again_come_back(

@@ -8,10 +8,16 @@
 -- mistake a prefetched run for a running one.
 -- Returns a flat list: run_id, message, deliveries (starts so far + 1), ... The worker
 -- dead-letters a run whose deliveries exceed its limit (a poison run) instead of running it.
+-- A claim that takes runs is also the worker's heartbeat (its runs are not reaped before
+-- its next beat); one that finds the queue empty writes nothing, so an idle worker's
+-- polling adds nothing to the append-only file (its heartbeat is heartbeat.lua's, each second).
 local worker = ARGV[1]
+local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
+if #popped == 0 then
+  return {}
+end
 local t = redis.call('TIME')
 redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), worker)
-local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
 local out = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
