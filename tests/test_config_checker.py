@@ -196,3 +196,23 @@ def test_plain_arguments_within_the_limits_skip_the_full_check_and_others_take_i
         with contextlib.suppress(ScheduleError):
             checker(name, clean({"task": T, "every": 60, "kwargs": kwargs}))
     assert full == ([] if quick else ["first", "copy"])
+
+
+def test_problems_inside_one_field_come_in_the_order_they_were_given(tmp_path: Any) -> None:
+    """Problems are sorted by where they stand: within one field, by column, which for the
+    API is the order of the values given (not the alphabet), as a file's would be."""
+    from scheduler.config import load
+    from scheduler.errors import ConfigError
+
+    fields: dict[str, Any] = {"task": T, "every": 60, "retry": {"max": "soon", "initial": "x"}}
+    path = tmp_path / "s.yaml"
+    path.write_text(f"schedules:\n  s:\n    task: {T}\n    every: 60\n"
+                    "    retry: {max: soon, initial: x}\n")  # fmt: skip
+    with pytest.raises(ConfigError) as in_file:
+        load([path])
+    with pytest.raises(ScheduleError) as from_code:
+        schedule_from("s", fields)
+    expected = [f"{p.where}: {p.message}" for p in in_file.value.problems]
+    assert [w.split(":")[0] for w in expected] == ["schedules.s.retry.max",
+                                                    "schedules.s.retry.initial"]  # fmt: skip
+    assert str(from_code.value).splitlines() == expected
