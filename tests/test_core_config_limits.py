@@ -116,13 +116,17 @@ DEEP = "nested more than 100 levels deep (a value that holds itself, such as an 
     "its own anchor, nests forever)"  # fmt: skip
 
 
+def innermost(args: object, levels: int) -> object:
+    """What lies ``levels`` one-item lists (or tuples) down in ``args``."""
+    for _ in range(levels):
+        assert isinstance(args, list | tuple) and len(args) == 1
+        [args] = args
+    return args
+
+
 def test_args_nested_100_levels_deep_load(tmp_path: Path) -> None:
     loaded = job(tmp_path, f"    every: 5s\n    args: {'[' * 100}1{']' * 100}\n")
-    inner: object = loaded.args
-    for _ in range(100):
-        assert isinstance(inner, list | tuple)
-        [inner] = inner
-    assert inner == 1
+    assert innermost(loaded.args, 100) == 1
 
 
 def test_args_nested_101_levels_deep_are_rejected_at_the_101st(tmp_path: Path) -> None:
@@ -175,11 +179,7 @@ def test_api_arguments_nested_100_levels_deep_load(container: type) -> None:
         args = container([args])
     for check in (schedule_from, Checker()):
         loaded = check("job", clean({"task": "app.jobs:run", "every": 5, "args": args}))
-        inner: object = loaded.args
-        for _ in range(100):
-            assert isinstance(inner, list | tuple)
-            [inner] = inner
-        assert inner == 1
+        assert innermost(loaded.args, 100) == 1
 
 
 # -- args and kwargs: 64 KiB as JSON ---------------------------------------------------------
