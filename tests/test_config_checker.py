@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from scheduler.config.values import Checker, schedule_from
+from scheduler.config.values import Checker, clean, schedule_from
 from scheduler.errors import ScheduleError
-from scheduler.ops.schedules import clean
 
 T = "scheduler.tasks:heartbeat"
 

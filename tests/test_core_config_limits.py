@@ -142,9 +142,8 @@ def test_an_alias_inside_its_own_anchor_is_rejected_not_followed_forever(tmp_pat
 
 
 def test_a_python_value_that_holds_itself_or_nests_5000_deep_is_rejected_by_the_api() -> None:
-    from scheduler.config.values import Checker, schedule_from
+    from scheduler.config.values import Checker, clean, schedule_from
     from scheduler.errors import ScheduleError
-    from scheduler.ops.schedules import clean
 
     loop: list[object] = [1]
     loop.append(loop)
@@ -171,8 +170,7 @@ def test_a_python_value_that_holds_itself_or_nests_5000_deep_is_rejected_by_the_
 
 @pytest.mark.parametrize("container", [list, tuple])
 def test_api_arguments_nested_100_levels_deep_load(container: type) -> None:
-    from scheduler.config.values import Checker, schedule_from
-    from scheduler.ops.schedules import clean
+    from scheduler.config.values import Checker, clean, schedule_from
 
     args: object = 1
     for _ in range(100):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -35,14 +35,15 @@ def plain(value: Any, depth: int = 0) -> JSONValue:
     seconds, tuples as lists, enums as their value. What lies deeper than arguments may
     nest (a value that holds itself) is cut off: the check refuses what held it."""
     kind = type(value)
-    if kind in AS_THEY_ARE:
+    if kind in _AS_THEY_ARE:
         return value
     if depth > MAX_JSON_DEPTH:
         return []
-    if kind is dict:  # the common containers first
-        return {k: plain(v, depth + 1) for k, v in value.items()}
-    if kind is list:
+    # containers first, the common ones by their exact type (an ABC's isinstance is slow)
+    if kind is list or isinstance(value, list | tuple | set | frozenset):
         return [plain(v, depth + 1) for v in value]
+    if kind is dict or isinstance(value, Mapping):
+        return {k: plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -50,20 +51,22 @@ def plain(value: Any, depth: int = 0) -> JSONValue:
         return int(seconds) if seconds == int(seconds) else seconds
     if isinstance(value, Enum):
         return plain(value.value, depth)
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v, depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        return {k: plain(v, depth + 1) for k, v in value.items()}
     return value
 
 
-AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
+
+
+def clean(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields as given, as stored and checked: plain values, None left out."""
+    return {key: value if type(value) in _AS_THEY_ARE else plain(value)
+            for key, value in fields.items() if value is not None}  # fmt: skip
 
 
 def schedule_from(name: str, fields: Mapping[str, Any]) -> Schedule:
     """A checked schedule from field values (None leaves a field out); ScheduleError with
     every problem otherwise."""
-    given = {key: plain(value) for key, value in fields.items() if value is not None}
+    given = clean(fields)
     f = SourceFile(API_SOURCE)
     try:
         entries = read_root(_nodes({"schedules": {name: given}}), f)
@@ -238,26 +241,25 @@ def _plain_json(value: object, depth: int) -> bool:
         return True
     if isinstance(value, float):
         return math.isfinite(value)
+    items: Iterable[object]
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                return False
+        items = value.values()
+    else:
+        return False
+    if len(value) > 100:
+        return False
     # an item that is a scalar of its own type is taken as it is (the common case, and the
     # cost of a reminder's arguments), unless it lies deeper than the limit
     deep = depth >= 8
-    if isinstance(value, list):
-        if len(value) > 100:
+    for item in items:
+        if (deep or type(item) not in _SCALARS) and not _plain_json(item, depth + 1):
             return False
-        for item in value:
-            if (deep or type(item) not in _SCALARS) and not _plain_json(item, depth + 1):
-                return False
-        return True
-    if isinstance(value, dict):
-        if len(value) > 100:
-            return False
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return False
-            if (deep or type(item) not in _SCALARS) and not _plain_json(item, depth + 1):
-                return False
-        return True
-    return False
+    return True
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})  # plain JSON as they are (float: finite)

@@ -28,7 +28,6 @@ from scheduler.errors import StateVersionError
 VERSION = 1
 PRIORITY_SLOT = 10**13  # ms since the epoch stay below this until the year 2286
 _COMPACT = (",", ":")
-_ENCODER = json.JSONEncoder(separators=_COMPACT)  # json.dumps's, made once
 
 
 def priority_score(priority: int, enqueued_ms: int) -> int:
@@ -66,11 +65,21 @@ def definition_text(canonical: str, digest: str, owner: str, source: str,
                     fields: dict[str, Any] | None = None) -> str:  # fmt: skip
     """A schedule as Redis holds it: its canonical JSON, digest, owner (files or api), where
     it came from, and for the API the fields as given (what ``update`` merges into)."""
+    return _definition(canonical, digest, PLAIN_COMPACT(_rest(owner, source, fields))[1:])
+
+
+def _rest(owner: str, source: str, fields: dict[str, Any] | None) -> dict[str, Any]:
+    """What a definition holds after its schedule."""
     rest: dict[str, Any] = {"owner": owner, "source": source}
     if fields is not None:
         rest["fields"] = fields
+    return rest
+
+
+def _definition(canonical: str, digest: str, rest_text: str) -> str:
+    """A definition from its parts: ``rest_text`` is ``_rest``'s JSON without its ``{``."""
     head = f'{{"v":{VERSION},"kind":"definition","digest":"{digest}"'  # hex: nothing to escape
-    return f'{head},"schedule":{canonical},{PLAIN_COMPACT(rest)[1:]}'
+    return f'{head},"schedule":{canonical},{rest_text}'
 
 
 class CopyTemplate:
@@ -104,24 +113,19 @@ class CopyTemplate:
         a, b, c, d = self._canonical
         canonical = f"{a}{args_text}{b}{kwargs_text}{c}{encode_basestring_ascii(name)}{d}"
         digest = digest_of(canonical)
-        head = f'{{"v":{VERSION},"kind":"definition","digest":"{digest}"'
-        return f'{head},"schedule":{canonical},{self._rest_of(fields)}', digest
+        return _definition(canonical, digest, self._rest_of(fields)), digest
 
     def _rest_of(self, fields: dict[str, Any]) -> str:
         order = tuple(fields)
         known = self._rest.get(order, _UNKNOWN)
         if known is _UNKNOWN:
             holes = [key for key in order if key in _ARGUMENT_HOLES]
-            rest = {
-                "owner": self._owner,
-                "source": self._source,
-                "fields": {**fields, **{key: _ARGUMENT_HOLES[key] for key in holes}},
-            }
-            parts = _cut(_ENCODER.encode(rest)[1:], [_ENCODER.encode(_HOLES[k]) for k in holes])
+            with_holes = {**fields, **{key: _ARGUMENT_HOLES[key] for key in holes}}
+            text = PLAIN_COMPACT(_rest(self._owner, self._source, with_holes))[1:]
+            parts = _cut(text, [PLAIN_COMPACT(_HOLES[key]) for key in holes])
             known = self._rest[order] = None if parts is None else (parts, holes)
         if known is None:
-            rest = {"owner": self._owner, "source": self._source, "fields": fields}
-            return PLAIN_COMPACT(rest)[1:]
+            return PLAIN_COMPACT(_rest(self._owner, self._source, fields))[1:]
         assert isinstance(known, tuple)
         parts, holes = known
         texts = [parts[0]]
@@ -145,7 +149,7 @@ _HOLES = {"args": "\x00args", "kwargs": "\x00kwargs", "name": "\x00name"}  # no 
 _ARGUMENT_HOLES = {"args": _HOLES["args"], "kwargs": _HOLES["kwargs"]}
 _UNKNOWN: Any = object()
 CANONICAL_PLAIN = plain_json_encoder(sort_keys=True)  # CANONICAL.encode of checked values
-PLAIN_COMPACT = plain_json_encoder(sort_keys=False)  # _ENCODER.encode of checked values
+PLAIN_COMPACT = plain_json_encoder(sort_keys=False)  # compact JSON of checked values
 
 
 def run_id_for(schedule: str, fire_ms: int) -> str:

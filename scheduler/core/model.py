@@ -302,8 +302,8 @@ def plain_json_encoder(sort_keys: bool, separators: tuple[str, str] = (",", ":")
     return encode
 
 
-# CANONICAL.encode of a schedule's to_json: plain JSON, and checked (no cycles: at most 8
-# levels deep, as every field's parser allows)
+# CANONICAL.encode of a schedule's to_json: plain JSON, and checked (no cycles: arguments
+# nest at most MAX_JSON_DEPTH levels, as their parser allows)
 _CANONICAL_TEXT = plain_json_encoder(sort_keys=True)
 _TRIGGER_TEXT = plain_json_encoder(sort_keys=False, separators=(", ", ": "))  # json.dumps'
 

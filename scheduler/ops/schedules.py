@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.config.values import AS_THEY_ARE, Checker, Copy, plain, schedule_from
+from scheduler.config.values import Checker, Copy, clean, plain, schedule_from
 from scheduler.core.instants import to_ms, utc_text
 from scheduler.core.jitter import due_ms
 from scheduler.core.messages import CopyTemplate, definition_and_digest, event
@@ -87,12 +87,6 @@ def _check(name: str, result: str) -> str:
     if result == "missing":
         raise UnknownScheduleError(f"no schedule named {name!r}")
     return result
-
-
-def clean(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields as stored: plain values, None left out."""
-    return {key: value if type(value) in AS_THEY_ARE else plain(value)
-            for key, value in fields.items() if value is not None}  # fmt: skip
 
 
 def add(store: Store, name: str, fields: Mapping[str, Any], now: datetime,
