@@ -19,7 +19,9 @@ beat sends it by name. Entry *i* of a group gets ``last_run_at = first_due + (i 
 down to the interval's resolution (whole seconds for intervals under a minute), so an every-1 s
 entry aims at whole-second boundaries instead of drifting by each send's lateness.
 
-``worker`` runs one ``celery worker --pool solo`` (``bench_celery.py``) on the spec's broker,
+``worker`` runs one ``celery worker --pool solo`` (``bench_celery.py``; without heartbeats,
+gossip and mingle unless the spec says ``"defaults": true``, as ``bench_idle.py`` does) on the
+spec's broker,
 with the task ``bench.noop`` that appends one JSON line per execution to the spec's
 ``record_file``: ``time.time()`` as the task's first statement, and the due instant from
 the message's headers (sched's ``sched_fire_at``, or this module's ``bench_due``).
@@ -169,10 +171,9 @@ def run_worker(spec: dict[str, Any]) -> None:
             out.write(json.dumps(line) + "\n")
 
     app.task(name=TASK, bind=True)(noop)
-    app.worker_main([
-        "worker", "--pool", "solo", "-Q", QUEUE, "--without-heartbeat", "--without-gossip",
-        "--without-mingle", "-l", "warning",
-    ])  # fmt: skip
+    quiet = [] if spec.get("defaults") else ["--without-heartbeat", "--without-gossip",
+                                              "--without-mingle"]  # fmt: skip
+    app.worker_main(["worker", "--pool", "solo", "-Q", QUEUE, *quiet, "-l", "warning"])
 
 
 def versions() -> dict[str, str]:

@@ -188,6 +188,27 @@ def test_a_batch_applies_each_step_to_its_own_schedule(redis_url: str) -> None:
     assert history(s, "a") == [] and history(s, "d") == []
 
 
+def test_a_batch_larger_than_one_write_call_takes_applies_every_step(redis_url: str) -> None:
+    """The script gathers its sorted-set inserts, removals and `counting` marks into a few
+    calls of at most 4,000 arguments: 8,200 steps over two queues, half of them ending,
+    need more than one call of every kind."""
+    s = store(redis_url)
+    names = [f"n{i:04d}" for i in range(8200)]
+    lead(s, *names)
+    steps = []
+    for i, name in enumerate(names):
+        step = fire(name, N0, queue=f"q{i % 2}")
+        if i % 2:
+            step.new_next_ms = step.new_due_ms = None
+        steps.append(step)
+    assert s.leader.dispatch(TOKEN, steps) == [1] * 8200
+    assert due(s) == {name: N0 + MIN + 7 for name in names[::2]}
+    assert queue(s, "q0") == sorted((f"{n}@{N0}", 4 * 10**13 + N0) for n in names[::2])
+    assert queue(s, "q1") == sorted((f"{n}@{N0}", 4 * 10**13 + N0) for n in names[1::2])
+    assert {text(m) for m in s.client.smembers(s.keys.counting)} == set(names)
+    assert queues(s) == {"q0", "q1"}
+
+
 def test_a_schedule_that_never_fires_again_leaves_the_due_set(redis_url: str) -> None:
     s = store(redis_url)
     lead(s, "a", "b")

@@ -302,6 +302,7 @@ def test_the_process_pool_gives_tasks_their_context_and_survives_a_crash(
     enqueue(s, job("crash", "die", retry=RetryPolicy(max_attempts=1)))
     worker = Worker(s, concurrency=2, pool_kind="prefork", now=Clock(T0))
     settle(worker, timeout_s=30)
+    worker.pool.close()
     assert out.read_text().count("proc@") == 1
     assert outcomes(s, "proc") == ["succeeded"]
     assert outcomes(s, "crash") == ["failed"]

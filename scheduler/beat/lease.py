@@ -24,7 +24,8 @@ from scheduler.store.leader import LeaderStore
 log = logging.getLogger("sched.scheduler")
 
 LEASE_TTL_MS = 5000
-RENEW_EVERY_MS = 500  # also how often a standby tries to take an expired lease
+RENEW_EVERY_MS = 1000  # how often the leader renews (the TTL leaves it four more tries)
+ASK_EVERY_MS = 500  # how often a standby tries to take an expired lease
 
 
 def default_identity() -> str:
@@ -89,7 +90,7 @@ class Lease:
     def _renew(self, stop: threading.Event, alive: Callable[[], bool]) -> None:
         outage = Outage(log)
         while not stop.is_set():
-            wait_s = RENEW_EVERY_MS / 1000
+            wait_s = (RENEW_EVERY_MS if self.held else ASK_EVERY_MS) / 1000
             try:
                 if alive():
                     self.elect(self.clock.now())

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from scheduler.beat.lease import LEASE_TTL_MS, RENEW_EVERY_MS, Lease
+from scheduler.beat.lease import ASK_EVERY_MS, LEASE_TTL_MS, Lease
 from scheduler.beat.planner import Planner
 from scheduler.beat.relay import Relay
 from scheduler.beat.sync import sync
@@ -32,6 +32,13 @@ PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle
 PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 STALL_S = 15.0  # a dispatch loop silent this long is stuck: its lease is not renewed
+
+
+class Unknown:
+    """Not read yet (``prepare``'s ``due_ms``: None is a known answer, nothing is due)."""
+
+
+UNKNOWN = Unknown()
 
 
 class Scheduler:
@@ -153,19 +160,21 @@ class Scheduler:
             self.observer.dispatched(step.name, result, len(step.runs) - result, step.missed,
                                      late)  # fmt: skip
 
-    def prepare(self, now: datetime) -> int:
+    def prepare(self, now: datetime, due_ms: int | Unknown | None = UNKNOWN) -> int:
         """Build the batch of the next due instant ahead of time, while idle.
 
         At the instant itself only the scripts are sent, so a burst of thousands of fires
         becomes visible as fast as Redis can take it. Nothing is decided early that could
         go wrong: each step is still compared and set inside Redis (a schedule paused,
         resumed or dispatched meanwhile is refused), and a batch sent more than a second
-        late is thrown away and planned afresh. Returns the steps built.
+        late is thrown away and planned afresh. ``due_ms``: the next due instant, when the
+        caller just read it. Returns the steps built.
         """
         epoch = self.lease.epoch
         if not epoch or self._synced_epoch != epoch:
             return 0
-        due_ms = self.store.leader.next_due_ms()
+        if isinstance(due_ms, Unknown):
+            due_ms = self.store.leader.next_due_ms()
         if due_ms is None or due_ms <= to_ms(now):
             return 0
         built = self.planner.prepared_for(due_ms)
@@ -174,10 +183,7 @@ class Scheduler:
         return self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
 
     def seconds_until_due(self, now: datetime) -> float:
-        due_ms = self.store.leader.next_due_ms()
-        if due_ms is None:
-            return IDLE_WAIT_S
-        return max(0.0, min(IDLE_WAIT_S, (due_ms - to_ms(now)) / 1000))
+        return _wait_s(self.store.leader.next_due_ms(), now)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -233,9 +239,23 @@ class Scheduler:
 
     def _step(self) -> float:
         if not self.is_leader:
-            return RENEW_EVERY_MS / 1000
+            return ASK_EVERY_MS / 1000
+        # One read of the next due instant per idle pass: it decides whether to tick, what to
+        # build ahead and how long to wait.
         now = self.lease.clock.now
-        self.tick(now())
-        if self.seconds_until_due(now()) > PREPARE_AHEAD_S:
-            self.prepare(now())
-        return self.seconds_until_due(now())
+        due_ms = self.store.leader.next_due_ms()
+        if self._synced_epoch != self.lease.epoch or (due_ms is not None
+                                                       and due_ms <= to_ms(now())):  # fmt: skip
+            self.tick(now())
+            due_ms = self.store.leader.next_due_ms()
+        if _wait_s(due_ms, now()) > PREPARE_AHEAD_S:
+            self.prepare(now(), due_ms)
+        return _wait_s(due_ms, now())
+
+
+def _wait_s(due_ms: int | None, now: datetime) -> float:
+    """How long to wait for ``due_ms``: at most IDLE_WAIT_S, so that new due times (a
+    schedule added through the API, a resume) are seen within it."""
+    if due_ms is None:
+        return IDLE_WAIT_S
+    return max(0.0, min(IDLE_WAIT_S, (due_ms - to_ms(now)) / 1000))

@@ -28,7 +28,8 @@ from scheduler.store.celery import RedisPublisher
 log = logging.getLogger("sched.relay")
 
 BATCH = 500
-IDLE_WAIT_S = 0.5  # between looks at an empty outbox
+IDLE_WAIT_S = 1.0  # between looks at an empty outbox (a dispatch that fills it wakes us)
+EXPIRE_EVERY_S = 5.0  # between looks for overdue Celery runs (their deadlines are minutes)
 RETRY_WAIT_S = (1.0, 30.0)  # a broker that failed: first and longest wait before the next try
 NO_OUTCOME = ("no outcome was reported before the deadline (expires + timeout + 60 s); is "
               "scheduler.celery.report_outcomes(app) in the Celery app?")  # fmt: skip
@@ -79,8 +80,9 @@ class Relay:
         """An entry's broker; '' (an operator's trigger) is the default one."""
         return entry.broker_url or self.default_broker_url or ""
 
-    def pump(self, now: datetime) -> int:
-        """Publish one batch of the outbox; the number of entries the brokers confirmed."""
+    def pump(self, now: datetime, expire: bool = True) -> int:
+        """Publish one batch of the outbox (and ``expire`` overdue Celery runs); the number
+        of entries the brokers confirmed."""
         entries, unreadable = self.store.celery.outbox(BATCH)
         for run_id, why in unreadable.items():
             self._warn(run_id, f"cannot read outbox entry {run_id}: {why}; it stays there")
@@ -90,7 +92,8 @@ class Relay:
         confirmed = 0
         for url, batch in by_broker.items():
             confirmed += self._publish(url, batch, now)
-        self.expire(now)
+        if expire:
+            self.expire(now)
         return confirmed
 
     def _publish(self, url: str, batch: list[OutboxEntry], now: datetime) -> int:
@@ -152,11 +155,15 @@ class Relay:
         """Relay on a thread of its own while ``leading()``, until ``done`` is set."""
 
         def loop() -> None:
+            expire_at = 0.0
             while not done.is_set():
                 busy = False
                 if leading():
                     try:
-                        busy = self.pump(now()) > 0
+                        expire = time.monotonic() >= expire_at
+                        busy = self.pump(now(), expire) > 0
+                        if expire:
+                            expire_at = time.monotonic() + EXPIRE_EVERY_S
                     except SchedError as exc:  # Redis unreachable: the next round retries
                         log.warning("relay: %s", exc)
                 if not busy:

@@ -17,7 +17,7 @@ so every multi-key script runs on one Redis Cluster slot.
 | ``{ns}:history:<name>`` | list | newest-first events (JSON), capped at ``HISTORY_LEN`` |
 | ``{ns}:backfilled:<name>`` | sorted set | fire ms already enqueued by ``sched backfill`` |
 | ``{ns}:runs`` | hash | run id -> run message JSON, until a worker acknowledges it |
-| ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time |
+| ``{ns}:queue:<queue>`` | sorted set | run ids ready to run, by priority then enqueue time; also the name of the pub/sub channel on which every script that adds runs announces them (workers subscribe to ``{ns}:queue:*``) |
 | ``{ns}:queues`` | set | names of queues that have been used |
 | ``{ns}:claims`` | hash | run id -> worker id while a worker holds the run (``|s`` appended once started) |
 | ``{ns}:deliveries`` | hash | run id -> times started without an outcome (poison detection) |

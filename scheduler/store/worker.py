@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from scheduler.core.messages import PRIORITY_SLOT, RunMessage
@@ -111,9 +112,53 @@ class WorkerStore:
                                  PRIORITY_SLOT]  # fmt: skip
         return int(self.conn.run("reap", keys, args))
 
+    def announcements(self) -> Announcements:
+        """A subscription to the announcements of runs arriving on any queue."""
+        return Announcements(self.conn)
+
     def leave(self) -> None:
         """Forget this worker's heartbeat (after a graceful stop handed its runs back), and
         its abandoned attempts (their threads end with it)."""
         self.conn.run("returned", [self.keys.abandoned(self.worker_id)], [self.keys.prefix])
         self.conn.call("zrem", self.keys.workers, self.worker_id)
         self.conn.call("delete", self.keys.worker_info(self.worker_id))
+
+
+class Announcements:
+    """Runs arriving on queues, as announced by the scripts that put them there.
+
+    Each script that puts runs on a queue (dispatch, enqueue, promote, reap, revive, a
+    handback) publishes on the channel named like the queue's key; this is one pattern
+    subscription to all of them, on its own connection. Pub/sub keeps nothing: an
+    announcement made while the subscription is not confirmed is lost, which is why a
+    waiting worker claims once after ``confirmed`` and never waits longer than a bound.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._prefix = conn.keys.queue("")
+        self._pubsub = conn.client.pubsub()  # type: ignore[no-untyped-call]
+        with translated("psubscribe"):
+            self._pubsub.psubscribe(_glob_escaped(self._prefix) + "*")
+
+    def confirmed(self, timeout_s: float) -> bool:
+        """Wait for Redis to confirm the subscription: from then on nothing is missed."""
+        with translated("psubscribe"):
+            reply = self._pubsub.get_message(timeout=timeout_s)
+        return reply is not None and reply["type"] == "psubscribe"
+
+    def receive(self, timeout_s: float) -> str | None:
+        """The queue of the next announcement within ``timeout_s``, or None."""
+        with translated("psubscribe"):
+            reply = self._pubsub.get_message(timeout=timeout_s)
+        if reply is None or reply["type"] != "pmessage":
+            return None
+        return bytes(reply["channel"]).decode()[len(self._prefix) :]
+
+    def close(self) -> None:
+        with translated("punsubscribe"):
+            self._pubsub.close()
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -32,14 +32,17 @@ from scheduler.worker import outcomes
 from scheduler.worker.execute import Result, missing_module
 from scheduler.worker.outcomes import Verdict
 from scheduler.worker.pools import Job, make_pool
+from scheduler.worker.wake import Waker
 
 log = logging.getLogger("sched.worker")
 
 HEARTBEAT_EVERY_S = 1.0
+DESCRIBE_EVERY_S = 10.0  # the worker's description is written again this often (or changed)
 WORKER_TIMEOUT_S = 10.0  # a worker silent this long is presumed dead; its runs come back
 MAX_DELIVERIES = 5  # deliveries without an outcome before a run is dead-lettered as poison
 GRACE_S = 30.0  # on SIGTERM, how long running runs may finish before they are handed back
-IDLE_POLL_S = 0.005
+IDLE_POLL_S = 0.005  # the wait between claims while run announcements do not reach us
+IDLE_WAIT_S = 1.0  # the longest wait for an announcement before claiming anyway
 CLAIM_BATCH = 100
 PREFETCH = 32  # runs claimed beyond the free slots, to save round trips under load
 STALL_S = 15.0  # a worker loop silent this long is stuck (its liveness probe fails)
@@ -83,6 +86,7 @@ class Worker:
         self.accepting = True
         self._next_queue = 0
         self._beat_at = time.monotonic()  # the loop's last sign of progress
+        self._described = ("", 0.0)  # the description last written, and when to write it again
 
     # -- one step -----------------------------------------------------------------------
 
@@ -205,11 +209,23 @@ class Worker:
         return verdict.outcome
 
     def wait(self, timeout_s: float) -> None:
-        """Sleep until a run finishes or ``timeout_s`` passes, whichever comes first."""
-        if not self.running:
-            time.sleep(timeout_s)
-            return
+        """Sleep until a run finishes, runs are announced (``wake``) or ``timeout_s``
+        passes, whichever comes first."""
         self.early.extend(self.pool.finished(timeout_s))
+
+    def wake(self) -> None:
+        """End the current or next ``wait`` now (runs were announced); any thread."""
+        self.pool.wake()
+
+    def idle_wait_s(self, listening: bool, until: float) -> float:
+        """How long an idle loop may wait: until ``until`` (monotonic: the next upkeep) or
+        the first running attempt's timeout, at most IDLE_WAIT_S; IDLE_POLL_S while
+        announcements do not reach this worker."""
+        if not listening:
+            return IDLE_POLL_S
+        ends = [job.deadline for job in self.running.values() if job.deadline is not None]
+        return max(0.0, min(IDLE_WAIT_S, until - time.monotonic(),
+                            *(end - time.monotonic() for end in ends)))  # fmt: skip
 
     def _collect(self, now: datetime) -> list[Outcome]:
         finished, self.early = [*self.early, *self.pool.finished(0)], []
@@ -263,8 +279,13 @@ class Worker:
             log.warning("delivered %d runs of silent workers again", moved)
 
     def _beat(self) -> None:
+        description = self._description()
+        if description == self._described[0] and time.monotonic() < self._described[1]:
+            description = ""  # unchanged and still there: only the beat is written
+        else:
+            self._described = (description, time.monotonic() + DESCRIBE_EVERY_S)
         sent = clock.utc_now()
-        redis_ms = self.backend.heartbeat(self._description(), int(self.worker_timeout_s) * 3)
+        redis_ms = self.backend.heartbeat(description, int(self.worker_timeout_s) * 3)
         self.clock.sample(redis_ms, sent, clock.utc_now())
 
     def _description(self) -> str:
@@ -309,21 +330,26 @@ class Worker:
                  ",".join(self.queues), self.concurrency, self.pool_kind)  # fmt: skip
         next_upkeep = 0.0
         outage = Outage(log)
-        while not stop.is_set():
-            self._beat_at = time.monotonic()
-            try:
-                if time.monotonic() >= next_upkeep:
-                    self.upkeep()
-                    next_upkeep = time.monotonic() + HEARTBEAT_EVERY_S
-                if outage.failures:
-                    self.reconcile()
-                taken = self.process_once()
-                outage.over()
-            except StoreError as exc:
-                stop.wait(outage.failed(exc))
-                continue
-            if not taken:
-                self.wait(IDLE_POLL_S)
+        waker = Waker(self.backend.announcements, lambda: self.queues, self.wake)
+        waker.start(until=stop)
+        try:
+            while not stop.is_set():
+                self._beat_at = time.monotonic()
+                try:
+                    if time.monotonic() >= next_upkeep:
+                        self.upkeep()
+                        next_upkeep = time.monotonic() + HEARTBEAT_EVERY_S
+                    if outage.failures:
+                        self.reconcile()
+                    taken = self.process_once()
+                    outage.over()
+                except StoreError as exc:
+                    stop.wait(outage.failed(exc))
+                    continue
+                if not taken:
+                    self.wait(self.idle_wait_s(waker.listening, next_upkeep))
+        finally:
+            waker.stop()
         self._stop(grace_s, force or threading.Event())
 
     def alive(self) -> bool:

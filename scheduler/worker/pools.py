@@ -42,7 +42,12 @@ class Pool(Protocol):
         job again, ``abandoned``, from ``finished`` when it really returns."""
 
     def finished(self, wait_s: float) -> list[Job]:
-        """Jobs that finished; waits up to ``wait_s`` for one when none has."""
+        """Jobs that finished; waits up to ``wait_s`` for one when none has, or until
+        ``wake``."""
+
+    def wake(self) -> None:
+        """End a wait in ``finished`` now, or the next one at once (any thread may call it:
+        runs were announced)."""
 
     def close(self) -> None:
         """Stop every slot."""
@@ -59,7 +64,7 @@ class ThreadPool:
 
     def __init__(self, size: int, worker_id: str) -> None:
         self.worker_id = worker_id
-        self.done: queue_module.SimpleQueue[Job] = queue_module.SimpleQueue()
+        self.done: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()  # None: wake
         self.jobs: queue_module.SimpleQueue[Job | None] = queue_module.SimpleQueue()
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()  # orders a job's result against its abandonment
@@ -102,14 +107,17 @@ class ThreadPool:
         return lingering
 
     def finished(self, wait_s: float) -> list[Job]:
-        jobs = []
+        got = []
         try:
-            jobs.append(self.done.get(timeout=wait_s) if wait_s > 0 else self.done.get_nowait())
+            got.append(self.done.get(timeout=wait_s) if wait_s > 0 else self.done.get_nowait())
             while True:
-                jobs.append(self.done.get_nowait())
+                got.append(self.done.get_nowait())
         except queue_module.Empty:
             pass
-        return jobs
+        return [job for job in got if job is not None]
+
+    def wake(self) -> None:
+        self.done.put(None)
 
     def close(self) -> None:
         for _ in self.threads:
@@ -197,6 +205,9 @@ class PreforkPool:
         self.idle: deque[Child] = deque()
         self.busy: list[Child] = []
         self.replaced = 0  # children replaced: timeouts, deaths and recycling
+        self._bell, self._ringer = os.pipe()  # ``wake`` writes, ``finished`` waits
+        os.set_blocking(self._bell, False)
+        os.set_blocking(self._ringer, False)
         for _ in range(size):
             self.idle.append(self._spawn())
 
@@ -230,11 +241,18 @@ class PreforkPool:
 
     def finished(self, wait_s: float) -> list[Job]:
         jobs = self._reap()
-        if not jobs and wait_s > 0 and self.busy:
-            handles = [h for c in self.busy for h in (c.conn, c.process.sentinel)]
-            wait(handles, timeout=wait_s)
+        if not jobs and wait_s > 0:
+            handles: list[Any] = [h for c in self.busy for h in (c.conn, c.process.sentinel)]
+            wait([self._bell, *handles], timeout=wait_s)
             jobs = self._reap()
+        with contextlib.suppress(OSError):  # rung meanwhile: the wake is answered by returning
+            while os.read(self._bell, 4096):
+                pass
         return jobs
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full: a wake is already pending
+            os.write(self._ringer, b"!")
 
     def _reap(self) -> list[Job]:
         done = []
@@ -313,6 +331,9 @@ class PreforkPool:
             child.conn.close()
         self.busy.clear()
         self.idle.clear()
+        for end in (self._bell, self._ringer):
+            with contextlib.suppress(OSError):
+                os.close(end)
 
 
 def _kill_group(process: BaseProcess) -> None:

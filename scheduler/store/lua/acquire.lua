@@ -3,19 +3,20 @@
 -- KEYS[2] epoch      integer: incremented each time a new lease is taken
 -- KEYS[3] leader     hash: token, epoch, identity, since_ms (for `sched status`)
 -- KEYS[4] replicas   sorted set: identity -> when it last asked (Redis' ms); entries older
---                    than a minute are dropped (a replica asks every second)
+--                    than a minute are dropped by the standbys' asks and each new lease
+--                    (a renewal, each second, only writes its own entry)
 -- ARGV[1] token, ARGV[2] ttl_ms, ARGV[3] identity, ARGV[4] now_ms
 -- Returns {epoch of our lease or 0 when another holder has it, Redis' time in ms} (the
 -- leader measures its clock's offset with the second).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[4], now, ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {tonumber(redis.call('HGET', KEYS[3], 'epoch')), now}
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
 if holder then
   return {0, now}
 end

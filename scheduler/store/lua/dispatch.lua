@@ -20,9 +20,14 @@
 -- impossible to enqueue twice. Overlap is decided here, in the same atomic step as the
 -- enqueue: `skip` enqueues nothing while a run of the schedule is queued or running (state
 -- field `active`), `queue_one` nothing while one is already waiting (`waiting`); skipped
--- fire times are recorded. The common case costs five calls per schedule and no JSON.
+-- fire times are recorded. The common case costs three calls per schedule and no JSON: the
+-- sorted-set inserts (runs onto queues, next due times) and the `counting` marks are
+-- gathered and sent as one call per key at the end, which the script's atomicity hides.
 -- Mode celery pushes Celery's message onto the list its workers read, here, so that a fire
 -- time handed to Celery is as impossible to send twice as one enqueued for sched.
+-- Each queue that got runs is announced on the channel named like its key (workers wait
+-- on it instead of polling; pcall: a user without channel rights still dispatches, and
+-- its workers poll).
 -- Returns one integer per item: the number of runs enqueued, or -1 if skipped.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
@@ -30,6 +35,22 @@ end
 local history_len = tonumber(ARGV[2])
 local results = {}
 local queues = {}
+local zadds = {}  -- sorted-set key -> {score, member, score, member, ...}
+local counted, gone = {}, {}  -- names for `counting`; names never due again
+local function zadd(key, score, member)
+  local pairs_of = zadds[key]
+  if pairs_of == nil then
+    pairs_of = {}
+    zadds[key] = pairs_of
+  end
+  pairs_of[#pairs_of + 1] = score
+  pairs_of[#pairs_of + 1] = member
+end
+local function in_chunks(command, key, items)  -- unpack() is bounded by Lua's C stack
+  for first = 1, #items, 4000 do
+    redis.call(command, key, unpack(items, first, math.min(first + 3999, #items)))
+  end
+end
 local a = 4
 for i = 0, tonumber(ARGV[3]) - 1 do
   local state, queue, history = KEYS[9 + 3 * i], KEYS[10 + 3 * i], KEYS[11 + 3 * i]
@@ -54,7 +75,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
         redis.call('LPUSH', history, ARGV[o + 3])
       elseif mode == 'sched' then
         if redis.call('HSETNX', KEYS[3], run_id, message) == 1 then
-          redis.call('ZADD', queue, score, run_id)
+          zadd(queue, score, run_id)
           active, waiting, enqueued = active + 1, waiting + 1, enqueued + 1
         else
           duplicates = duplicates + 1  -- never expected: kept as an invariant check
@@ -65,7 +86,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
           redis.call('LPUSH', history, ARGV[o + 4])
           noted = noted + 1
         else
-          redis.call('ZADD', queue, score, run_id)
+          zadd(queue, score, run_id)
         end
         if ARGV[o + 5] ~= '' then
           redis.call('HSET', KEYS[6], run_id, 'sent')
@@ -78,11 +99,11 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       end
     end
     if enqueued > 0 and mode == 'sched' then
-      queues[queue_name] = true
+      queues[queue_name] = queue
     end
     runs = runs + enqueued
     if active > tonumber(st[3] or '0') then
-      redis.call('SADD', KEYS[8], name)
+      counted[#counted + 1] = name
     end
     if fired ~= '' then
       redis.call('HSET', state, 'next_ms', new_next, 'due_ms', new_due, 'active', active,
@@ -105,14 +126,20 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       redis.call('LTRIM', history, 0, history_len - 1)
     end
     if new_next == '' then
-      redis.call('ZREM', KEYS[2], name)
+      gone[#gone + 1] = name
     else
-      redis.call('ZADD', KEYS[2], new_due, name)
+      zadd(KEYS[2], new_due, name)
     end
     results[#results + 1] = enqueued
   end
 end
-for queue_name, _ in pairs(queues) do
+for key, items in pairs(zadds) do
+  in_chunks('ZADD', key, items)
+end
+in_chunks('ZREM', KEYS[2], gone)
+in_chunks('SADD', KEYS[8], counted)
+for queue_name, queue in pairs(queues) do
   redis.call('SADD', KEYS[4], queue_name)
+  redis.pcall('PUBLISH', queue, '')
 end
 return results

@@ -7,6 +7,7 @@
 -- ARGV[7] history_len, ARGV[8] how many backfilled fire times to remember per schedule,
 -- ARGV[10] the schedule's name; ARGV[9] queue, or outbox: then KEYS[1] is outbox:messages and KEYS[2] the outbox, and the
 -- run is a Celery message for the relay (not counted for overlap, no queue recorded)
+-- A run on a queue is announced on the channel named like the queue's key.
 -- Returns 1 if enqueued, 0 if this run was enqueued before (a repeated backfill).
 if ARGV[5] ~= '' then
   if redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[5]) == 0 then
@@ -23,6 +24,7 @@ if ARGV[9] == 'queue' then
   redis.call('HINCRBY', KEYS[6], 'active', 1)
   redis.call('HINCRBY', KEYS[6], 'waiting', 1)
   redis.call('SADD', KEYS[7], ARGV[10])
+  redis.pcall('PUBLISH', KEYS[2], '')
 end
 redis.call('LPUSH', KEYS[5], ARGV[6])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)

@@ -12,6 +12,7 @@
 -- its entry in KEYS[12]: the attempt then still counts in `active` (overlap) until the
 -- worker says it returned (returned.lua), or the worker is presumed dead (reap.lua),
 -- ARGV[13] the run's schedule name (the value of that entry)
+-- A handback is announced on the channel named like the queue's key.
 -- A run no longer claimed by this worker (its worker was presumed dead and the run was
 -- delivered again) is left alone: returns 0. Otherwise 1.
 local id, outcome = ARGV[2], ARGV[3]
@@ -36,6 +37,7 @@ if outcome == 'retry' or outcome == 'defer' then
 elseif outcome == 'handback' then
   -- A graceful stop: back on its queue, and the delivery does not count towards poison.
   redis.call('ZADD', KEYS[10], ARGV[5], id)
+  redis.pcall('PUBLISH', KEYS[10], '')
   if started then
     redis.call('HINCRBY', KEYS[3], id, -1)
     redis.call('HINCRBY', KEYS[8], 'waiting', 1)

@@ -8,11 +8,13 @@
 -- too), so no worker's clock can make a live worker look dead.
 -- The attempts a dead worker had abandoned past their timeout (threads still running) died
 -- with it: they stop counting in their schedules' `active` counters.
+-- Each queue that got runs is announced on the channel named like its key.
 -- Returns the number of runs put back on their queues.
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 local moved = 0
+local ready = {}
 for _, worker in ipairs(dead) do
   local held = ARGV[1] .. 'worker:' .. worker
   for _, id in ipairs(redis.call('SMEMBERS', held)) do
@@ -23,7 +25,9 @@ for _, worker in ipairs(dead) do
       if body then
         local run = cjson.decode(body)
         local score = (tonumber(ARGV[4]) - run['priority']) * tonumber(ARGV[5]) + tonumber(ARGV[2])
-        redis.call('ZADD', ARGV[1] .. 'queue:' .. run['queue'], score, id)
+        local queue = ARGV[1] .. 'queue:' .. run['queue']
+        redis.call('ZADD', queue, score, id)
+        ready[queue] = true
         if owner ~= worker then  -- it had started: it waits again
           redis.call('HINCRBY', ARGV[1] .. 'state:' .. run['schedule'], 'waiting', 1)
         end
@@ -42,5 +46,8 @@ for _, worker in ipairs(dead) do
   end
   redis.call('DEL', abandoned)
   redis.call('ZREM', KEYS[1], worker)
+end
+for queue, _ in pairs(ready) do
+  redis.pcall('PUBLISH', queue, '')
 end
 return moved

@@ -1,0 +1,309 @@
+"""Workers wait for announced runs instead of polling: every script that puts runs on a
+queue announces them, a worker's waker wakes its wait, and a lost announcement costs a
+bounded delay, never a run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from test_worker import T0, Clock, enqueue, job, settle, store
+
+from scheduler import ops
+from scheduler.beat import Scheduler
+from scheduler.core.model import Backoff, Overlap, RetryPolicy
+from scheduler.store import Store
+from scheduler.store.worker import Announcements, _glob_escaped
+from scheduler.worker import Worker, loop
+from scheduler.worker.pools import PreforkPool, ThreadPool
+from scheduler.worker.wake import Waker
+
+BOUND_S = 10.0  # every wait here is bounded by this; none is expected to come near it
+BARRIER = "~barrier"
+
+
+def listening(s: Store) -> Announcements:
+    announcements = s.worker("listener").announcements()
+    assert announcements.confirmed(BOUND_S)
+    return announcements
+
+
+def announced(s: Store, announcements: Announcements) -> list[str]:
+    """Every queue announced so far: a marker published now ends the read (announcements
+    arrive in the order they were made)."""
+    s.client.publish(s.keys.queue(BARRIER), "")
+    got: list[str] = []
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        queue = announcements.receive(0.1)
+        if queue == BARRIER:
+            return got
+        if queue is not None:
+            got.append(queue)
+    pytest.fail("the marker never came back")
+
+
+@pytest.fixture
+def s(redis_url: str) -> Iterator[Store]:
+    yield store(redis_url)
+
+
+def test_a_dispatch_announces_each_queue_that_got_runs_once(s: Store) -> None:
+    ears = listening(s)
+    schedules = {name: job(name, "record", queue=queue) for name, queue in
+                 (("a1", "alpha"), ("a2", "alpha"), ("b1", "beta"))}  # fmt: skip
+    leader = Scheduler(s, schedules)
+    assert leader.elect(T0 - timedelta(minutes=1))
+    leader.tick(T0 - timedelta(minutes=1))  # the first fire times are set, nothing due
+    assert announced(s, ears) == []
+    assert leader.tick(T0) == 3
+    assert sorted(announced(s, ears)) == ["alpha", "beta"]
+
+
+def test_a_dispatch_that_enqueues_nothing_announces_nothing(s: Store) -> None:
+    ears = listening(s)
+    schedule = job("busy", "hang", overlap=Overlap.SKIP)
+    leader = Scheduler(s, {"busy": schedule})
+    assert leader.elect(T0 - timedelta(minutes=1))
+    leader.tick(T0 - timedelta(minutes=1))
+    assert leader.tick(T0) == 1
+    assert announced(s, ears) == ["default"]
+    assert leader.tick(T0 + timedelta(minutes=1)) == 0  # skipped: the first is still queued
+    assert announced(s, ears) == []
+
+
+def test_an_enqueue_announces_its_queue(s: Store) -> None:
+    ears = listening(s)
+    enqueue(s, job("one", "record", queue="reports"))
+    assert announced(s, ears) == ["reports"]
+
+
+def test_a_due_retry_is_announced_when_promoted(s: Store) -> None:
+    flaky = job("flaky", "fail", queue="q", retry=RetryPolicy(max_attempts=2,
+                backoff=Backoff.FIXED, initial_s=1, jitter=False))  # fmt: skip
+    enqueue(s, flaky)
+    worker = Worker(s, queues=("q",), now=Clock(T0))
+    settle(worker)
+    ears = listening(s)
+    assert worker.backend.promote(0) == 0  # not due yet
+    assert announced(s, ears) == []
+    assert worker.backend.promote(10**15) == 1
+    assert announced(s, ears) == ["q"]
+    worker.pool.close()
+
+
+def test_runs_of_a_dead_worker_are_announced_when_delivered_again(s: Store) -> None:
+    enqueue(s, job("held", "record", queue="q"))
+    silent = Worker(s, queues=("q",), now=Clock(T0), worker_id="silent", prefetch=0,
+                    concurrency=0)  # fmt: skip
+    silent.backend.heartbeat()
+    assert len(silent.backend.claim("q", 10, 0)) == 1
+    ears = listening(s)
+    assert silent.backend.reap(0, 60_000) == 0  # alive
+    assert announced(s, ears) == []
+    time.sleep(0.01)
+    assert silent.backend.reap(0, 1) == 1
+    assert announced(s, ears) == ["q"]
+    silent.pool.close()
+
+
+def test_a_revived_dead_letter_and_a_handback_are_announced(s: Store) -> None:
+    enqueue(s, job("doomed", "fail", queue="q", retry=RetryPolicy(max_attempts=1)))
+    enqueue(s, job("slow", "hang", queue="q2", timeout_s=3600))
+    worker = Worker(s, queues=("q", "q2"), now=Clock(T0), concurrency=1, prefetch=1)
+    settle_until = time.monotonic() + BOUND_S
+    while not ops.dead_letters(s) and time.monotonic() < settle_until:
+        worker.process_once()
+        time.sleep(0.005)
+    [dead] = ops.dead_letters(s)
+    ears = listening(s)
+    assert ops.dead_retry(s, dead.run.run_id, T0)
+    assert announced(s, ears) == ["q"]
+    while not worker.running and time.monotonic() < settle_until:
+        worker.process_once()
+    assert worker.running  # the hanging run (and perhaps the revived one, prefetched)
+    assert worker.hand_back() >= 1
+    assert "q2" in announced(s, ears)
+    worker.pool.close()
+
+
+def test_the_subscription_matches_queue_keys_literally() -> None:
+    assert _glob_escaped("{sched}:queue:") == "{sched}:queue:"
+    assert _glob_escaped("a*b?[c]\\d") == "a\\*b\\?\\[c\\]\\\\d"
+
+
+def test_a_namespace_with_pattern_characters_hears_only_its_own_queues(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    odd, plain = Store(client, namespace="t[e]s*t"), Store(client, namespace="tXst")
+    ears = odd.worker("listener").announcements()
+    assert ears.confirmed(BOUND_S)
+    enqueue(plain, job("other", "record", queue="q"))
+    enqueue(odd, job("mine", "record", queue="q"))
+    assert ears.receive(BOUND_S) == "q"
+    assert ears.receive(0.2) is None  # the other namespace's announcement never came
+
+
+# -- the waker ---------------------------------------------------------------------------
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def __call__(self) -> None:
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+    def reaches(self, count: int) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count >= count, timeout=BOUND_S)
+
+
+def waker_for(s: Store, queues: set[str], wake: Callable[[], None]) -> Waker:
+    waker = Waker(s.worker("w").announcements, lambda: queues, wake)
+    waker.start()
+    deadline = time.monotonic() + BOUND_S
+    while not waker.listening and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert waker.listening
+    return waker
+
+
+def test_the_waker_wakes_once_on_subscribing_then_for_its_own_queues_only(s: Store) -> None:
+    wakes = Counter()
+    waker = waker_for(s, {"mine"}, wakes)
+    try:
+        assert wakes.reaches(1)  # subscribed: claim what came while nobody listened
+        enqueue(s, job("theirs", "record", queue="theirs"))
+        enqueue(s, job("mine", "record", queue="mine"))
+        assert wakes.reaches(2)
+        assert wakes.count == 2  # announcements come in order: "theirs" woke nobody
+    finally:
+        waker.stop()
+    assert not waker.listening
+
+
+def test_the_waker_subscribes_again_after_its_connection_is_killed(
+    s: Store, redis_url: str
+) -> None:
+    wakes = Counter()
+    waker = waker_for(s, {"default"}, wakes)
+    try:
+        assert wakes.reaches(1)
+        killed = redis.Redis.from_url(redis_url).client_kill_filter(_type="pubsub")
+        assert killed >= 1
+        assert wakes.reaches(2)  # subscribed again, and woke to claim what it may have missed
+        assert waker.listening
+        enqueue(s, job("after", "record"))
+        assert wakes.reaches(3)
+    finally:
+        waker.stop()
+
+
+# -- pools and the worker's wait -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: ThreadPool(1, "w"), lambda: PreforkPool(1, "w")],
+                         ids=["thread", "prefork"])  # fmt: skip
+def test_a_wake_ends_an_idle_pools_wait(make: Callable[[], Any]) -> None:
+    pool = make()
+    try:
+        threading.Timer(0.05, pool.wake).start()
+        started = time.monotonic()
+        assert pool.finished(BOUND_S * 3) == []
+        assert time.monotonic() - started < BOUND_S
+        pool.wake()  # a wake before the wait ends the next wait at once
+        started = time.monotonic()
+        assert pool.finished(BOUND_S * 3) == []
+        assert time.monotonic() - started < BOUND_S
+        assert pool.finished(0.05) == []  # answered: the next wait waits
+    finally:
+        pool.close()
+
+
+def test_an_idle_wait_is_bounded_by_the_next_upkeep_and_the_first_timeout(s: Store) -> None:
+    worker = Worker(s, now=Clock(T0))
+    try:
+        assert worker.idle_wait_s(False, time.monotonic() + 60) == loop.IDLE_POLL_S
+        assert worker.idle_wait_s(True, time.monotonic() + 60) == pytest.approx(
+            loop.IDLE_WAIT_S, abs=0.01)  # fmt: skip
+        assert worker.idle_wait_s(True, time.monotonic() + 0.2) == pytest.approx(0.2, abs=0.05)
+        assert worker.idle_wait_s(True, time.monotonic() - 5) == 0.0
+        enqueue(s, job("slow", "hang", timeout_s=3600))
+        worker.process_once()
+        [running] = worker.running.values()
+        running.deadline = time.monotonic() + 0.1
+        assert worker.idle_wait_s(True, time.monotonic() + 60) == pytest.approx(0.1, abs=0.05)
+    finally:
+        worker.pool.close()
+
+
+def test_an_announced_run_is_taken_without_waiting_for_the_bound(
+    s: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the idle wait and the upkeep both an hour long, only the announcement can
+    start the run."""
+    monkeypatch.setattr(loop, "IDLE_WAIT_S", 3600.0)
+    monkeypatch.setattr(loop, "HEARTBEAT_EVERY_S", 3600.0)
+    worker = Worker(s, now=Clock(T0), worker_id="waiting")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 1.0))
+    thread.start()
+    try:
+        deadline = time.monotonic() + BOUND_S
+        while not s.reads.workers() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # subscribed, woken once, waiting
+        run_id = enqueue(s, job("now", "record", args=("woken",)))
+        while s.client.hexists(s.keys.runs, run_id) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not s.client.hexists(s.keys.runs, run_id)  # done and acknowledged
+    finally:
+        stop.set()
+        worker.wake()
+        thread.join(timeout=BOUND_S)
+    assert not thread.is_alive()
+
+
+def test_without_channel_rights_runs_are_dispatched_and_taken_by_polling(
+    redis_url: str,
+) -> None:
+    """A Redis user allowed every key but no channel (Redis 7's default for a new ACL user):
+    the scripts' announcements are refused and ignored, the worker cannot subscribe and
+    polls, and the run is still dispatched, taken and acknowledged."""
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser("nochannels", enabled=True, passwords=["+pw"], keys=["*"],
+                      commands=["+@all"], reset_channels=True)  # fmt: skip
+    try:
+        where = admin.connection_pool.connection_kwargs
+        limited = Store(redis.Redis(host=where["host"], port=where["port"], db=where["db"],
+                                    username="nochannels", password="pw"))  # fmt: skip
+        with pytest.raises(redis.ResponseError, match="permissions"):
+            limited.client.publish("{sched}:queue:default", "")
+        schedule = job("limited", "record", args=("polled",))
+        leader = Scheduler(limited, {"limited": schedule})
+        assert leader.elect(T0 - timedelta(minutes=1))
+        leader.tick(T0 - timedelta(minutes=1))
+        assert leader.tick(T0) == 1
+        worker = Worker(limited, now=Clock(T0), worker_id="limited")
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop, 1.0))
+        thread.start()
+        try:
+            deadline = time.monotonic() + BOUND_S
+            while admin.hlen(limited.keys.runs) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert admin.hlen(limited.keys.runs) == 0
+        finally:
+            stop.set()
+            thread.join(timeout=BOUND_S)
+        assert not thread.is_alive()
+    finally:
+        admin.acl_deluser("nochannels")
