@@ -422,6 +422,73 @@ def test_a_batch_prepared_ahead_enqueues_exactly_what_the_instant_would(redis_ur
     assert store(redis_url).reads.states(["a"])["a"].next_ms == to_ms(T0 + timedelta(minutes=2))
 
 
+def test_a_batch_prepared_ahead_goes_out_in_several_script_calls_in_one_round_trip(
+    redis_url: str,
+) -> None:
+    """Five schedules, two to a call: three calls, each its own compare-and-set; one paused
+    after the batch was built is refused alone, the others are enqueued."""
+    from scheduler import ops
+
+    names = ["a", "b", "c", "d", "e"]
+    leader = Scheduler(store(redis_url), {n: every(n, 60) for n in names}, batch_size=2)
+    leader.elect(T0)
+    leader.tick(T0)
+    assert leader.prepare(T0 + timedelta(seconds=30)) == 5
+    assert ops.pause(store(redis_url), "c", T0 + timedelta(seconds=40))
+    assert leader.tick(T0 + timedelta(seconds=60)) == 4
+    assert sorted(name for name, _ in enqueued(store(redis_url))) == ["a", "b", "d", "e"]
+    states = store(redis_url).reads.states(names)
+    assert {n: s.next_ms for n, s in states.items()} == {
+        n: to_ms(T0 + timedelta(minutes=1 if n == "c" else 2)) for n in names}  # fmt: skip
+
+
+def test_a_prepared_batch_refused_for_a_lost_lease_enqueues_nothing_and_steps_down(
+    redis_url: str,
+) -> None:
+    old = Scheduler(store(redis_url), {n: every(n, 60) for n in "abc"}, batch_size=2,
+                    identity="old")  # fmt: skip
+    assert old.elect(T0)
+    old.tick(T0)
+    assert old.prepare(T0 + timedelta(seconds=30)) == 3
+    expire_lease(redis_url)
+    new = Scheduler(store(redis_url), {n: every(n, 60) for n in "abc"}, identity="new")
+    assert new.elect(T0 + timedelta(seconds=50))
+    assert old.tick(T0 + timedelta(seconds=60)) == 0
+    assert not old.is_leader
+    assert new.tick(T0 + timedelta(seconds=60)) == 3
+    assert len(enqueued(store(redis_url))) == 3
+
+
+def test_scripts_redis_lost_are_loaded_again(redis_url: str) -> None:
+    """SCRIPT FLUSH (or a restart without them): the next dispatch, sync and worker
+    acknowledgement load the scripts again and run."""
+    from scheduler.worker import Worker
+
+    leader = Scheduler(store(redis_url), {"a": every("a", 60)})
+    leader.elect(T0)
+    leader.tick(T0)
+    leader.prepare(T0 + timedelta(seconds=30))
+    redis.Redis.from_url(redis_url).script_flush()
+    assert leader.tick(T0 + timedelta(seconds=60)) == 1
+    redis.Redis.from_url(redis_url).script_flush()
+    leader.replace_schedules({"a": every("a", 60), "b": every("b", 60)})
+    leader.tick(T0 + timedelta(seconds=61))
+    assert sorted(store(redis_url).reads.states(["a", "b"])) == ["a", "b"]
+    worker = Worker(store(redis_url), now=lambda: T0 + timedelta(seconds=62))
+    try:
+        assert worker.process_once() == 1
+        redis.Redis.from_url(redis_url).script_flush()
+        for _ in range(500):  # the run ends; its acknowledgement's scripts are loaded again
+            if not worker.running:
+                break
+            worker.wait(0.01)
+            worker.process_once()
+        assert not worker.running
+        assert redis.Redis.from_url(redis_url).hlen(store(redis_url).keys.runs) == 0
+    finally:
+        worker.pool.close()
+
+
 def test_a_schedule_paused_after_its_batch_was_prepared_is_not_enqueued(redis_url: str) -> None:
     from scheduler import ops
 

@@ -21,8 +21,9 @@ from scheduler.core.celery import CeleryRouting
 from scheduler.core.instants import to_ms
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
-from scheduler.errors import NotLeaderError, StoreError
+from scheduler.errors import NotLeaderError, SchedError, StoreError
 from scheduler.store import Store
+from scheduler.store.client import Call
 from scheduler.store.values import Step
 
 log = logging.getLogger("sched.scheduler")
@@ -62,6 +63,7 @@ class Scheduler:
         self.planner.reset(self.schedules)
         self.batch_size = batch_size
         self._synced_epoch = 0  # the epoch whose lease we last synced under
+        self._encoded: tuple[list[Step], list[Call]] | None = None  # the prepared batch's calls
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -124,6 +126,7 @@ class Scheduler:
             prepared = self.planner.take_prepared(now)
             if prepared is not None:
                 enqueued += self._send_all(prepared[1], now)
+            self._encoded = None
             while True:
                 names = self.store.leader.due(to_ms(now), self.batch_size)
                 if not names:
@@ -136,8 +139,29 @@ class Scheduler:
         return enqueued
 
     def _send_all(self, steps: list[Step], now: datetime) -> int:
+        """The batch built ahead: its script calls (encoded ahead too) in one round trip."""
+        self._progress()
         size = self.batch_size
-        return sum(self._send(steps[i : i + size], now) for i in range(0, len(steps), size))
+        batches = [steps[i : i + size] for i in range(0, len(steps), size)]
+        encoded = self._encoded
+        if encoded is None or encoded[0] is not steps:
+            calls = [self.store.leader.encode(self.lease.token, batch) for batch in batches]
+        else:
+            calls = encoded[1]
+        if not calls:
+            return 0
+        if self.before_dispatch is not None:
+            self.before_dispatch()
+        replies = self.store.leader.dispatch_all(calls)
+        enqueued, failed = 0, None
+        for batch, results in zip(batches, replies, strict=True):
+            if isinstance(results, SchedError):
+                failed = failed or results
+                continue
+            enqueued += self._sent(batch, results, now)
+        if failed is not None:
+            raise failed
+        return enqueued
 
     def _send(self, steps: list[Step], now: datetime) -> int:
         self._progress()
@@ -145,7 +169,9 @@ class Scheduler:
             return 0
         if self.before_dispatch is not None:
             self.before_dispatch()
-        results = self.store.leader.dispatch(self.lease.token, steps)
+        return self._sent(steps, self.store.leader.dispatch(self.lease.token, steps), now)
+
+    def _sent(self, steps: list[Step], results: list[int], now: datetime) -> int:
         if any(step.mode == "outbox" for step in steps):
             self.relay.wake.set()
         self.planner.remember(steps, results)
@@ -180,7 +206,11 @@ class Scheduler:
         built = self.planner.prepared_for(due_ms)
         if built is not None:
             return built
-        return self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
+        steps = self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
+        size, token = self.batch_size, self.lease.token
+        self._encoded = (steps, [self.store.leader.encode(token, steps[i : i + size])
+                                 for i in range(0, len(steps), size)])  # fmt: skip
+        return len(steps)
 
     def seconds_until_due(self, now: datetime) -> float:
         return _wait_s(self.store.leader.next_due_ms(), now)

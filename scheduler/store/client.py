@@ -16,6 +16,8 @@ from scheduler.core.urls import redact
 from scheduler.errors import NotLeaderError, RedisUrlError, SchedError, StoreError
 from scheduler.store.keys import Keys
 
+Call = tuple[str, Sequence[str], Sequence[str | int]]  # a script's name, its keys and args
+
 __all__ = ["Connection", "check_url", "connect", "redact", "translated"]
 
 SCRIPTS = (
@@ -106,6 +108,32 @@ class Connection:
     def run(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         with translated(script):
             return self.scripts[script](keys=list(keys), args=list(args))
+
+    def run_all(self, calls: Sequence[Call]) -> list[Any]:
+        """Script calls in one round trip, in order; error replies come back in their place.
+
+        EVALSHA alone: redis-py's pipelined scripts ask ``SCRIPT EXISTS`` first, a round
+        trip per pipeline. A call Redis answers NOSCRIPT (it restarted, or was flushed) did
+        not run: its script is loaded and the call sent again.
+        """
+        replies = self._evalsha_all(calls)
+        lost = redis.exceptions.NoScriptError
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, lost)]
+        if missing:
+            with translated("SCRIPT LOAD"):
+                for name in sorted({calls[i][0] for i in missing}):
+                    self.client.script_load(self.scripts[name].script)
+            for i, reply in zip(missing, self._evalsha_all([calls[i] for i in missing]),
+                                strict=True):  # fmt: skip
+                replies[i] = reply
+        return replies
+
+    def _evalsha_all(self, calls: Sequence[Call]) -> list[Any]:
+        pipe = self.pipeline()
+        for name, keys, args in calls:
+            pipe.execute_command("EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
+        with translated(calls[0][0] if calls else "script"):
+            return list(pipe.execute(raise_on_error=False))
 
     def call(self, method: str, *args: Any) -> Any:
         with translated(method):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scheduler.store.client import Connection, check_replies, translated
+import redis
+
+from scheduler.errors import SchedError
+from scheduler.store.client import Call, Connection, check_replies, refusal
 from scheduler.store.keys import HISTORY_LEN, TOMBSTONE_S
 from scheduler.store.values import Step, Upsert, ms_arg
 
@@ -38,8 +41,7 @@ class LeaderStore:
         conflict:<source of the other owner>, exists, missing. ``token`` '' for the API (no
         lease)."""
         k = self.keys
-        script = self.conn.scripts["upsert"]
-        pipe = self.conn.pipeline()
+        calls: list[Call] = []
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
             keys = [k.lease, k.defs, k.due, k.owned("files"), k.owned("api"), k.counting_ready]
@@ -55,9 +57,8 @@ class LeaderStore:
             head: list[str | int] = [token, HISTORY_LEN, len(batch), len(profiles)]
             for owner, create_only, update_only, event in profiles:
                 head += [owner, "1" if create_only else "", "1" if update_only else "", event]
-            script(keys=keys, args=head + args, client=pipe)
-        with translated("upsert"):
-            replies = pipe.execute(raise_on_error=False)
+            calls.append(("upsert", keys, head + args))
+        replies = self.conn.run_all(calls)
         check_replies(replies, "upsert")
         return [r.decode() if isinstance(r, bytes) else str(r) for batch in replies for r in batch]
 
@@ -83,6 +84,23 @@ class LeaderStore:
 
     def dispatch(self, token: str, steps: Sequence[Step]) -> list[int]:
         """Apply a batch of steps atomically; per step, runs enqueued or -1 if refused."""
+        _, keys, args = self.encode(token, steps)
+        return [int(x) for x in self.conn.run("dispatch", keys, args)]
+
+    def dispatch_all(self, calls: Sequence[Call]) -> list[list[int] | SchedError]:
+        """Batches ``encode``d ahead, in one round trip; each applied atomically on its own.
+        Per batch, what ``dispatch`` returns, or the error it raised (a later batch may
+        have run where an earlier one was refused: each is its own compare-and-set)."""
+        out: list[list[int] | SchedError] = []
+        for reply in self.conn.run_all(calls):
+            if isinstance(reply, redis.ResponseError):
+                out.append(refusal(reply, "dispatch"))
+            else:
+                out.append([int(x) for x in reply])
+        return out
+
+    def encode(self, token: str, steps: Sequence[Step]) -> Call:
+        """The dispatch script's call for a batch of steps (built ahead of the instant)."""
         k = self.keys
         keys = [k.lease, k.due, k.runs, k.queues, k.outbox_messages, k.celery_inflight,
                 k.celery_deadlines, k.counting]  # fmt: skip
@@ -96,7 +114,7 @@ class LeaderStore:
             for run in step.runs:
                 args += [run.run_id, run.score, run.message, run.skipped_event,
                          run.handoff_event, ms_arg(run.deadline_ms)]  # fmt: skip
-        return [int(x) for x in self.conn.run("dispatch", keys, args)]
+        return ("dispatch", keys, args)
 
     def _target(self, step: Step) -> str:
         if step.mode == "celery":

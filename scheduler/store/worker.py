@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from scheduler.core.messages import PRIORITY_SLOT, RunMessage
 from scheduler.core.model import PRIORITY_MAX
-from scheduler.store.client import Connection, translated
+from scheduler.store.client import Call, Connection, check_replies, translated
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S, HISTORY_LEN
 from scheduler.store.values import Claimed, Outcome
 
@@ -58,11 +58,10 @@ class WorkerStore:
         idempotent, so the whole round trip can be sent again after a lost reply.
         """
         k = self.keys
-        start, finish = self.conn.scripts["start"], self.conn.scripts["finish"]
-        pipe = self.conn.pipeline()
+        calls: list[Call] = []
         for run_id, schedule in started:
             keys = [k.claims, k.state(schedule), k.deliveries]
-            start(keys=keys, args=[self.worker_id, run_id], client=pipe)
+            calls.append(("start", keys, [self.worker_id, run_id]))
         for o in outcomes:
             keys = [k.runs, k.claims, k.deliveries, k.worker(self.worker_id), k.retries]
             keys += [k.dead, k.dead_index, k.state(o.schedule), k.history(o.schedule)]
@@ -70,12 +69,12 @@ class WorkerStore:
             args: list[str | int] = [self.worker_id, o.run_id, o.kind, o.new_message, o.due_ms]
             args += [o.dead_letter, o.event, HISTORY_LEN, now_ms, self.dead_max,
                      now_ms - self.dead_max_age_s * 1000, o.abandoned, o.schedule]  # fmt: skip
-            finish(keys=keys, args=args, client=pipe)
+            calls.append(("finish", keys, args))
         if returned:
-            self.conn.scripts["returned"](keys=[k.abandoned(self.worker_id)],
-                                          args=[k.prefix, *returned], client=pipe)  # fmt: skip
-        with translated("finish"):
-            replies = [bool(x) for x in pipe.execute()]
+            calls.append(("returned", [k.abandoned(self.worker_id)], [k.prefix, *returned]))
+        replies = self.conn.run_all(calls)
+        check_replies(replies, "finish")
+        replies = [bool(x) for x in replies]
         ends = len(started) + len(outcomes)
         return replies[: len(started)], replies[len(started) : ends]
 
