@@ -23,7 +23,7 @@ from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import NotLeaderError, SchedError, StoreError
 from scheduler.store import Store
-from scheduler.store.client import Call
+from scheduler.store.client import Packed
 from scheduler.store.values import Step
 
 log = logging.getLogger("sched.scheduler")
@@ -63,7 +63,7 @@ class Scheduler:
         self.planner.reset(self.schedules)
         self.batch_size = batch_size
         self._synced_epoch = 0  # the epoch whose lease we last synced under
-        self._encoded: tuple[list[Step], list[Call]] | None = None  # the prepared batch's calls
+        self._packed: tuple[list[Step], Packed] | None = None  # the prepared batch's calls
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -126,7 +126,7 @@ class Scheduler:
             prepared = self.planner.take_prepared(now)
             if prepared is not None:
                 enqueued += self._send_all(prepared[1], now)
-            self._encoded = None
+            self._packed = None
             while True:
                 names = self.store.leader.due(to_ms(now), self.batch_size)
                 if not names:
@@ -143,16 +143,16 @@ class Scheduler:
         self._progress()
         size = self.batch_size
         batches = [steps[i : i + size] for i in range(0, len(steps), size)]
-        encoded = self._encoded
-        if encoded is None or encoded[0] is not steps:
-            calls = [self.store.leader.encode(self.lease.token, batch) for batch in batches]
-        else:
-            calls = encoded[1]
-        if not calls:
+        if not batches:
             return 0
+        ready = self._packed
+        if ready is None or ready[0] is not steps:
+            packed = self.store.leader.pack(self.lease.token, batches)
+        else:
+            packed = ready[1]
         if self.before_dispatch is not None:
             self.before_dispatch()
-        replies = self.store.leader.dispatch_all(calls)
+        replies = self.store.leader.dispatch_all(packed)
         enqueued, failed = 0, None
         for batch, results in zip(batches, replies, strict=True):
             if isinstance(results, SchedError):
@@ -207,9 +207,9 @@ class Scheduler:
         if built is not None:
             return built
         steps = self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
-        size, token = self.batch_size, self.lease.token
-        self._encoded = (steps, [self.store.leader.encode(token, steps[i : i + size])
-                                 for i in range(0, len(steps), size)])  # fmt: skip
+        size = self.batch_size
+        batches = [steps[i : i + size] for i in range(0, len(steps), size)]
+        self._packed = (steps, self.store.leader.pack(self.lease.token, batches))
         return len(steps)
 
     def seconds_until_due(self, now: datetime) -> float:

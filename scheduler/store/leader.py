@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import redis
 
 from scheduler.errors import SchedError
-from scheduler.store.client import Call, Connection, check_replies, refusal
+from scheduler.store.client import Call, Connection, Packed, check_replies, refusal
 from scheduler.store.keys import HISTORY_LEN, TOMBSTONE_S
 from scheduler.store.values import Step, Upsert, ms_arg
 
@@ -87,12 +87,16 @@ class LeaderStore:
         _, keys, args = self.encode(token, steps)
         return [int(x) for x in self.conn.run("dispatch", keys, args)]
 
-    def dispatch_all(self, calls: Sequence[Call]) -> list[list[int] | SchedError]:
-        """Batches ``encode``d ahead, in one round trip; each applied atomically on its own.
+    def pack(self, token: str, batches: Sequence[Sequence[Step]]) -> Packed:
+        """The dispatch calls of ``batches``, built and packed ahead of their instant."""
+        return self.conn.pack([self.encode(token, batch) for batch in batches])
+
+    def dispatch_all(self, packed: Packed) -> list[list[int] | SchedError]:
+        """Batches ``pack``ed ahead, in one round trip; each applied atomically on its own.
         Per batch, what ``dispatch`` returns, or the error it raised (a later batch may
         have run where an earlier one was refused: each is its own compare-and-set)."""
         out: list[list[int] | SchedError] = []
-        for reply in self.conn.run_all(calls):
+        for reply in self.conn.send(packed):
             if isinstance(reply, redis.ResponseError):
                 out.append(refusal(reply, "dispatch"))
             else:
