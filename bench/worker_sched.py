@@ -7,8 +7,9 @@ Runs with the project's Python (sched installed):
                                                         # `spin ARG` / `hang` runs (bench_prefork)
     python bench/worker_sched.py produce URL RATE SECS  # `stamp` runs, fire_at = now
 
-A run is enqueued exactly as ``Store.enqueue`` does it (``trigger``/``backfill``: one
-``enqueue.lua`` call per run, with its history event), only pipelined, a thousand calls per
+A run is enqueued exactly as ``Store.ops.enqueue`` does it (``trigger``/``backfill``: its
+script call, ``OpsStore.enqueue_call``, one per run with its history event, announced to
+the workers), only pipelined, a thousand calls per
 round trip when filling and one round trip per batch when producing. The messages are
 ``run_message()``'s, from an interval schedule with default policies (one attempt, no
 timeout, no expiry; ``fill`` with a TIMEOUT_S sets the schedule's ``timeout``), so the worker
@@ -28,8 +29,8 @@ from worker_probe import paced
 from scheduler.core.instants import to_ms
 from scheduler.core.messages import event, priority_score, run_message
 from scheduler.core.model import Schedule
-from scheduler.store import Store
-from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
+from scheduler.store import Run, Store
+from scheduler.store.client import Call
 
 FILL_BATCH = 1000
 
@@ -39,17 +40,13 @@ def schedule(name: str, args: tuple[int, ...] = (), timeout_s: int | None = None
                     args=args, timeout_s=timeout_s)  # fmt: skip
 
 
-def _enqueue(store: Store, pipe: redis.client.Pipeline, sched: Schedule, seq: int) -> None:
+def _enqueue(store: Store, sched: Schedule, seq: int) -> Call:
+    """``Store.ops.enqueue``'s script call for one run of ``sched``, due now."""
     now = datetime.now(UTC)
     run_id = f"{sched.name}@{seq}"
     message = run_message(sched, run_id, now, now, "schedule", 1)
-    k = store.keys
-    keys = [k.runs, k.queue(sched.queue), k.queues, k.backfilled(sched.name),
-            k.history(sched.name), k.state(sched.name)]  # fmt: skip
-    args: list[str | int] = [run_id, priority_score(sched.priority, to_ms(now)), message]
-    args += [sched.queue, "", event("enqueued", now, run_id=run_id), HISTORY_LEN]
-    args.append(BACKFILL_MEMORY)
-    store.conn.scripts["enqueue"](keys=keys, args=args, client=pipe)
+    run = Run(run_id, sched.queue, priority_score(sched.priority, to_ms(now)), message)
+    return store.ops.enqueue_call(sched.name, run, event("enqueued", now, run_id=run_id))
 
 
 def fill(url: str, count: int, sched: Schedule | None = None) -> float:
@@ -58,10 +55,8 @@ def fill(url: str, count: int, sched: Schedule | None = None) -> float:
     sched = sched or schedule("noop")
     started = time.perf_counter()
     for first in range(0, count, FILL_BATCH):
-        pipe = store.client.pipeline(transaction=False)
-        for seq in range(first, min(count, first + FILL_BATCH)):
-            _enqueue(store, pipe, sched, seq)
-        pipe.execute()
+        store.conn.run_all([_enqueue(store, sched, seq)
+                            for seq in range(first, min(count, first + FILL_BATCH))])  # fmt: skip
     return time.perf_counter() - started
 
 
@@ -73,11 +68,9 @@ def produce(url: str, rate: float, seconds: float) -> int:
 
     def batch(count: int) -> None:
         nonlocal seq
-        pipe = store.client.pipeline(transaction=False)
-        for _ in range(count):
-            _enqueue(store, pipe, sched, seq)
-            seq += 1
-        pipe.execute()
+        calls = [_enqueue(store, sched, seq + i) for i in range(count)]
+        seq += count
+        store.conn.run_all(calls)
 
     return paced(rate, seconds, batch)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.store.client import Connection
+from scheduler.store.client import Call, Connection
 from scheduler.store.keys import BACKFILL_MEMORY, HISTORY_LEN
 from scheduler.store.values import CounterFix, Run, ms_arg
 
@@ -27,6 +27,11 @@ class OpsStore:
                 outbox: bool = False) -> bool:  # fmt: skip
         """Enqueue a run for sched's workers or, with ``outbox``, a Celery message (an
         outbox entry) for the leader's relay; False if it was enqueued before."""
+        return bool(self.conn.run(*self.enqueue_call(name, run, event, backfill_ms, outbox)))
+
+    def enqueue_call(self, name: str, run: Run, event: str, backfill_ms: int | None = None,
+                     outbox: bool = False) -> Call:  # fmt: skip
+        """``enqueue``'s script call, for callers that pipeline many (``Connection.run_all``)."""
         k = self.keys
         keys = [k.runs, k.queue(run.queue), k.queues, k.backfilled(name), k.history(name),
                 k.state(name), k.counting]  # fmt: skip
@@ -35,7 +40,7 @@ class OpsStore:
         args: list[str | int] = [run.run_id, run.score, run.message, run.queue]
         args += [ms_arg(backfill_ms), event, HISTORY_LEN, BACKFILL_MEMORY]
         args += ["outbox" if outbox else "queue", name]
-        return bool(self.conn.run("enqueue", keys, args))
+        return ("enqueue", keys, args)
 
     def revive(self, run: Run, schedule: str, event: str) -> bool:
         k = self.keys
