@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -207,6 +208,20 @@ def test_the_waker_subscribes_again_after_its_connection_is_killed(
         waker.stop()
 
 
+@contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """``worker.run()`` on a thread for the block; stopped and joined (bounded) after it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 1.0))
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(timeout=BOUND_S)
+    assert not thread.is_alive()
+
+
 # -- pools and the worker's wait -----------------------------------------------------------
 
 
@@ -252,11 +267,7 @@ def test_an_announced_run_is_taken_without_waiting_for_the_bound(
     start the run."""
     monkeypatch.setattr(loop, "IDLE_WAIT_S", 3600.0)
     monkeypatch.setattr(loop, "HEARTBEAT_EVERY_S", 3600.0)
-    worker = Worker(s, now=Clock(T0), worker_id="waiting")
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop, 1.0))
-    thread.start()
-    try:
+    with running(Worker(s, now=Clock(T0), worker_id="waiting")):
         deadline = time.monotonic() + BOUND_S
         while not s.reads.workers() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -265,11 +276,6 @@ def test_an_announced_run_is_taken_without_waiting_for_the_bound(
         while s.client.hexists(s.keys.runs, run_id) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not s.client.hexists(s.keys.runs, run_id)  # done and acknowledged
-    finally:
-        stop.set()
-        worker.wake()
-        thread.join(timeout=BOUND_S)
-    assert not thread.is_alive()
 
 
 def test_without_channel_rights_runs_are_dispatched_and_taken_by_polling(
@@ -292,18 +298,10 @@ def test_without_channel_rights_runs_are_dispatched_and_taken_by_polling(
         assert leader.elect(T0 - timedelta(minutes=1))
         leader.tick(T0 - timedelta(minutes=1))
         assert leader.tick(T0) == 1
-        worker = Worker(limited, now=Clock(T0), worker_id="limited")
-        stop = threading.Event()
-        thread = threading.Thread(target=worker.run, args=(stop, 1.0))
-        thread.start()
-        try:
+        with running(Worker(limited, now=Clock(T0), worker_id="limited")):
             deadline = time.monotonic() + BOUND_S
             while admin.hlen(limited.keys.runs) and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert admin.hlen(limited.keys.runs) == 0
-        finally:
-            stop.set()
-            thread.join(timeout=BOUND_S)
-        assert not thread.is_alive()
     finally:
         admin.acl_deluser("nochannels")
