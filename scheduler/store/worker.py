@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from scheduler.core.messages import PRIORITY_SLOT, RunMessage
 from scheduler.core.model import PRIORITY_MAX
+from scheduler.errors import StoreError
 from scheduler.store.client import Call, Connection, check_replies, translated
 from scheduler.store.keys import DEAD_MAX, DEAD_MAX_AGE_S, HISTORY_LEN
 from scheduler.store.values import Claimed, Outcome
@@ -136,8 +137,12 @@ class Announcements:
     def __init__(self, conn: Connection) -> None:
         self._prefix = conn.keys.queue("")
         self._pubsub = conn.client.pubsub()  # type: ignore[no-untyped-call]
-        with translated("psubscribe"):
-            self._pubsub.psubscribe(_glob_escaped(self._prefix) + "*")
+        try:
+            with translated("psubscribe"):
+                self._pubsub.psubscribe(_glob_escaped(self._prefix) + "*")
+        except StoreError:
+            self._pubsub.close()  # its connection goes back to the pool
+            raise
 
     def confirmed(self, timeout_s: float) -> bool:
         """Wait for Redis to confirm the subscription: from then on nothing is missed."""
