@@ -62,7 +62,9 @@ LUA_TESTS = (
     "tests/test_leader.py",
     "tests/test_worker.py",
     "tests/test_ops.py",
+    "tests/test_wake.py",
 )
+WAKE_TESTS = ("tests/test_wake.py", "tests/test_worker.py")
 CONFIG_TESTS = ("tests/test_config*.py", "tests/test_cli_schedules.py", "tests/test_core_*.py",
                 "tests/test_schedule_errors.py", "tests/test_api_schedules.py")  # fmt: skip
 CRON_TESTS = ("tests/test_cron_dst.py", "tests/test_cron_suites.py", "tests/test_core_*.py")
@@ -79,6 +81,7 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("core", "scheduler/core/messages.py", CORE_TESTS),
     ("config", "scheduler/config/*.py", CONFIG_TESTS),
     ("lua", "scheduler/store/lua/*.lua", LUA_TESTS),
+    ("worker", "scheduler/worker/wake.py", WAKE_TESTS),
 )
 DEFAULT_GROUPS = ("core", "config", "lua")
 

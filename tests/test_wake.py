@@ -4,6 +4,7 @@ bounded delay, never a run."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,14 +14,17 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from test_worker import T0, Clock, enqueue, job, settle, store
 
 from scheduler import ops
 from scheduler.beat import Scheduler
 from scheduler.core.model import Backoff, Overlap, RetryPolicy
 from scheduler.store import Store
+from scheduler.store.embedded import EmbeddedRedis, free_port
 from scheduler.store.worker import Announcements, _glob_escaped
-from scheduler.worker import Worker, loop
+from scheduler.worker import Worker, loop, wake
 from scheduler.worker.pools import PreforkPool, ThreadPool
 from scheduler.worker.wake import Waker
 
@@ -178,14 +182,21 @@ def waker_for(s: Store, queues: set[str], wake: Callable[[], None]) -> Waker:
 
 
 def test_the_waker_wakes_once_on_subscribing_then_for_its_own_queues_only(s: Store) -> None:
-    wakes = Counter()
-    waker = waker_for(s, {"mine"}, wakes)
+    wakes, asked = Counter(), Counter()
+
+    def queues() -> set[str]:
+        asked()
+        return {"mine"}
+
+    waker = Waker(s.worker("w").announcements, queues, wakes)
+    waker.start()
     try:
         assert wakes.reaches(1)  # subscribed: claim what came while nobody listened
         enqueue(s, job("theirs", "record", queue="theirs"))
         enqueue(s, job("mine", "record", queue="mine"))
         assert wakes.reaches(2)
         assert wakes.count == 2  # announcements come in order: "theirs" woke nobody
+        assert asked.count == 2  # each announcement was checked against the queues
     finally:
         waker.stop()
     assert not waker.listening
@@ -220,6 +231,56 @@ def running(worker: Worker) -> Iterator[Worker]:
         stop.set()
         thread.join(timeout=BOUND_S)
     assert not thread.is_alive()
+
+
+def test_an_unreachable_redis_is_retried_with_backoff_and_logged_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscribing to a port nothing listens on: each try waits the outage backoff of the
+    failures so far (1, 2, 3, ...: 0.2 s doubling, shortened here), one log line for the
+    outage, and the worker polls meanwhile."""
+    unreachable = Store(redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0)))
+    failures: list[int] = []
+
+    def backoff(count: int) -> float:
+        failures.append(count)
+        return 0.01
+
+    monkeypatch.setattr(wake, "outage_wait_s", backoff)
+    waker = Waker(unreachable.worker("w").announcements, lambda: {"default"}, lambda: None)
+    with caplog.at_level(logging.INFO, logger="sched.worker"):
+        waker.start()
+        deadline = time.monotonic() + BOUND_S
+        while len(failures) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not waker.listening
+        waker.stop()
+    assert failures[:4] == [1, 2, 3, 4]
+    said = [r.getMessage() for r in caplog.records if "not subscribed" in r.getMessage()]
+    assert len(said) == 1 and "polling until Redis answers" in said[0]
+
+
+def test_a_new_outage_after_listening_is_logged_again(
+    own_redis: EmbeddedRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = Store(redis.Redis.from_url(own_redis.url))
+    wakes = Counter()
+    with caplog.at_level(logging.INFO, logger="sched.worker"):
+        waker = waker_for(s, {"default"}, wakes)
+        try:
+            for outage in (1, 2):
+                own_redis.kill()
+                deadline = time.monotonic() + BOUND_S
+                while waker.listening and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert not waker.listening
+                own_redis.start()  # the same port
+                assert wakes.reaches(outage + 1)  # subscribed again and woke to claim
+                assert waker.listening
+        finally:
+            waker.stop()
+    said = [r for r in caplog.records if "not subscribed" in r.getMessage()]
+    assert len(said) == 2  # once per outage, however many tries each took
 
 
 # -- pools and the worker's wait -----------------------------------------------------------

@@ -40,6 +40,7 @@ class Waker:
         self.wake = wake
         self._listening = threading.Event()
         self._stop = threading.Event()
+        self._failures = 0  # in a row since the last confirmed subscription
         self._until: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
@@ -64,17 +65,15 @@ class Waker:
         return self._stop.is_set() or (self._until is not None and self._until.is_set())
 
     def _run(self) -> None:
-        failures = 0
         while not self._done():
             try:
                 self._listen()
-                failures = 0
             except StoreError as exc:
-                failures += 1
-                if failures == 1:
+                self._failures += 1
+                if self._failures == 1:
                     log.info("not subscribed to run announcements, polling until Redis "
                              "answers: %s", exc)  # fmt: skip
-                self._stop.wait(outage_wait_s(failures))
+                self._stop.wait(outage_wait_s(self._failures))
         if not self._stop.is_set():
             self.wake()  # ``until``: the worker stops waiting at once
 
@@ -84,6 +83,7 @@ class Waker:
             if not announcements.confirmed(CONFIRM_S):
                 return
             self._listening.set()
+            self._failures = 0  # the next failure is a new outage, logged again
             self.wake()  # claim what came while nobody listened
             while not self._done():
                 queue = announcements.receive(RECEIVE_S)
