@@ -182,3 +182,33 @@ def test_operator_commands_find_the_embedded_server_running_or_stopped(
     _, err = nothing.communicate(timeout=60)
     assert nothing.returncode == 2
     assert "no Redis: pass --redis-url or set SCHED_REDIS_URL" in err
+
+
+@pytest.mark.usefixtures("server_binary")  # `sched run` starts its embedded server
+def test_ctrl_c_stops_sched_run_before_its_embedded_server(
+    tmp_path: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    """A terminal's Ctrl-C is a SIGINT to the whole process group. The embedded server has
+    a group of its own, so it is sched that stops it, after the worker left: no error, exit
+    0, the server gone, its data there for the next start."""
+    (tmp_path / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
+    data = tmp_path / "data"
+    root = str(TESTS.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), root]),
+           "SCHED_REDIS_URL": ""}  # fmt: skip
+    run = subprocess.Popen([sys.executable, "-m", "scheduler", "run", str(tmp_path / "s.yaml"),
+                            "--data-dir", str(data)], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)  # fmt: skip
+    processes.append(run)
+    url = f"unix://{(data / 'redis.sock').resolve()}"
+    wait_for(lambda: (data / "redis.sock").exists(), 15)
+    s = Store(redis.Redis.from_url(url))
+    wait_for(lambda: any(e.event == "succeeded" for e in s.reads.history("beat")), 20)
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal does
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err[-2000:]
+    assert "error:" not in err
+    stopped = [line for line in err.splitlines() if "stopped" in line]
+    assert "worker" in stopped[0] and "stopped the embedded Redis" in stopped[-1]
+    assert not (data / "redis.sock").exists()

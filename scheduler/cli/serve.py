@@ -364,7 +364,7 @@ def _lead(
 
 def _embedded(data_dir: Path) -> EmbeddedRedis:
     try:
-        return EmbeddedRedis(data_dir).start()
+        return EmbeddedRedis(data_dir, own_group=True).start()
     except OSError as exc:
         raise fail(f"--data-dir: cannot use {str(data_dir)!r}: {exc.strerror or exc}",
                    EXIT_USAGE) from None  # fmt: skip

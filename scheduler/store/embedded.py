@@ -134,11 +134,15 @@ def free_port() -> int:
 class EmbeddedRedis:
     """One server process (Valkey or Redis) with AOF persistence in ``data_dir``.
 
-    With ``port=None`` it listens on a unix socket in ``data_dir`` only (no TCP).
+    With ``port=None`` it listens on a unix socket in ``data_dir`` only (no TCP). With
+    ``own_group`` the server runs in a process group of its own: a Ctrl-C in a terminal (or
+    any signal to the caller's group) then reaches only the caller, which stops the server
+    after its own graceful stop instead of racing the server's.
     """
 
     data_dir: Path
     port: int | None = None
+    own_group: bool = False
     binary: ServerBinary | None = field(default=None, init=False)  # known once started
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _lock: int | None = field(default=None, init=False)  # fd of the data dir's lock file
@@ -178,7 +182,8 @@ class EmbeddedRedis:
             args += ["--unixsocketperm", "700"]
         else:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        process_group=0 if self.own_group else None)  # fmt: skip
         self._wait_ready()
         (self.data_dir / "redis.url").write_text(self.url, encoding="utf-8")  # for operators
         return self

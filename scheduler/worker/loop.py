@@ -332,6 +332,10 @@ class Worker:
         outage = Outage(log)
         waker = Waker(self.backend.announcements, lambda: self.queues, self.wake)
         waker.start(until=stop)
+        # A stop ends the wait at once (the signal that set it may be stopping an embedded
+        # Redis too: the worker must hand back and leave before that one is gone).
+        threading.Thread(target=self._wake_on, args=(stop,), daemon=True,
+                         name="sched-stop").start()  # fmt: skip
         try:
             while not stop.is_set():
                 self._beat_at = time.monotonic()
@@ -351,6 +355,10 @@ class Worker:
         finally:
             waker.stop()
         self._stop(grace_s, force or threading.Event())
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.wake()
 
     def alive(self) -> bool:
         """True while the loop makes progress (the liveness probe asks)."""
