@@ -24,8 +24,7 @@ from scheduler.store.worker import Announcements
 
 log = logging.getLogger("sched.worker")
 
-RECEIVE_S = 0.1  # the longest a receive blocks: how soon the thread notices it should stop (and
-# wakes the worker to stop: a Ctrl-C also reaches the embedded server, which stops at once)
+RECEIVE_S = 0.1  # the longest a receive blocks: how soon the thread notices it should stop
 CONFIRM_S = 5.0  # a subscription not confirmed within this is tried again
 
 
