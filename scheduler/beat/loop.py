@@ -141,8 +141,7 @@ class Scheduler:
     def _send_all(self, steps: list[Step], now: datetime) -> int:
         """The batch built ahead: its script calls (encoded ahead too) in one round trip."""
         self._progress()
-        size = self.batch_size
-        batches = [steps[i : i + size] for i in range(0, len(steps), size)]
+        batches = self._batches(steps)
         if not batches:
             return 0
         ready = self._packed
@@ -207,10 +206,13 @@ class Scheduler:
         if built is not None:
             return built
         steps = self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
-        size = self.batch_size
-        batches = [steps[i : i + size] for i in range(0, len(steps), size)]
-        self._packed = (steps, self.store.leader.pack(self.lease.token, batches))
+        self._packed = (steps, self.store.leader.pack(self.lease.token, self._batches(steps)))
         return len(steps)
+
+    def _batches(self, steps: list[Step]) -> list[list[Step]]:
+        """``steps`` in script calls of ``batch_size``."""
+        size = self.batch_size
+        return [steps[i : i + size] for i in range(0, len(steps), size)]
 
     def seconds_until_due(self, now: datetime) -> float:
         return _wait_s(self.store.leader.next_due_ms(), now)

@@ -126,17 +126,7 @@ class Connection:
         trip per pipeline. A call Redis answers NOSCRIPT (it restarted, or was flushed) did
         not run: its script is loaded and the call sent again.
         """
-        replies = self._evalsha_all(calls)
-        lost = redis.exceptions.NoScriptError
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, lost)]
-        if missing:
-            with translated("SCRIPT LOAD"):
-                for name in sorted({calls[i][0] for i in missing}):
-                    self.client.script_load(self.scripts[name].script)
-            for i, reply in zip(missing, self._evalsha_all([calls[i] for i in missing]),
-                                strict=True):  # fmt: skip
-                replies[i] = reply
-        return replies
+        return self._again_where_lost(calls, self._evalsha_all(calls))
 
     def pack(self, calls: Sequence[Call]) -> Packed:
         """``calls`` encoded for the wire now, so that sending them later costs only the
@@ -170,10 +160,19 @@ class Connection:
             raise
         finally:
             pool.release(connection)
-        lost = [i for i, reply in enumerate(replies)
-                if isinstance(reply, redis.exceptions.NoScriptError)]  # fmt: skip
-        if lost:
-            for i, reply in zip(lost, self.run_all([packed.calls[i] for i in lost]), strict=True):
+        return self._again_where_lost(packed.calls, replies)
+
+    def _again_where_lost(self, calls: Sequence[Call], replies: list[Any]) -> list[Any]:
+        """``replies`` with each NOSCRIPT answer replaced: the call did not run, so its
+        script is loaded and the call sent again."""
+        lost = redis.exceptions.NoScriptError
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, lost)]
+        if missing:
+            with translated("SCRIPT LOAD"):
+                for name in sorted({calls[i][0] for i in missing}):
+                    self.client.script_load(self.scripts[name].script)
+            for i, reply in zip(missing, self._evalsha_all([calls[i] for i in missing]),
+                                strict=True):  # fmt: skip
                 replies[i] = reply
         return replies
 

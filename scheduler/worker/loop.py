@@ -331,9 +331,8 @@ class Worker:
         next_upkeep = 0.0
         outage = Outage(log)
         waker = Waker(self.backend.announcements, lambda: self.queues, self.wake)
-        waker.start(until=stop)
-        # A stop ends the wait at once (the signal that set it may be stopping an embedded
-        # Redis too: the worker must hand back and leave before that one is gone).
+        waker.start()
+        # A stop ends the wait at once, so the worker hands back and leaves without delay.
         threading.Thread(target=self._wake_on, args=(stop,), daemon=True,
                          name="sched-stop").start()  # fmt: skip
         try:

@@ -41,7 +41,6 @@ class Waker:
         self._listening = threading.Event()
         self._stop = threading.Event()
         self._failures = 0  # in a row since the last confirmed subscription
-        self._until: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -49,10 +48,8 @@ class Waker:
         """True while announcements reach this worker (the subscription is confirmed)."""
         return self._listening.is_set()
 
-    def start(self, until: threading.Event | None = None) -> None:
-        """Listen on a thread until ``stop``, or until ``until`` is set: then the worker's
-        wait is woken too, so that it sees it at once."""
-        self._until = until
+    def start(self) -> None:
+        """Listen on a thread until ``stop``."""
         self._thread = threading.Thread(target=self._run, daemon=True, name="sched-wake")
         self._thread.start()
 
@@ -61,11 +58,8 @@ class Waker:
         if self._thread is not None:
             self._thread.join(timeout=RECEIVE_S + 1)
 
-    def _done(self) -> bool:
-        return self._stop.is_set() or (self._until is not None and self._until.is_set())
-
     def _run(self) -> None:
-        while not self._done():
+        while not self._stop.is_set():
             try:
                 self._listen()
             except StoreError as exc:
@@ -74,8 +68,6 @@ class Waker:
                     log.info("not subscribed to run announcements, polling until Redis "
                              "answers: %s", exc)  # fmt: skip
                 self._stop.wait(outage_wait_s(self._failures))
-        if not self._stop.is_set():
-            self.wake()  # ``until``: the worker stops waiting at once
 
     def _listen(self) -> None:
         announcements = self.subscribe()
@@ -85,7 +77,7 @@ class Waker:
             self._listening.set()
             self._failures = 0  # the next failure is a new outage, logged again
             self.wake()  # claim what came while nobody listened
-            while not self._done():
+            while not self._stop.is_set():
                 queue = announcements.receive(RECEIVE_S)
                 if queue is not None and queue in self.queues():
                     self.wake()
