@@ -6,15 +6,19 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
+from faultproxy import FaultProxy
+from test_worker_faults import Drops, lua
 
 from scheduler.beat import Scheduler
 from scheduler.beat.reload import Reloader
 from scheduler.core.instants import to_ms
 from scheduler.core.misfire import MISFIRE_ALL_CAP
 from scheduler.core.model import Misfire, Schedule
+from scheduler.errors import StoreError
 from scheduler.store import Store
 
 T0 = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # the night Berlin springs forward
@@ -457,6 +461,38 @@ def test_a_prepared_batch_refused_for_a_lost_lease_enqueues_nothing_and_steps_do
     assert not old.is_leader
     assert new.tick(T0 + timedelta(seconds=60)) == 3
     assert len(enqueued(store(redis_url))) == 3
+
+
+def test_a_prepared_batch_whose_last_reply_was_lost_enqueues_each_fire_once(
+    redis_url: str,
+) -> None:
+    """Five schedules, two to a call, sent as three calls at once. Redis runs all three; two
+    replies arrive, then the connection dies before the third (a lost reply after
+    execution). The tick fails, the leader steps down as its loop does, leads again, and the
+    next ticks enqueue every fire time exactly once: none twice, none missing."""
+    parts = urlsplit(redis_url)
+    assert parts.hostname is not None and parts.port is not None
+    direct = store(redis_url)
+    direct.client.script_load(lua("dispatch"))  # so the dropped EVALSHA is one Redis ran
+    names = ["a", "b", "c", "d", "e"]
+    with FaultProxy(parts.hostname, parts.port) as proxy:
+        leader = Scheduler(Store(redis.Redis.from_url(proxy.url, retry=None)),
+                           {n: every(n, 60) for n in names}, batch_size=2)  # fmt: skip
+        leader.elect(T0)
+        leader.tick(T0)
+        assert leader.prepare(T0 + timedelta(seconds=30)) == 5
+        drops = Drops("dispatch")
+        proxy.drop_replies(lambda args: drops(args) and drops.dropped == 3)
+        with pytest.raises(StoreError):
+            leader.tick(T0 + timedelta(seconds=60))
+        assert proxy.stats.replies_dropped == 1
+        assert len(enqueued(direct)) == 5  # yet Redis ran all three
+        leader.lease.step_down("Redis is unreachable")
+        assert leader.elect(T0 + timedelta(seconds=61))
+        assert leader.tick(T0 + timedelta(seconds=61)) == 0
+        assert leader.tick(T0 + timedelta(seconds=120)) == 5
+    runs = Counter(enqueued(direct))
+    assert runs == Counter({(n, f"2026-03-28T22:0{m}:00.000Z"): 1 for n in names for m in (1, 2)})
 
 
 def test_scripts_redis_lost_are_loaded_again(redis_url: str) -> None:

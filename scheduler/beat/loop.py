@@ -136,6 +136,11 @@ class Scheduler:
                     break
         except NotLeaderError:
             self.lease.step_down("a dispatch was refused: the lease is no longer ours")
+        except StoreError:
+            # A call may have run with its reply lost: the next fire times this leader
+            # remembers may be stale, so the next tick reads them from Redis.
+            self.planner.reset()
+            raise
         return enqueued
 
     def _send_all(self, steps: list[Step], now: datetime) -> int:
