@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -493,6 +494,39 @@ def test_a_prepared_batch_whose_last_reply_was_lost_enqueues_each_fire_once(
         assert leader.tick(T0 + timedelta(seconds=120)) == 5
     runs = Counter(enqueued(direct))
     assert runs == Counter({(n, f"2026-03-28T22:0{m}:00.000Z"): 1 for n in names for m in (1, 2)})
+
+
+def test_a_pass_that_finds_its_prepared_batch_due_sends_it_before_reading_anything(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One round trip from waking to the runs on their queue; the due set is read after."""
+    leader = Scheduler(store(redis_url), {"a": every("a", 60)})
+    leader.elect(T0)
+    leader.tick(T0)
+    calls: list[str] = []
+
+    def counted(name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object) -> object:
+            calls.append(name)
+            return original(*args)
+
+        return call
+
+    for name in ("next_due_ms", "due", "dispatch_all"):
+        monkeypatch.setattr(leader.store.leader, name,
+                            counted(name, getattr(leader.store.leader, name)))  # fmt: skip
+    monkeypatch.setattr(leader.lease.clock, "now", lambda: T0 + timedelta(seconds=30))
+    assert leader.step() == 0.5  # idle: waits at most 0.5 s, with the batch for 22:01 built
+    assert calls == ["next_due_ms", "due"]
+    calls.clear()
+    monkeypatch.setattr(leader.lease.clock, "now", lambda: T0 + timedelta(seconds=60))
+    assert leader.step() == 0.5
+    assert calls[0] == "dispatch_all"
+    assert enqueued(store(redis_url)) == [("a", "2026-03-28T22:01:00.000Z")]
+    calls.clear()
+    monkeypatch.setattr(leader.lease.clock, "now", lambda: T0 + timedelta(seconds=119.9996))
+    assert leader.step() == pytest.approx(0.0004, abs=1e-6)  # to the microsecond, not the ms
+    assert calls == ["next_due_ms"]  # the next batch was built; not due yet: read, not sent
 
 
 def test_scripts_redis_lost_are_loaded_again(redis_url: str) -> None:

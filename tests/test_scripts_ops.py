@@ -6,7 +6,7 @@ script reads from Redis' own clock (``TIME``) is checked against Redis' clock re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -103,20 +103,44 @@ def test_each_new_lease_increments_the_epoch(redis_url: str) -> None:
                                          "since_ms": str(T + 2), "released": "1"}  # fmt: skip
 
 
-def test_acquire_also_replies_redis_time_in_ms_whether_it_takes_renews_or_is_refused(
+def redis_us(s: Store) -> int:
+    seconds, micros = s.client.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def assert_by_redis_microseconds(s: Store, act: Callable[[], float], rounds: int) -> None:
+    """``act()`` returns Redis' time in ms to the microsecond: it lies within Redis' clock
+    read just before and just after (a whole ms alone lags it by up to 999 µs)."""
+    for _ in range(rounds):
+        before = redis_us(s)
+        got = round(act() * 1000)
+        assert before <= got <= redis_us(s)
+
+
+def test_acquire_also_replies_redis_time_to_the_microsecond_whether_it_takes_renews_or_is_refused(
     redis_url: str,
 ) -> None:
     s = store(redis_url)
     before = redis_ms(s)
     epoch, at = s.leader.grant("t1", 5_000, "host:1", T)
-    assert (epoch, before <= at <= redis_ms(s)) == (1, True)
-    assert_by_redis_clock(s, lambda: s.leader.grant("t1", 5_000, "host:1", T)[1])  # renewing
-    refused = lambda: s.leader.grant("t2", 5_000, "host:2", T)[1]  # noqa: E731
-    assert_by_redis_clock(s, refused, span_ms=0, min_same_ms=5)
+    assert (epoch, before <= at < redis_ms(s) + 1) == (1, True)
+
+    def renewing() -> float:
+        return s.leader.grant("t1", 5_000, "host:1", T)[1]
+
+    def refused() -> float:
+        return s.leader.grant("t2", 5_000, "host:2", T)[1]
+
+    assert_by_redis_clock(s, lambda: int(renewing()))
+    assert_by_redis_microseconds(s, renewing, 200)
+    assert_by_redis_clock(s, lambda: int(refused()), span_ms=0, min_same_ms=5)
+    assert_by_redis_microseconds(s, refused, 200)
     assert s.leader.grant("t2", 5_000, "host:2", T)[0] == 0
     assert s.leader.grant("t1", 5_000, "host:1", T)[0] == 1
     assert s.leader.release("t1")
-    assert s.leader.grant("t2", 5_000, "host:2", T)[0] == 2  # a new lease
+    before = redis_us(s)
+    epoch, at = s.leader.grant("t2", 5_000, "host:2", T)  # a new lease
+    assert (epoch, before <= round(at * 1000) <= redis_us(s)) == (2, True)
     assert text(s.client.get(s.keys.epoch)) == "2"
 
 

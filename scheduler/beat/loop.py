@@ -267,22 +267,29 @@ class Scheduler:
             try:
                 if poll is not None:
                     poll()
-                wait_s = self._step()
+                wait_s = self.step()
                 outage.over()
             except StoreError as exc:
                 wait_s = outage.failed(exc)
                 self.lease.step_down("Redis is unreachable")
             stop.wait(wait_s)
 
-    def _step(self) -> float:
+    def step(self) -> float:
+        """One pass of the loop at the clock's now: dispatch what is due, build the next
+        instant's batch ahead; the seconds to wait before the next pass."""
         if not self.is_leader:
             return ASK_EVERY_MS / 1000
         # One read of the next due instant per idle pass: it decides whether to tick, what to
-        # build ahead and how long to wait.
+        # build ahead and how long to wait. When the batch built ahead is due, it is sent
+        # at once: its instant was read before the wait, and the tick reads the due set
+        # after sending it (one round trip from waking to the runs on their queues).
         now = self.lease.clock.now
-        due_ms = self.store.leader.next_due_ms()
-        if self._synced_epoch != self.lease.epoch or (due_ms is not None
-                                                       and due_ms <= to_ms(now())):  # fmt: skip
+        synced = self._synced_epoch == self.lease.epoch
+        built_ms = self.planner.prepared_ms()
+        due_ms = built_ms if synced else None
+        if due_ms is None or due_ms > to_ms(now()):
+            due_ms = self.store.leader.next_due_ms()
+        if not synced or (due_ms is not None and due_ms <= to_ms(now())):
             self.tick(now())
             due_ms = self.store.leader.next_due_ms()
         if _wait_s(due_ms, now()) > PREPARE_AHEAD_S:
@@ -295,4 +302,5 @@ def _wait_s(due_ms: int | None, now: datetime) -> float:
     schedule added through the API, a resume) are seen within it."""
     if due_ms is None:
         return IDLE_WAIT_S
-    return max(0.0, min(IDLE_WAIT_S, (due_ms - to_ms(now)) / 1000))
+    # From the exact instant, not a whole ms (that would wake up to 1 ms late).
+    return max(0.0, min(IDLE_WAIT_S, due_ms / 1000 - now.timestamp()))

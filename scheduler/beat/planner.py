@@ -100,6 +100,10 @@ class Planner:
 
     # -- built ahead ------------------------------------------------------------------
 
+    def prepared_ms(self) -> int | None:
+        """The instant of the batch built ahead, or None if none is."""
+        return None if self._prepared is None else self._prepared[0]
+
     def prepared_for(self, due_ms: int) -> int | None:
         """The number of steps built ahead for ``due_ms``, or None if none are."""
         if self._prepared is None or self._prepared[0] != due_ms:

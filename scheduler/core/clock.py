@@ -37,7 +37,7 @@ class RedisClock:
     def now(self) -> datetime:
         return utc_now() + timedelta(milliseconds=self.offset_ms)
 
-    def sample(self, reference_ms: int, sent: datetime, received: datetime) -> None:
+    def sample(self, reference_ms: float, sent: datetime, received: datetime) -> None:
         """``reference_ms`` was read between ``sent`` and ``received`` (by ``utc_now``)."""
         rtt_ms = (received - sent).total_seconds() * 1000
         if rtt_ms < 0 or rtt_ms > MAX_RTT_MS:

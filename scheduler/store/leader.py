@@ -26,11 +26,11 @@ class LeaderStore:
         """Take or renew the lease; the lease's epoch, or 0 if someone else holds it."""
         return self.grant(token, ttl_ms, identity, now_ms)[0]
 
-    def grant(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> tuple[int, int]:
-        """``acquire``, with Redis' time in ms when it answered."""
+    def grant(self, token: str, ttl_ms: int, identity: str, now_ms: int) -> tuple[int, float]:
+        """``acquire``, with Redis' time in ms (to the microsecond) when it answered."""
         keys = [self.keys.lease, self.keys.epoch, self.keys.leader, self.keys.replicas]
-        epoch, redis_ms = self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms])
-        return int(epoch), int(redis_ms)
+        epoch, redis_ms, micros = self.conn.run("acquire", keys, [token, ttl_ms, identity, now_ms])
+        return int(epoch), int(redis_ms) + int(micros) / 1000
 
     def release(self, token: str) -> bool:
         return bool(self.conn.run("release", [self.keys.lease, self.keys.leader], [token]))
