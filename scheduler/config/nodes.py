@@ -26,6 +26,7 @@ MAX_JSON_DEPTH = 100  # lists and mappings in args and kwargs, one inside anothe
 MAX_NODES = 100_000  # after alias expansion: stops "billion laughs" files
 
 TAG = "tag:yaml.org,2002:"
+STR_TAG = TAG + "str"
 SCALAR_TAGS = {TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 ALLOWED_TAGS = SCALAR_TAGS | {TAG + "seq", TAG + "map", TAG + "merge"}
 
@@ -90,6 +91,8 @@ def scalar(node: Node, f: SourceFile) -> object:
     f.visit(node)
     if not isinstance(node, ScalarNode):
         fail(f"expected a single value, got a {kind_of(node)}", node)
+    if node.tag == STR_TAG:
+        return node.value  # what the constructor returns for a string, without its bookkeeping
     try:
         return f.constructor.construct_object(node)
     except (ValueError, OverflowError, yaml.YAMLError) as exc:
