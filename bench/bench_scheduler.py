@@ -104,12 +104,15 @@ REDBEAT_LOCK_TIMEOUT_S = 5
 WARMUP_FIRES = 2  # single-schedule latency: fires left out after start-up
 
 GOALS = {
-    "single_p99_ms": 5.0,
-    "burst_10k_all_s": 1.0,
-    "sustained_rate": 2000.0,
-    "sustained_p99_ms": 50.0,
+    "single_p99_ms": 1.5,  # and below Celery beat's in the same run
+    "burst_all_s": 1.0,  # 10,000 (an earlier issue) and 100,000 due at once: all enqueued
     "rss_100k_mb": 300.0,
+    "startup_100k_s": 5.0,
 }
+SUSTAINED_P99_MS = {2_000: 50.0, 10_000: 250.0}  # the goal per number of schedules every 1 s
+BURST_SIZES = (1_000, 10_000, 100_000)
+BURST_SIDES = {100_000: ("sched",)}  # the peers' start-up alone (redbeat ~56 s) passes T0
+SUSTAINED_SIZES = (2_000, 10_000)
 
 
 # -- small helpers ----------------------------------------------------------------------
@@ -613,7 +616,7 @@ def run_burst(env: Env, side: str, n: int, cap_s: float) -> dict[str, Any]:
 
 def bench_latency(env: Env) -> dict[str, Any]:
     samples = 10 if env.quick else 30
-    sizes = [1_000] if env.quick else [1_000, 10_000]
+    sizes = [1_000] if env.quick else list(BURST_SIZES)
     cap_s = 20.0 if env.quick else 60.0
     rows = []
     for side in env.sides:
@@ -621,7 +624,7 @@ def bench_latency(env: Env) -> dict[str, Any]:
         rows.append(least_noisy(partial(run_single, env, side, samples)))
         log(f"  p50 {rows[-1]['p50_ms']:.2f} ms, p99 {rows[-1]['p99_ms']:.2f} ms")
     for n in sizes:
-        for side in env.sides:
+        for side in [s for s in env.sides if s in BURST_SIDES.get(n, SIDES)]:
             log(f"latency: {side}, {n:,} schedules due at one instant")
             rows.append(least_noisy(partial(run_burst, env, side, n, cap_s)))
             log(f"  p50 {rows[-1]['p50_ms']:.0f} ms, max {rows[-1]['max_ms']:.0f} ms")
@@ -672,18 +675,19 @@ def run_sustained(env: Env, side: str, n: int, warmup_s: int, window_s: int) -> 
 
 
 def bench_sustained(env: Env) -> dict[str, Any]:
-    n = 2_000
+    sizes = SUSTAINED_SIZES[:1] if env.quick else SUSTAINED_SIZES
     warmup_s, window_s = (2, 8) if env.quick else (5, 30)
     rows = []
-    for side in env.sides:
-        log(f"sustained: {side}, {n:,} schedules every 1 s, {window_s} s window")
-        rows.append(least_noisy(partial(run_sustained, env, side, n, warmup_s, window_s)))
-        row = rows[-1]
-        log(
-            f"  {row['fires_per_s']:.0f} fires/s, p99 {row['p99_ms']:.0f} ms, "
-            f"CPU {row['cpu_pct']:.0f} %"
-        )
-    return {"schedules": n, "warmup_s": warmup_s, "window_s": window_s, "rows": rows}
+    for n in sizes:
+        for side in env.sides:
+            log(f"sustained: {side}, {n:,} schedules every 1 s, {window_s} s window")
+            rows.append(least_noisy(partial(run_sustained, env, side, n, warmup_s, window_s)))
+            row = rows[-1]
+            log(
+                f"  {row['fires_per_s']:.0f} fires/s, p99 {row['p99_ms']:.0f} ms, "
+                f"CPU {row['cpu_pct']:.0f} %"
+            )
+    return {"schedules": list(sizes), "warmup_s": warmup_s, "window_s": window_s, "rows": rows}
 
 
 # -- benchmark: memory and start-up -----------------------------------------------------
@@ -1007,8 +1011,11 @@ def render_latency(data: dict[str, Any]) -> str:
         "Lateness = the time a separate client received the message from the queue minus its "
         f"fire time. *1*: one schedule every 1 s, {data['samples']} consecutive fires after the "
         f"first {data['warmup_fires']} (left out: connection set-up); p99 is by nearest rank, "
-        f"so with {data['samples']} fires it is the largest. *1,000 / 10,000*: that many "
-        "schedules all due at the same instant T0, each firing once; a fire not seen within "
+        f"so with {data['samples']} fires it is the largest. *1,000 / 10,000 / 100,000*: that "
+        "many schedules all due at the same instant T0, each firing once (100,000: sched "
+        "alone, since redbeat's start-up with 100,000 entries, ~56 s, and beat's dispatch, "
+        "which does not finish 10,000 within the cap, leave nothing to compare; the peers "
+        "are in the 10,000 rows of the same run); a fire not seen within "
         f"{data['cap_s']:.0f} s of T0 counts as infinitely late (*never*; the run is cut "
         "there). *p99: them ÷ sched*: above 1, sched is that many times less late. *Other "
         "load*: CPU used by other processes on the machine during the run (not the "
@@ -1019,12 +1026,38 @@ def render_latency(data: dict[str, Any]) -> str:
 
 
 def render_sustained(data: dict[str, Any]) -> str:
-    sides = by_side(data["rows"])
+    table = []
+    for n in sorted({r["schedules"] for r in data["rows"]}):
+        table += sustained_rows(by_side(data["rows"], schedules=n))
+    header = ["Every 1 s", "Scheduler", "Fires/s", "Due/s", "p50 ms", "p99 ms", "max ms",
+              "Scheduler CPU", "Redis CPU", "RSS MB", "Fires/s: sched ÷ them",
+              "p99: them ÷ sched", "Other load"]  # fmt: skip
+    sizes = data["schedules"] if isinstance(data["schedules"], list) else [data["schedules"]]
+    return (
+        f"{meta_text(data['meta'])}\n\n"
+        f"{' and '.join(f'{n:,}' for n in sizes)} interval schedules, each every 1 s, all "
+        f"first due at the same instant; after {data['warmup_s']} s of warm-up, a "
+        f"{data['window_s']} s window: "
+        "fires per second seen on the queue, lateness of every fire seen in the window, CPU "
+        "time of the scheduler process and of redis-server over the window (100 % = one "
+        "core; the machine has 2). Celery's intervals restart from each send "
+        "(`last_run_at = now`), so a beat that falls behind fires each entry less often and "
+        "its lateness stays bounded by its cycle time: its *Fires/s* is then its maximum "
+        "rate. sched's fire times are fixed "
+        "(`anchor + k * every`, and `start` takes whole seconds), so its schedules are "
+        "all due at the same instant every second: each second is one burst. A fire "
+        "sched falls behind on is coalesced (skipped), so for both, *Fires/s* below *Due/s* "
+        "means lost fires.\n\n" + markdown_table(header, table, 2) + "\n"
+    )
+
+
+def sustained_rows(sides: dict[str, dict[str, Any]]) -> list[list[str]]:
     ours = sides.get("sched", {})
     table = []
     for side, row in sides.items():
         table.append([
-            LABELS[side], f"{row['fires_per_s']:,.0f}", f"{row['expected_per_s']:,}",
+            f"{row['schedules']:,}", LABELS[side], f"{row['fires_per_s']:,.0f}",
+            f"{row['expected_per_s']:,}",
             fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]), fmt_ms(row["max_ms"]),
             f"{row['cpu_pct']:.0f} %", f"{row['redis_cpu_pct']:.0f} %",
             fmt_s(row["rss_mb"], 0),
@@ -1032,23 +1065,7 @@ def render_sustained(data: dict[str, Any]) -> str:
             "-" if side == "sched" else ratio(row["p99_ms"], ours.get("p99_ms")),
             fmt_pct(row),
         ])  # fmt: skip
-    header = ["Scheduler", "Fires/s", "Due/s", "p50 ms", "p99 ms", "max ms", "Scheduler CPU",
-              "Redis CPU", "RSS MB", "Fires/s: sched ÷ them", "p99: them ÷ sched",
-              "Other load"]  # fmt: skip
-    return (
-        f"{meta_text(data['meta'])}\n\n"
-        f"{data['schedules']:,} interval schedules, each every 1 s, all first due at the same "
-        f"instant; after {data['warmup_s']} s of warm-up, a {data['window_s']} s window: "
-        "fires per second seen on the queue, lateness of every fire seen in the window, CPU "
-        "time of the scheduler process and of redis-server over the window (100 % = one "
-        "core; the machine has 2). Celery's intervals restart from each send "
-        "(`last_run_at = now`), so a beat that falls behind fires each entry less often and "
-        "its lateness stays bounded by its cycle time; sched's fire times are fixed "
-        "(`anchor + k * every`, and `start` takes whole seconds), so its 2,000 schedules are "
-        "all due at the same instant every second: each second is a burst of 2,000. A fire "
-        "sched falls behind on is coalesced (skipped), so for both, *Fires/s* below *Due/s* "
-        "means lost fires.\n\n" + markdown_table(header, table, 1) + "\n"
-    )
+    return table
 
 
 def render_memory(data: dict[str, Any]) -> str:
@@ -1143,32 +1160,35 @@ def render_summary(results: dict[str, dict[str, Any]]) -> str:
         rows = results["latency"]["rows"]
         single = by_side(rows, schedules=1)
         if "sched" in single:
-            goal("1 schedule: p99 lateness < 5 ms",
-                 single["sched"]["p99_ms"] < GOALS["single_p99_ms"],
+            p99 = single["sched"]["p99_ms"]
+            goal("1 schedule: p99 lateness < 1.5 ms and below Celery beat's",
+                 p99 < GOALS["single_p99_ms"]
+                 and p99 < single.get("beat", {}).get("p99_ms", math.inf),
                  *(fmt_ms(single.get(s, {}).get("p99_ms")) + " ms" for s in SIDES))  # fmt: skip
-        burst = by_side(rows, schedules=10_000)
-        if "sched" in burst:
 
-            def all_in(row: dict[str, Any] | None) -> str:
-                if row is None:
-                    return "-"
-                if math.isinf(row["max_ms"]):
-                    return f"> {row['cap_s']:.0f} s ({row['within_1s']:,} in 1 s)"
-                return f"{row['max_ms'] / 1000:.2f} s"
+        def all_in(row: dict[str, Any] | None) -> str:
+            if row is None:
+                return "-"
+            if math.isinf(row["max_ms"]):
+                return f"> {row['cap_s']:.0f} s ({row['within_1s']:,} in 1 s)"
+            return f"{row['max_ms'] / 1000:.2f} s"
 
-            goal("10,000 at once: all enqueued within 1 s",
-                 burst["sched"]["max_ms"] <= GOALS["burst_10k_all_s"] * 1000,
-                 *(all_in(burst.get(s)) for s in SIDES))  # fmt: skip
-    if "sustained" in results:
-        sides = by_side(results["sustained"]["rows"])
+        for n in BURST_SIZES[1:]:
+            burst = by_side(rows, schedules=n)
+            if "sched" in burst:
+                goal(f"{n:,} at once: all enqueued within 1 s",
+                     burst["sched"]["max_ms"] <= GOALS["burst_all_s"] * 1000,
+                     *(all_in(burst.get(s)) for s in SIDES))  # fmt: skip
+    for n, limit_ms in SUSTAINED_P99_MS.items() if "sustained" in results else ():
+        sides = by_side(results["sustained"]["rows"], schedules=n)
         if "sched" in sides:
             ours = sides["sched"]
-            goal("2,000 every 1 s: all 2,000 fires/s",
-                 ours["fires_per_s"] >= GOALS["sustained_rate"] * 0.99,
+            goal(f"{n:,} every 1 s: all {n:,} fires/s",
+                 ours["fires_per_s"] >= n * 0.99,
                  *(f"{sides[s]['fires_per_s']:,.0f}/s" if s in sides else "-"
                    for s in SIDES))  # fmt: skip
-            goal("2,000 every 1 s: p99 lateness < 50 ms",
-                 ours["p99_ms"] < GOALS["sustained_p99_ms"],
+            goal(f"{n:,} every 1 s: p99 lateness < {limit_ms:,.0f} ms",
+                 ours["p99_ms"] < limit_ms,
                  *(fmt_ms(sides[s]["p99_ms"]) + " ms" if s in sides else "-"
                    for s in SIDES))  # fmt: skip
     if "memory" in results:
@@ -1179,7 +1199,10 @@ def render_summary(results: dict[str, dict[str, Any]]) -> str:
                  sides["sched"]["rss_mb"] < GOALS["rss_100k_mb"] if n >= 100_000 else None,
                  *(f"{sides[s]['rss_mb']:.0f} MB" if s in sides else "-"
                    for s in SIDES))  # fmt: skip
-            goal(f"{n:,} schedules: start-up until synced", None,
+            ready = sides["sched"]["ready_s"]
+            goal(f"{n:,} schedules: start-up until synced < 5 s",
+                 ready is not None and ready < GOALS["startup_100k_s"] if n >= 100_000
+                 else None,
                  *(fmt_s(sides[s]["ready_s"], 1) + " s" if s in sides else "-"
                    for s in SIDES))  # fmt: skip
     if "failover" in results:
