@@ -9,11 +9,12 @@ updating when those change. Run from the repository root:
     python bench/profile_scheduler.py load 20000    # memory kept by loading schedule files
 
 ``tick N``: N schedules every 1 s on an embedded Redis, synced, then a few real
-``Scheduler.tick`` calls that each dispatch all N, with the time spent in the Store's Redis
-calls summed per method (``Store.due``: ZRANGEBYSCORE; ``Store.states``: one HGETALL per
-schedule, pipelined, when the leader reads state back; ``Store.dispatch``:
-``lua/dispatch.lua``), the rest (planning, run messages, JSON: Python in the Scheduler), and
-the time Redis itself spent running the dispatch script.
+``Scheduler.tick`` calls that each dispatch all N (planned at the instant, not built ahead),
+with the time spent in the Store's Redis calls summed per method (``LeaderStore.due``:
+ZRANGEBYSCORE; ``Reads.states``: one HGETALL per schedule, pipelined, when the leader reads
+state back; ``LeaderStore.dispatch``: ``lua/dispatch.lua``, packing and reading included),
+the rest (planning, run messages, JSON: Python in the Scheduler), and the time Redis itself
+spent running the dispatch script.
 
 ``load N``: writes N schedules to YAML files (5,000 per file) and measures with tracemalloc
 what ``scheduler.config.load`` leaves allocated, before and after emptying the PyYAML
@@ -80,9 +81,10 @@ def profile_tick(n: int, ticks: int, use_cprofile: bool) -> None:
 
 def timed_tick(replica: Scheduler, client: redis.Redis, at: datetime) -> None:
     """Run one real ``tick`` with the Store's Redis calls timed; the rest is Python."""
-    store = replica.store
-    spent = dict.fromkeys(("due", "states", "dispatch"), 0.0)
-    originals = {name: getattr(store, name) for name in spent}
+    parts = {"due": replica.store.leader, "states": replica.store.reads,
+             "dispatch": replica.store.leader}  # fmt: skip
+    spent = dict.fromkeys(parts, 0.0)
+    originals = {name: getattr(owner, name) for name, owner in parts.items()}
 
     def timed(name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -94,24 +96,24 @@ def timed_tick(replica: Scheduler, client: redis.Redis, at: datetime) -> None:
 
         return call
 
-    for name in spent:
-        setattr(store, name, timed(name))
+    for name, owner in parts.items():
+        setattr(owner, name, timed(name))
     client.config_resetstat()
     try:
         began = time.perf_counter()
         enqueued = replica.tick(at)
         total = time.perf_counter() - began
     finally:
-        for name in spent:
-            delattr(store, name)  # back to the class's methods
+        for name, owner in parts.items():
+            delattr(owner, name)  # back to the class's methods
     stats: Any = client.info("commandstats")
     script_ms = int(stats.get("cmdstat_evalsha", {}).get("usec", 0)) / 1000
     python = total - sum(spent.values())
-    parts = ", ".join(f"Store.{k} {v * 1000:.0f} ms" for k, v in spent.items())
+    shown = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in spent.items())
     print(
         f"tick: {enqueued:,} runs in {total * 1000:.0f} ms ({total / max(enqueued, 1) * 1e6:.0f}"
-        f" µs per run): {parts}, the rest (Python in Scheduler) {python * 1000:.0f} ms; "
-        f"Redis ran dispatch.lua for {script_ms:.0f} ms of Store.dispatch"
+        f" µs per run): {shown}, the rest (Python in Scheduler) {python * 1000:.0f} ms; "
+        f"Redis ran dispatch.lua for {script_ms:.0f} ms of dispatch"
     )
 
 
