@@ -950,6 +950,12 @@ def fmt_pct(row: dict[str, Any], key: str = "other_cpu_pct") -> str:
     return "-" if value is None else f"{value:.0f} %"
 
 
+def fmt_ms_unit(value: float | None) -> str:
+    """``fmt_ms`` with its unit: ms, or none when it already says s (or never)."""
+    text = fmt_ms(value)
+    return text if text.endswith(" s") or text in ("-", "never") else f"{text} ms"
+
+
 def fmt_s(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -1187,7 +1193,7 @@ def render_summary(results: dict[str, dict[str, Any]]) -> str:
             goal("1 schedule: p99 lateness < 1.5 ms and below Celery beat's",
                  p99 < GOALS["single_p99_ms"]
                  and p99 < single.get("beat", {}).get("p99_ms", math.inf),
-                 *(fmt_ms(single.get(s, {}).get("p99_ms")) + " ms" for s in SIDES))  # fmt: skip
+                 *(fmt_ms_unit(single.get(s, {}).get("p99_ms")) for s in SIDES))  # fmt: skip
 
         def all_in(row: dict[str, Any] | None) -> str:
             if row is None:
@@ -1214,7 +1220,7 @@ def render_summary(results: dict[str, dict[str, Any]]) -> str:
                    for s in SIDES))  # fmt: skip
             goal(f"{n:,} every 1 s: p99 lateness < {limit_ms:,.0f} ms",
                  ours["p99_ms"] < limit_ms,
-                 *(fmt_ms(sides[s]["p99_ms"]) + " ms" if s in sides else "-"
+                 *(fmt_ms_unit(sides[s]["p99_ms"]) if s in sides else "-"
                    for s in SIDES))  # fmt: skip
     if "memory" in results:
         sides = by_side(results["memory"]["rows"])
