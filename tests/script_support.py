@@ -66,6 +66,21 @@ def redis_ms(s: Store) -> int:
     return int(seconds) * 1000 + int(micros) // 1000
 
 
+def redis_us(s: Store) -> int:
+    """Redis' own clock, in microseconds."""
+    seconds, micros = s.client.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def assert_by_redis_microseconds(s: Store, act: Callable[[], float], rounds: int) -> None:
+    """``act()`` returns Redis' time in ms to the microsecond: it lies within Redis' clock
+    read just before and just after (a whole ms alone lags it by up to 999 µs)."""
+    for _ in range(rounds):
+        before = redis_us(s)
+        got = round(act() * 1000)
+        assert before <= got <= redis_us(s)
+
+
 def assert_by_redis_clock(
     s: Store, act: Callable[[], int], span_ms: int = 1_000, min_same_ms: int = 50
 ) -> None:

@@ -6,7 +6,7 @@ script reads from Redis' own clock (``TIME``) is checked against Redis' clock re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from script_support import (
     assert_by_redis_clock,
+    assert_by_redis_microseconds,
     fill_history,
     hash_of,
     history,
     members,
     redis_ms,
+    redis_us,
     scored,
     snapshot,
     store,
@@ -101,20 +103,6 @@ def test_each_new_lease_increments_the_epoch(redis_url: str) -> None:
     assert s.leader.acquire("t3", 5_000, "host:3", T + 2) == 3
     assert hash_of(s, s.keys.leader) == {"token": "t3", "epoch": "3", "identity": "host:3",
                                          "since_ms": str(T + 2), "released": "1"}  # fmt: skip
-
-
-def redis_us(s: Store) -> int:
-    seconds, micros = s.client.time()
-    return int(seconds) * 1_000_000 + int(micros)
-
-
-def assert_by_redis_microseconds(s: Store, act: Callable[[], float], rounds: int) -> None:
-    """``act()`` returns Redis' time in ms to the microsecond: it lies within Redis' clock
-    read just before and just after (a whole ms alone lags it by up to 999 µs)."""
-    for _ in range(rounds):
-        before = redis_us(s)
-        got = round(act() * 1000)
-        assert before <= got <= redis_us(s)
 
 
 def test_acquire_also_replies_redis_time_to_the_microsecond_whether_it_takes_renews_or_is_refused(
