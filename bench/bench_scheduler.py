@@ -176,6 +176,11 @@ class Proc:
     def memory(self) -> dict[str, float]:
         return proc_memory_mb(self.pid)
 
+    def last_words(self) -> str:
+        """Why it exited, for a table: its log's last line, else its exit status."""
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exited with {self.popen.returncode}"
+
     def check(self) -> None:
         if not self.alive():
             tail = self.log_path.read_text(errors="replace")[-2000:]
@@ -599,7 +604,7 @@ def run_burst(env: Env, side: str, n: int, cap_s: float) -> dict[str, Any]:
             try:
                 fires = wait_for(observer, n, t0 + cap_s, [proc])
             except ProcError:  # the scheduler died (redbeat: its tick outlived its lock)
-                crashed = proc.log_path.read_text(errors="replace").strip().splitlines()[-1]
+                crashed = proc.last_words()
                 log(f"  {side} exited during the burst: {crashed}")
                 time.sleep(0.2)
                 fires = observer.fires()
@@ -664,7 +669,7 @@ def run_sustained(env: Env, side: str, n: int, warmup_s: int, window_s: int) -> 
             sleep_until(window.start + window_s)
             proc.check()
         except ProcError:  # a result too (redbeat: its tick outlived its lock)
-            crashed = proc.log_path.read_text(errors="replace").strip().splitlines()[-1]
+            crashed = proc.last_words()
             log(f"  {side} exited: {crashed}")
         cpu = window.stop()
         memory = proc.memory() if proc.alive() else {}
