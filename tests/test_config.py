@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -428,3 +430,45 @@ def test_missing_paths_and_empty_directories_are_usage_errors(tmp_path: Path) ->
         load([tmp_path / "missing"])
     with pytest.raises(PathError, match=r"no \*\.yaml or \*\.yml files in this directory"):
         load([tmp_path])
+
+
+@pytest.fixture
+def collections() -> Iterator[list[int]]:
+    """The generation of each cycle collection that starts while the test runs."""
+    started: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(note)
+    try:
+        yield started
+    finally:
+        gc.callbacks.remove(note)
+
+
+def test_loading_many_schedules_runs_no_cycle_collection(
+    tmp_path: Path, collections: list[int]
+) -> None:
+    """Each collection would walk every node made so far (more than half of reading
+    100,000 schedules); loading makes no cycles, so the collector waits until it is done."""
+    lines = [f"  s{i}: {{task: app.jobs:run, every: 60s}}" for i in range(3_000)]
+    path = write(tmp_path, "schedules:\n" + "\n".join(lines) + "\n")
+    assert gc.isenabled()
+    assert len(load([path]).schedules) == 3_000
+    assert collections in ([], [0])  # 113 without the pause; [0]: once it is on again
+    assert gc.isenabled()
+
+
+def test_the_collector_is_as_it_was_after_a_load_that_failed(tmp_path: Path) -> None:
+    bad = write(tmp_path, "schedules:\n  s: {task: app.jobs:run}\n")
+    with pytest.raises(ConfigError):
+        load([bad])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load([write(tmp_path, "schedules:\n  s: {task: app.jobs:run, every: 60s}\n", "ok.yaml")])
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()

@@ -14,6 +14,7 @@ from yaml.nodes import Node
 from scheduler.config.build import Fields, build, read_block
 from scheduler.config.fields import DEFAULT_KEYS, NAME_RE, SCHEDULE_KEYS, TOP_KEYS
 from scheduler.config.nodes import Invalid, SourceFile, line_of, mapping, show
+from scheduler.core.collector import collector_paused
 from scheduler.core.model import (
     Schedule,
 )
@@ -160,6 +161,11 @@ def schedule_files(paths: Sequence[Path]) -> list[Path]:
 def load(paths: Sequence[Path]) -> LoadedSchedules:
     """Read and check schedule files; raise ConfigError with every problem found."""
     files = schedule_files(paths)
+    with collector_paused():
+        return _load(files)
+
+
+def _load(files: list[Path]) -> LoadedSchedules:
     problems: list[Problem] = []
     schedules: dict[str, Schedule] = {}
     first_seen: dict[str, str] = {}

@@ -9,17 +9,16 @@ or to the API, never both; each refuses the other's.
 
 from __future__ import annotations
 
-import gc
 import secrets
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.config.values import Checker, Copy, clean, plain, schedule_from
+from scheduler.core.collector import collector_paused
 from scheduler.core.instants import to_ms, utc_text
 from scheduler.core.jitter import due_ms
 from scheduler.core.messages import CopyTemplate, definition_and_digest, event
@@ -110,24 +109,8 @@ def add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: 
     While one chunk is written (Redis' time), the next is made (Python's): a second
     thread waits on the round trip, which leaves the interpreter free. ``check``: a Checker
     kept from earlier calls (what it has checked it need not check again)."""
-    with _collector_paused():
+    with collector_paused():
         return _add_many(store, items, now, chunk, by, check or Checker())
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for the call: add_many makes a few containers a schedule
-    and keeps them all until it returns, so each of the collector's full passes walks every
-    one made so far, again and again (40% of a 100,000-schedule call). It makes no cycles;
-    the collector is on again when it returns, if it was on."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now: datetime,
