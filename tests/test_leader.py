@@ -283,6 +283,61 @@ def test_ten_thousand_schedules_due_at_once_are_each_enqueued_once(redis_url: st
     assert store(redis_url).reads.queue_depths() == {"default": 10_000}
 
 
+def test_a_sync_of_several_chunks_reports_each_schedule_once(redis_url: str) -> None:
+    """2,500 schedules sync in three chunks, each written while the next is made; a second
+    sync changes exactly what changed, in whichever chunk it is."""
+    many = {f"s{i:04d}": every(f"s{i:04d}", 60) for i in range(2_500)}
+    leader = Scheduler(store(redis_url), many, lease_ttl_ms=120_000)
+    leader.elect(T0)
+    assert leader.sync(T0) == {name: "added" for name in many}
+    assert store(redis_url).client.zcard("{sched}:due") == 2_500
+    changed = {**many, "s0003": every("s0003", 120), "s1500": every("s1500", 90),
+               "s2499": every("s2499", 30), "new": every("new", 60)}  # fmt: skip
+    del changed["s1999"]
+    leader.replace_schedules(changed)
+    assert leader.sync(T0 + timedelta(seconds=10)) == {
+        "s0003": "changed", "s1500": "changed", "s2499": "changed", "new": "added",
+        "s1999": "removed"}  # fmt: skip
+    states = store(redis_url).reads.states(["s0003", "s1500", "s2499", "s0004"])
+    assert {n: st.next_ms for n, st in states.items()} == {
+        "s0003": to_ms(T0 + timedelta(seconds=120)), "s1500": to_ms(T0 + timedelta(seconds=90)),
+        "s2499": to_ms(T0 + timedelta(seconds=30)), "s0004": to_ms(T0 + timedelta(seconds=60)),
+    }  # fmt: skip
+
+
+def test_a_sync_whose_write_reply_was_lost_fails_and_the_next_one_completes_it(
+    redis_url: str,
+) -> None:
+    """The reply to the first write of the second chunk is lost after Redis ran it, while
+    the third chunk is being made. The sync fails; the next one writes what is missing and
+    nothing twice, and every schedule holds its first fire time."""
+    parts = urlsplit(redis_url)
+    assert parts.hostname is not None and parts.port is not None
+    direct = store(redis_url)
+    direct.client.script_load(lua("upsert"))  # so the dropped EVALSHA is one Redis ran
+    many = {f"s{i:04d}": every(f"s{i:04d}", 60) for i in range(2_500)}
+    with FaultProxy(parts.hostname, parts.port) as proxy:
+        leader = Scheduler(Store(redis.Redis.from_url(proxy.url, retry=None)), many,
+                           lease_ttl_ms=120_000)  # fmt: skip
+        leader.elect(T0)
+        drops = Drops("upsert")
+        proxy.drop_replies(lambda args: drops(args) and drops.dropped == 5)  # 250 to a call
+        with pytest.raises(StoreError):
+            leader.sync(T0)
+        assert proxy.stats.replies_dropped == 1
+        report = leader.sync(T0)
+        leader.release()
+    assert set(report.values()) <= {"added"}
+    assert not {f"s{i:04d}" for i in range(1_250)} & set(report)  # written before the loss
+    assert direct.client.zcard("{sched}:due") == 2_500
+    states = direct.reads.states(list(many))
+    assert {st.next_ms for st in states.values()} == {to_ms(T0 + timedelta(seconds=60))}
+    assert len(states) == 2_500
+    leader = Scheduler(direct, many, lease_ttl_ms=120_000)
+    assert leader.elect(T0)
+    assert leader.sync(T0) == {}
+
+
 def test_status_shows_leader_schedules_and_queues(redis_url: str) -> None:
     from typer.testing import CliRunner
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from scheduler.core.instants import to_ms
@@ -16,6 +18,7 @@ from scheduler.store.values import Upsert
 log = logging.getLogger("sched.scheduler")
 
 SYNC_CHUNK = 1000
+WRITES_IN_FLIGHT = 1  # chunks written while the next is made
 LOG_EACH_UP_TO = 20  # more changes than this are logged as counts
 
 
@@ -26,39 +29,58 @@ def sync(
     """Sync and return name -> added/changed/updated/removed.
 
     Works in chunks, so syncing 100,000 schedules needs neither 100,000 round trips nor
-    every stored definition in memory at once.
+    every stored definition in memory at once. While one chunk is written (Redis' time),
+    the next is read and made (Python's): a second thread waits on the write. Each name is
+    in one chunk only, so no read depends on a write still in flight.
     """
     report: dict[str, str] = {}
     names = list(schedules)
-    for start in range(0, len(names), SYNC_CHUNK):
-        progress()
-        chunk = names[start : start + SYNC_CHUNK]
-        states = reads.states(chunk)
-        items = []
-        for name in chunk:
-            schedule = schedules[name]
-            canonical, state = schedule.canonical(), states.get(name)
-            digest = digest_of(canonical)
-            trigger_key = schedule.trigger_key()
-            if (
-                state is not None
-                and not state.removed
-                and (state.digest, state.trigger_key) == (digest, trigger_key)
-            ):
-                continue
-            next_fire = schedule.first_fire(now, state.settled() if state else ())
-            next_ms = to_ms(next_fire) if next_fire else None
-            body = definition_text(canonical, digest, "files", schedule.source or "files")
-            items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
-                                "files", schedule.source))  # fmt: skip
-        if items:
-            results = store.upsert(token, items)
-            report.update(zip((i.name for i in items), results, strict=True))
+    with ThreadPoolExecutor(1, thread_name_prefix="sched-sync") as writer:
+        pending: deque[tuple[list[Upsert], Future[list[str]]]] = deque()
+        for start in range(0, len(names), SYNC_CHUNK):
+            progress()
+            items = _changed(reads, schedules, names[start : start + SYNC_CHUNK], now)
+            if items:
+                pending.append((items, writer.submit(store.upsert, token, items)))
+            if len(pending) > WRITES_IN_FLIGHT:
+                _written(report, *pending.popleft())
+        while pending:
+            _written(report, *pending.popleft())
     for name in file_owned(reads) - set(schedules):
         if store.remove(token, name, to_ms(now), "files") == "1":
             report[name] = "removed"
     _log(report)
     return report
+
+
+def _changed(reads: Reads, schedules: Mapping[str, Schedule], chunk: list[str],
+             now: datetime) -> list[Upsert]:  # fmt: skip
+    """What to write for ``chunk``: each schedule whose definition or trigger differs from
+    what Redis holds (or that Redis does not hold, or holds as a tombstone)."""
+    states = reads.states(chunk)
+    items = []
+    for name in chunk:
+        schedule = schedules[name]
+        canonical, state = schedule.canonical(), states.get(name)
+        digest = digest_of(canonical)
+        trigger_key = schedule.trigger_key()
+        if (
+            state is not None
+            and not state.removed
+            and (state.digest, state.trigger_key) == (digest, trigger_key)
+        ):
+            continue
+        next_fire = schedule.first_fire(now, state.settled() if state else ())
+        next_ms = to_ms(next_fire) if next_fire else None
+        body = definition_text(canonical, digest, "files", schedule.source or "files")
+        items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
+                            "files", schedule.source))  # fmt: skip
+    return items
+
+
+def _written(report: dict[str, str], items: list[Upsert], done: Future[list[str]]) -> None:
+    """Wait for a chunk's write (its error is raised here) and note its results."""
+    report.update(zip((i.name for i in items), done.result(), strict=True))
 
 
 def file_owned(reads: Reads) -> set[str]:
