@@ -305,6 +305,26 @@ def test_a_sync_of_several_chunks_reports_each_schedule_once(redis_url: str) -> 
     }  # fmt: skip
 
 
+def test_states_of_thousands_of_names_each_answer_for_their_own_schedule(redis_url: str) -> None:
+    """Read 1,000 to a call: every state lands on its own name across the calls, and names
+    with no state are left out."""
+    many = {f"s{i:04d}": every(f"s{i:04d}", 60 + i % 7) for i in range(2_500)}
+    leader = Scheduler(store(redis_url), many, lease_ttl_ms=120_000)
+    leader.elect(T0)
+    leader.sync(T0)
+    asked: list[str] = []
+    for i, name in enumerate(reversed(list(many))):
+        asked += [name, f"none{i}"]  # 5,000 names: five calls
+    states = store(redis_url).reads.states(asked)
+    assert sorted(states) == sorted(many)
+    expected = {}  # seven intervals, seven different next fire times
+    for name, schedule in many.items():
+        fire = schedule.next_fire(T0)
+        assert fire is not None
+        expected[name] = to_ms(fire)
+    assert {name: st.next_ms for name, st in states.items()} == expected
+
+
 def test_a_sync_whose_write_reply_was_lost_fails_and_the_next_one_completes_it(
     redis_url: str,
 ) -> None:

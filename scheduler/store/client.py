@@ -33,7 +33,7 @@ __all__ = ["Connection", "check_url", "connect", "redact", "translated"]
 SCRIPTS = (
     "acquire", "release", "upsert", "remove", "dispatch", "pause", "enqueue",
     "claim", "start", "finish", "promote", "reap", "revive", "heartbeat", "repair",
-    "returned", "purge", "relayed", "celery_outcome",
+    "returned", "purge", "relayed", "celery_outcome", "states",
 )  # fmt: skip
 
 

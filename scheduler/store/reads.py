@@ -13,9 +13,11 @@ from typing import Any
 from scheduler.core.instants import ms_text
 from scheduler.core.messages import PRIORITY_SLOT, DeadLetter, Event, RunMessage, loads
 from scheduler.core.model import PRIORITY_MAX, PRIORITY_MIN
-from scheduler.store.client import Connection, translated
+from scheduler.store.client import Call, Connection, check_replies, translated
 from scheduler.store.keys import HISTORY_LEN
 from scheduler.store.values import ScheduleState, int_or_none
+
+STATES_PER_CALL = 1000  # state hashes read by one script call (Redis runs nothing else meanwhile)
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,19 @@ class Reads:
         return {name.decode() for name in self.conn.call("hkeys", self.keys.defs)}
 
     def states(self, names: Sequence[str]) -> dict[str, ScheduleState]:
+        """The stored state of each of ``names`` that has one, STATES_PER_CALL to a script
+        call, all in one round trip."""
         if not names:
             return {}
-        pipe = self.conn.pipeline()
-        for name in names:
-            pipe.hgetall(self.keys.state(name))
-        with translated("states"):
-            rows = pipe.execute()
-        return {name: _state(row) for name, row in zip(names, rows, strict=True) if row}
+        calls: list[Call] = [
+            ("states", [self.keys.state(name) for name in names[i : i + STATES_PER_CALL]], [])
+            for i in range(0, len(names), STATES_PER_CALL)
+        ]
+        replies = self.conn.run_all(calls)
+        check_replies(replies, "states")
+        rows = (row for reply in replies for row in reply)
+        return {name: _state(dict(zip(row[::2], row[1::2], strict=True)))
+                for name, row in zip(names, rows, strict=True) if row}  # fmt: skip
 
     def queue_depths(self) -> dict[str, int]:
         names = sorted(n.decode() for n in self.conn.call("smembers", self.keys.queues))
