@@ -366,3 +366,53 @@ def test_without_channel_rights_runs_are_dispatched_and_taken_by_polling(
             assert admin.hlen(limited.keys.runs) == 0
     finally:
         admin.acl_deluser("nochannels")
+
+
+def test_a_listening_worker_that_drained_its_queues_claims_again_only_when_told(
+    s: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a claim that found the queues drained, a run finishing does not send another
+    claim (it would find nothing): an announcement does, and so does the bound."""
+    worker = Worker(s, now=Clock(T0), concurrency=1, prefetch=0)
+    claims: list[int] = []
+    real_claim = worker.backend.claim
+
+    def counted(queue: str, count: int, now_ms: int) -> Any:
+        claims.append(count)
+        return real_claim(queue, count, now_ms)
+
+    monkeypatch.setattr(worker.backend, "claim", counted)
+    worker.listening = lambda: True
+    try:
+        enqueue(s, job("a", "record", args=("a",)))
+        assert worker.process_once() == 1  # claims 1 of 1 asked: not drained
+        settle_running(worker)
+        assert worker.process_once() == 0  # records the outcome; claims: finds nothing
+        assert len(claims) == 2
+        enqueue(s, job("b", "record", args=("b",)), T0 + timedelta(minutes=1))
+        assert worker.process_once() == 0  # drained, and not told: no claim sent
+        assert len(claims) == 2
+        worker.wake()  # what the waker does for an announcement
+        assert worker.process_once() == 1
+        settle_running(worker)
+        assert worker.process_once() == 0  # the claim after b finds nothing: drained again
+        enqueue(s, job("c", "record", args=("c",)), T0 + timedelta(minutes=2))
+        assert worker.process_once() == 0
+        monkeypatch.setattr(loop, "IDLE_WAIT_S", 0.0)  # the bound has passed
+        assert worker.process_once() == 1
+        worker.listening = lambda: False  # announcements lost: claims every pass
+        settle_running(worker)
+        before = len(claims)
+        worker.process_once()
+        worker.process_once()
+        assert len(claims) == before + 2
+    finally:
+        worker.pool.close()
+
+
+def settle_running(worker: Worker) -> None:
+    """Wait (bounded) until every running run has finished in the worker's pool."""
+    deadline = time.monotonic() + BOUND_S
+    while len(worker.early) < len(worker.running) and time.monotonic() < deadline:
+        worker.wait(0.05)
+    assert len(worker.early) >= len(worker.running), "a run did not finish in time"

@@ -87,6 +87,13 @@ class Worker:
         self._next_queue = 0
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         self._described = ("", 0.0)  # the description last written, and when to write it again
+        # Announcements reach this worker (``run`` sets it): a claim that found every queue
+        # drained then waits for one (or IDLE_WAIT_S) instead of being sent again after
+        # each run, a round trip that would find nothing.
+        self.listening: Callable[[], bool] = lambda: False
+        self._announced = True  # a run was announced since the last claim was sent
+        self._drained = False  # the last claim took fewer runs than it asked for
+        self._claimed_at = 0.0  # monotonic, when the last claim was sent
 
     # -- one step -----------------------------------------------------------------------
 
@@ -102,8 +109,12 @@ class Worker:
             self._acknowledge(recorded, [], now)
             return 0
         self._start(recorded, now)
+        if self._nothing_to_claim():
+            return 0
         wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
         taken, poisoned = 0, []
+        if wanted > 0:
+            self._announced, self._claimed_at = False, time.monotonic()  # before: none lost
         for _ in range(len(self.queues)):
             if wanted - taken <= 0:
                 break
@@ -116,9 +127,17 @@ class Worker:
                 else:
                     self.backlog.append(item)
             taken += len(claimed)
+        self._drained = 0 <= taken < wanted
         if taken:
             self._start(poisoned, now)
         return taken
+
+    def _nothing_to_claim(self) -> bool:
+        """True when a claim now would find nothing: the last one found every queue
+        drained, no run was announced since it was sent, and it is less than IDLE_WAIT_S
+        old (a lost announcement costs at most that)."""
+        return (self._drained and not self._announced and self.listening()
+                and time.monotonic() - self._claimed_at < IDLE_WAIT_S)  # fmt: skip
 
     def _start(self, recorded: list[Outcome], now: datetime) -> None:
         """Report outcomes and mark the runs about to start, in one round trip; then start them.
@@ -215,6 +234,7 @@ class Worker:
 
     def wake(self) -> None:
         """End the current or next ``wait`` now (runs were announced); any thread."""
+        self._announced = True
         self.pool.wake()
 
     def idle_wait_s(self, listening: bool, until: float) -> float:
@@ -331,6 +351,7 @@ class Worker:
         next_upkeep = 0.0
         outage = Outage(log)
         waker = Waker(self.backend.announcements, lambda: self.queues, self.wake)
+        self.listening = lambda: waker.listening
         waker.start()
         # A stop ends the wait at once, so the worker hands back and leaves without delay.
         threading.Thread(target=self._wake_on, args=(stop,), daemon=True,
