@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from scheduler.core.instants import to_ms
@@ -18,7 +16,6 @@ from scheduler.store.values import Upsert
 log = logging.getLogger("sched.scheduler")
 
 SYNC_CHUNK = 1000
-WRITES_IN_FLIGHT = 1  # chunks written while the next is made
 LOG_EACH_UP_TO = 20  # more changes than this are logged as counts
 
 
@@ -35,17 +32,14 @@ def sync(
     """
     report: dict[str, str] = {}
     names = list(schedules)
-    with ThreadPoolExecutor(1, thread_name_prefix="sched-sync") as writer:
-        pending: deque[tuple[list[Upsert], Future[list[str]]]] = deque()
+
+    def chunks() -> Iterator[list[Upsert]]:
         for start in range(0, len(names), SYNC_CHUNK):
             progress()
-            items = _changed(reads, schedules, names[start : start + SYNC_CHUNK], now)
-            if items:
-                pending.append((items, writer.submit(store.upsert, token, items)))
-            if len(pending) > WRITES_IN_FLIGHT:
-                _written(report, *pending.popleft())
-        while pending:
-            _written(report, *pending.popleft())
+            yield _changed(reads, schedules, names[start : start + SYNC_CHUNK], now)
+
+    for items, results in store.upsert_chunks(token, chunks()):
+        report.update(zip((i.name for i in items), results, strict=True))
     for name in file_owned(reads) - set(schedules):
         if store.remove(token, name, to_ms(now), "files") == "1":
             report[name] = "removed"
@@ -76,11 +70,6 @@ def _changed(reads: Reads, schedules: Mapping[str, Schedule], chunk: list[str],
         items.append(Upsert(name, body, digest, trigger_key, next_ms, schedule.due_ms(next_ms),
                             "files", schedule.source))  # fmt: skip
     return items
-
-
-def _written(report: dict[str, str], items: list[Upsert], done: Future[list[str]]) -> None:
-    """Wait for a chunk's write (its error is raised here) and note its results."""
-    report.update(zip((i.name for i in items), done.result(), strict=True))
 
 
 def file_owned(reads: Reads) -> set[str]:

@@ -10,9 +10,7 @@ or to the API, never both; each refuses the other's.
 from __future__ import annotations
 
 import secrets
-from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,15 +123,10 @@ def _add_many(store: Store, items: Iterable[tuple[str, Mapping[str, Any]]], now:
     # must meet Redis in order (the first is added, the second exists), so then one.
     in_flight = WRITERS if len({name for name, *_ in checked}) == len(checked) else 1
     results: list[str] = []
-    with ThreadPoolExecutor(in_flight, thread_name_prefix="sched-add-many") as writer:
-        pending: deque[Future[list[str]]] = deque()
-        for start in range(0, len(checked), chunk):
-            upserts = [make(*item) for item in checked[start : start + chunk]]
-            pending.append(writer.submit(store.leader.upsert, "", upserts))
-            if len(pending) > in_flight:
-                results += pending.popleft().result()
-        while pending:
-            results += pending.popleft().result()
+    chunks = ([make(*item) for item in checked[start : start + chunk]]
+              for start in range(0, len(checked), chunk))  # fmt: skip
+    for _, written in store.leader.upsert_chunks("", chunks, in_flight):
+        results += written
     for (name, *_), result in zip(checked, results, strict=True):
         if result.startswith("conflict:"):
             _check(name, result)  # the first, once the others are written

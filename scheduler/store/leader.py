@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 
@@ -61,6 +63,26 @@ class LeaderStore:
         replies = self.conn.run_all(calls)
         check_replies(replies, "upsert")
         return [r.decode() if isinstance(r, bytes) else str(r) for batch in replies for r in batch]
+
+    def upsert_chunks(
+        self, token: str, chunks: Iterable[list[Upsert]], in_flight: int = 1
+    ) -> Iterator[tuple[list[Upsert], list[str]]]:
+        """``upsert`` each chunk while the caller makes the next: each chunk, with its
+        results, in order. Up to ``in_flight`` writes wait on Redis (its time) on threads of
+        their own while ``chunks`` is drawn (the caller's); with more than one, chunks may
+        reach Redis out of order, so no name may be in two. A write's error is raised when
+        its chunk's turn comes, after the writes in flight end."""
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="sched-upsert") as writer:
+            pending: deque[tuple[list[Upsert], Future[list[str]]]] = deque()
+            for items in chunks:
+                if items:
+                    pending.append((items, writer.submit(self.upsert, token, items)))
+                if len(pending) > in_flight:
+                    items, done = pending.popleft()
+                    yield items, done.result()
+            while pending:
+                items, done = pending.popleft()
+                yield items, done.result()
 
     def remove(self, token: str, name: str, now_ms: int, owner: str = "files",
                event: str = "") -> str:  # fmt: skip
