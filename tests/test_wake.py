@@ -20,7 +20,9 @@ from test_worker import T0, Clock, enqueue, job, settle, store
 
 from scheduler import ops
 from scheduler.beat import Scheduler
+from scheduler.core.instants import to_ms
 from scheduler.core.model import Backoff, Overlap, RetryPolicy
+from scheduler.errors import StoreError
 from scheduler.store import Store
 from scheduler.store.embedded import EmbeddedRedis, free_port
 from scheduler.store.worker import Announcements, _glob_escaped
@@ -406,6 +408,36 @@ def test_a_listening_worker_that_drained_its_queues_claims_again_only_when_told(
         worker.process_once()
         worker.process_once()
         assert len(claims) == before + 2
+    finally:
+        worker.pool.close()
+
+
+def test_a_claim_that_failed_is_not_taken_for_drained_queues(
+    s: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim whose round trip failed says nothing about the queues: the next pass claims
+    again, even if the claim before it had found them drained."""
+    worker = Worker(s, now=Clock(T0), concurrency=1, prefetch=0)
+    worker.listening = lambda: True
+    real_claim = worker.backend.claim
+    try:
+        assert worker.process_once() == 0  # finds nothing: drained
+        enqueue(s, job("a", "record", args=("a",)))
+        worker.wake()
+
+        def lost(queue: str, count: int, now_ms: int) -> Any:
+            real_claim(queue, count, now_ms)  # Redis ran it; the reply never came
+            raise StoreError("Redis unavailable: ConnectionError: lost")
+
+        monkeypatch.setattr(worker.backend, "claim", lost)
+        with pytest.raises(StoreError):
+            worker.process_once()
+        monkeypatch.setattr(worker.backend, "claim", real_claim)
+        enqueue(s, job("b", "record", args=("b",)), T0 + timedelta(minutes=1))
+        assert worker.process_once() == 1  # not announced, yet claimed: b
+        assert [job.claimed.run_id for job in worker.running.values()] == [
+            f"b@{to_ms(T0 + timedelta(minutes=1))}"
+        ]
     finally:
         worker.pool.close()
 

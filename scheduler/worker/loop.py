@@ -113,8 +113,8 @@ class Worker:
             return 0
         wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
         taken, poisoned = 0, []
-        if wanted > 0:
-            self._announced, self._claimed_at = False, time.monotonic()  # before: none lost
+        if wanted > 0:  # before the claim, so that none is lost; a claim that fails drained
+            self._announced, self._drained, self._claimed_at = False, False, time.monotonic()
         for _ in range(len(self.queues)):
             if wanted - taken <= 0:
                 break
@@ -127,7 +127,7 @@ class Worker:
                 else:
                     self.backlog.append(item)
             taken += len(claimed)
-        self._drained = 0 <= taken < wanted
+        self._drained = 0 <= taken < wanted  # nothing, if the claim failed: ask again
         if taken:
             self._start(poisoned, now)
         return taken
