@@ -182,6 +182,67 @@ def test_a_start_sent_again_by_the_worker_that_started_the_run_is_ours_and_chang
     assert snapshot(s) == before
 
 
+def test_a_claim_with_free_slots_starts_that_many_fresh_runs_as_start_would(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    first, second, third = (enqueue(s, "a", T + i) for i in range(3))
+    claimed = s.worker("w1").claim("default", 5, T, 2)
+    assert [(c.run_id, c.deliveries, c.started) for c in claimed] == [
+        (first, 1, True), (second, 1, True), (third, 1, False)
+    ]  # fmt: skip
+    assert hash_of(s, s.keys.claims) == {first: "w1|s", second: "w1|s", third: "w1"}
+    assert hash_of(s, s.keys.deliveries) == {first: "1", second: "1"}
+    assert counters(s, "a") == (3, 1)  # two running, the prefetched one still waiting
+    assert members(s, s.keys.worker("w1")) == {first, second, third}
+    assert [start_reply(s, "w1", run_id) for run_id in (first, second)] == [1, 1]
+    assert hash_of(s, s.keys.deliveries) == {first: "1", second: "1"}  # a start again: no-op
+
+
+def test_a_claim_leaves_a_run_delivered_before_and_every_run_after_it_to_start(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    again, fresh = enqueue(s, "a", T), enqueue(s, "a", T + 1)
+    s.client.hset(s.keys.deliveries, again, 1)
+    claimed = s.worker("w1").claim("default", 5, T, 4)
+    assert [(c.run_id, c.deliveries, c.started) for c in claimed] == [
+        (again, 2, False), (fresh, 1, False)
+    ]  # fmt: skip
+    assert hash_of(s, s.keys.claims) == {again: "w1", fresh: "w1"}
+    assert hash_of(s, s.keys.deliveries) == {again: "1"}
+    assert counters(s, "a") == (2, 2)
+
+
+def test_a_run_the_claim_started_and_its_worker_defers_gets_its_delivery_back(
+    redis_url: str,
+) -> None:
+    """A worker that cannot import the task defers it, every DEFER_S: deferring never
+    starts it, so deferring forever never makes it poison."""
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    for attempt in range(5):
+        assert [c.started for c in s.worker("w1").claim("default", 1, T, 1)] == [True]
+        defer = outcome(run_id, "defer", "", new_message=message("a", T), due_ms=T)
+        assert s.worker("w1").finish([defer], T + attempt) == [True]
+        assert hash_of(s, s.keys.deliveries) == {run_id: "0"}
+        assert counters(s, "a") == (1, 1)
+        assert s.worker("w1").promote(T + attempt) == 1
+
+
+def test_a_run_the_claim_started_then_handed_back_gets_its_delivery_back(redis_url: str) -> None:
+    s = store(redis_url)
+    run_id = enqueue(s, "a", T)
+    s.worker("w1").claim("default", 1, T, 1)
+    back = outcome(run_id, "handback", due_ms=4 * 10**13 + T + 50)
+    assert s.worker("w1").finish([back], T + 50) == [True]
+    assert hash_of(s, s.keys.deliveries) == {run_id: "0"}
+    assert counters(s, "a") == (1, 1)
+    assert [(c.deliveries, c.started) for c in s.worker("w2").claim("default", 1, T, 1)] == [
+        (1, True)
+    ]
+
+
 def test_start_by_a_worker_that_does_not_hold_the_claim_changes_nothing(redis_url: str) -> None:
     s = store(redis_url)
     run_id = enqueue(s, "a", T)

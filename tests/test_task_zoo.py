@@ -105,6 +105,7 @@ def test_a_run_a_worker_cannot_import_is_left_for_a_worker_that_can(
     )
     assert deferred.retry_at == "2026-06-01T12:00:10.000Z"
     assert s.client.zscore(s.keys.retries, run_id) == to_ms(T0) + 10_000
+    assert s.client.hget(s.keys.deliveries, run_id) == b"0"  # it never started here
     # Due again: this worker still cannot import it, leaves it again and says nothing new.
     here.now = here._now = Clock(T0 + timedelta(seconds=11))
     here.upkeep()

@@ -379,9 +379,9 @@ def test_a_listening_worker_that_drained_its_queues_claims_again_only_when_told(
     claims: list[int] = []
     real_claim = worker.backend.claim
 
-    def counted(queue: str, count: int, now_ms: int) -> Any:
+    def counted(queue: str, count: int, now_ms: int, start: int = 0) -> Any:
         claims.append(count)
-        return real_claim(queue, count, now_ms)
+        return real_claim(queue, count, now_ms, start)
 
     monkeypatch.setattr(worker.backend, "claim", counted)
     worker.listening = lambda: True
@@ -425,8 +425,8 @@ def test_a_claim_that_failed_is_not_taken_for_drained_queues(
         enqueue(s, job("a", "record", args=("a",)))
         worker.wake()
 
-        def lost(queue: str, count: int, now_ms: int) -> Any:
-            real_claim(queue, count, now_ms)  # Redis ran it; the reply never came
+        def lost(queue: str, count: int, now_ms: int, start: int = 0) -> Any:
+            real_claim(queue, count, now_ms, start)  # Redis ran it; the reply never came
             raise StoreError("Redis unavailable: ConnectionError: lost")
 
         monkeypatch.setattr(worker.backend, "claim", lost)

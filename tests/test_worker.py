@@ -284,6 +284,35 @@ def test_prefork_recycles_a_child_after_max_runs_per_child(redis_url: str, tmp_p
     worker.pool.close()
 
 
+def test_a_fresh_run_for_a_free_slot_starts_with_its_claim_and_one_delivered_again_after_it(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim marks a never-started run started when a slot is free for it, so it runs
+    after one round trip; a run delivered again is checked first and marked by ``settle``."""
+    s = store(redis_url)
+    fresh = enqueue(s, job("fresh", "record", args=("fresh",)))
+    worker = Worker(s, now=Clock(T0), worker_id="w1", concurrency=1, prefetch=0)
+    marked: list[list[tuple[str, str]]] = []
+    real_settle = worker.backend.settle
+
+    def watched(outcomes: Any, now_ms: int, started: Any = (), returned: Any = ()) -> Any:
+        marked.append(list(started))
+        return real_settle(outcomes, now_ms, started, returned)
+
+    monkeypatch.setattr(worker.backend, "settle", watched)
+    assert worker.process_once() == 1
+    assert list(worker.running) == [fresh] and marked == []  # no round trip but the claim
+    assert s.client.hget(s.keys.claims, fresh) == b"w1|s"
+    settle(worker)
+    again = enqueue(s, job("again", "record", args=("again",)))
+    s.client.hset(s.keys.deliveries, again, 1)  # started once before, by a worker that died
+    assert worker.process_once() == 1
+    assert list(worker.running) == [again] and marked[-1] == [(again, "again")]
+    settle(worker)
+    assert [call["args"] for call in worker_tasks.CALLS] == [["fresh"], ["again"]]
+    assert outcomes(s, "fresh") == ["succeeded"] and outcomes(s, "again") == ["succeeded"]
+
+
 def test_a_run_not_started_within_expires_is_recorded_expired(redis_url: str) -> None:
     s = store(redis_url)
     enqueue(s, job("late", "record", expires_s=30))

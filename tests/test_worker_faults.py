@@ -346,8 +346,10 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_not_held_forever(
         with pytest.raises(StoreError):
             worker.process_once()
         assert (claim.dropped, proxy.stats.replies_dropped) == (1, 1)
-        # Redis ran the claim: the run is held for w1, which never heard of it.
-        assert s.client.hget(k.claims, lost) == b"w1"
+        # Redis ran the claim: the run is held for w1, which never heard of it, and marked
+        # started, for w1's free slot.
+        assert s.client.hget(k.claims, lost) == b"w1|s"
+        assert s.client.hget(k.deliveries, lost) == b"1"
         assert s.client.smembers(k.worker("w1")) == {known.encode(), lost.encode()}
         assert s.client.zcard(k.queue("default")) == 0
         assert list(worker.running) == [known] and not worker.backlog
@@ -357,7 +359,8 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_not_held_forever(
         assert s.client.hget(k.claims, known) == b"w1|s"
         assert s.client.smembers(k.worker("w1")) == {known.encode()}
         assert s.client.zrange(k.queue("default"), 0, -1) == [lost.encode()]
-        assert s.client.hget(k.deliveries, lost) is None  # never started: no delivery
+        assert s.client.hget(k.deliveries, lost) == b"0"  # it never ran: delivery given back
+        assert s.reads.states(["lost"])["lost"].waiting == 1
         assert worker.process_once() == 1
         assert lost in worker.running
         settle(worker)

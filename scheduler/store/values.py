@@ -87,6 +87,7 @@ class Claimed:
     run_id: str
     message: RunMessage
     deliveries: int
+    started: bool = False  # the claim marked it started (a free slot was waiting for it)
 
 
 @dataclass(frozen=True)

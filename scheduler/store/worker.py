@@ -24,15 +24,23 @@ class WorkerStore:
         self.dead_max = dead_max
         self.dead_max_age_s = dead_max_age_s
 
-    def claim(self, queue: str, count: int, now_ms: int) -> list[Claimed]:
-        """Take up to ``count`` runs; each with its deliveries (starts so far, plus this one)."""
+    def claim(self, queue: str, count: int, now_ms: int, start: int = 0) -> list[Claimed]:
+        """Take up to ``count`` runs; each with its deliveries (starts so far, plus this one).
+
+        The first ``start`` runs never started before are also marked started, as
+        ``settle`` would (``Claimed.started``): a worker with that many free slots runs them
+        without another round trip. A run delivered again is not: its worker checks it
+        (poison, suspect) before it starts.
+        """
         k = self.keys
         keys = [k.queue(queue), k.runs, k.claims, k.deliveries, k.workers,
                 k.worker(self.worker_id)]  # fmt: skip
-        flat = self.conn.run("claim", keys, [self.worker_id, now_ms, count])
+        flat = self.conn.run("claim", keys, [self.worker_id, now_ms, count, start, k.prefix])
         return [
-            Claimed(flat[i].decode(), RunMessage.loads(flat[i + 1]), int(flat[i + 2]))
-            for i in range(0, len(flat), 3)
+            Claimed(
+                flat[i].decode(), RunMessage.loads(flat[i + 1]), int(flat[i + 2]), flat[i + 3] == 1
+            )
+            for i in range(0, len(flat), 4)
         ]
 
     def finish(

@@ -112,6 +112,11 @@ class Worker:
         if self._nothing_to_claim():
             return 0
         wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
+        # Slots ``_start`` left free with nothing to start: the claim marks that many runs
+        # started, so they run without a second round trip (none while a suspect runs, which
+        # runs alone).
+        idle = not self.backlog and not self._suspect_running([])
+        free = self.concurrency - len(self.running) if idle else 0
         taken, poisoned = 0, []
         if wanted > 0:  # before the claim, so that none is lost; a claim that fails drained
             self._announced, self._drained, self._claimed_at = False, False, time.monotonic()
@@ -120,7 +125,9 @@ class Worker:
                 break
             queue = self.queues[self._next_queue % len(self.queues)]
             self._next_queue += 1
-            claimed = self.backend.claim(queue, min(wanted - taken, CLAIM_BATCH), to_ms(now))
+            count = min(wanted - taken, CLAIM_BATCH)
+            claimed = self.backend.claim(queue, count, to_ms(now), max(0, free))
+            free -= sum(item.started for item in claimed)
             for item in claimed:
                 if outcomes.is_poison(item, self.max_deliveries):
                     poisoned.append(self._say(outcomes.poison(item, now, self.worker_id)))
@@ -144,6 +151,7 @@ class Worker:
 
         The start mark must reach Redis before the task runs: a task that kills its worker
         at once (``os._exit``) must still count the delivery, or it is never found poison.
+        Runs the claim marked started already (``Claimed.started``) need no round trip.
         """
         jobs: list[Job] = []
         while self.backlog and len(self.running) + len(jobs) < self.concurrency:
@@ -187,16 +195,18 @@ class Worker:
         Returns per job whether it is still ours to run.
         """
         self.unacked += recorded
-        if not self.unacked and not jobs and not self.returned:
-            return []
-        started = [(job.claimed.run_id, job.claimed.message.schedule) for job in jobs]
+        marking = [job for job in jobs if not job.claimed.started]  # the claim marked the rest
+        if not self.unacked and not marking and not self.returned:
+            return [True] * len(jobs)
+        started = [(job.claimed.run_id, job.claimed.message.schedule) for job in marking]
         try:
-            ours, _ = self.backend.settle(self.unacked, to_ms(now), started, self.returned)
+            replies, _ = self.backend.settle(self.unacked, to_ms(now), started, self.returned)
         except StoreError:
             self.backlog.extendleft(job.claimed for job in reversed(jobs))
             raise
         self.unacked, self.returned = [], []
-        return ours
+        ours = dict(zip((job.claimed.run_id for job in marking), replies, strict=True))
+        return [ours.get(job.claimed.run_id, True) for job in jobs]
 
     def _cannot_import(self, task: str) -> str:
         """'' when this worker can find ``task``'s module, else why not (a failure is

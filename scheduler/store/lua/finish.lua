@@ -25,10 +25,13 @@ redis.call('HDEL', KEYS[2], id)
 redis.call('SREM', KEYS[4], id)
 if outcome == 'retry' or outcome == 'defer' then
   -- defer: a worker that cannot import the task leaves the run for another; it did not
-  -- start here, and the starts it had elsewhere still count towards poison.
+  -- start here (if the claim marked it started, that delivery is given back), and the
+  -- starts it had elsewhere still count towards poison.
   redis.call('HSET', KEYS[1], id, ARGV[4])
   if outcome == 'retry' then
     redis.call('HDEL', KEYS[3], id)
+  elseif started then
+    redis.call('HINCRBY', KEYS[3], id, -1)
   end
   redis.call('ZADD', KEYS[5], ARGV[5], id)
   if started then
