@@ -313,6 +313,66 @@ def test_a_fresh_run_for_a_free_slot_starts_with_its_claim_and_one_delivered_aga
     assert outcomes(s, "fresh") == ["succeeded"] and outcomes(s, "again") == ["succeeded"]
 
 
+def test_no_run_is_started_by_a_claim_while_a_suspect_runs_or_waits_to_run_alone(
+    redis_url: str,
+) -> None:
+    """A run started twice without an outcome (suspect) runs alone: a claim meanwhile
+    marks nothing started, even with a slot free, or a run that waits would count a
+    delivery it never had."""
+    s = store(redis_url)
+    # Waiting: a run holds one of two slots, the suspect waits for it to end.
+    first = Worker(s, now=Clock(T0), worker_id="w1", concurrency=2)
+    busy = enqueue(s, job("busy", "hang", args=(0.5,)))
+    suspect = enqueue(s, job("suspect", "record", args=("suspect",)))
+    s.client.hset(s.keys.deliveries, suspect, 2)
+    assert first.process_once() == 2
+    assert list(first.running) == [busy] and [c.run_id for c in first.backlog] == [suspect]
+    fresh = enqueue(s, job("fresh", "record", args=("fresh",)))
+    assert first.process_once() == 1
+    assert s.client.hget(s.keys.claims, fresh) == b"w1"  # claimed, not started
+    assert s.client.hget(s.keys.deliveries, fresh) is None
+    settle(first)
+    # Running: the suspect holds one of two slots alone.
+    second = Worker(s, now=Clock(T0), worker_id="w2", concurrency=2)
+    alone = enqueue(s, job("alone", "hang", args=(0.5,)), T0 + timedelta(minutes=1))
+    s.client.hset(s.keys.deliveries, alone, 2)
+    assert second.process_once() == 1 and list(second.running) == [alone]
+    later = enqueue(s, job("later", "record", args=("later",)), T0 + timedelta(minutes=1))
+    assert second.process_once() == 1
+    assert s.client.hget(s.keys.claims, later) == b"w2"
+    assert list(second.running) == [alone]
+    settle(second)
+    assert [call["args"] for call in worker_tasks.CALLS] == [["suspect"], ["fresh"], ["later"]]
+
+
+def test_a_claim_over_several_queues_starts_no_more_runs_than_free_slots(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    a = enqueue(s, job("a", "record", args=("a",), queue="qa"))
+    b = enqueue(s, job("b", "record", args=("b",), queue="qb"))
+    worker = Worker(s, now=Clock(T0), worker_id="w1", queues=("qa", "qb"), concurrency=1)
+    assert worker.process_once() == 2
+    assert s.client.hget(s.keys.claims, a) == b"w1|s"
+    assert s.client.hget(s.keys.claims, b) == b"w1"  # prefetched: waits for the slot
+    settle(worker)
+    assert outcomes(s, "a") == ["succeeded"] and outcomes(s, "b") == ["succeeded"]
+
+
+def test_a_run_the_claim_started_runs_beside_one_recorded_expired_in_the_same_step(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    enqueue(s, job("late", "record", args=("late",), expires_s=30))
+    ok = enqueue(s, job("ok", "record", args=("ok",)), T0 + timedelta(seconds=30))
+    worker = Worker(s, now=Clock(T0 + timedelta(seconds=31)), worker_id="w1", concurrency=2)
+    assert worker.process_once() == 2
+    assert list(worker.running) == [ok]
+    settle(worker)
+    assert [call["args"] for call in worker_tasks.CALLS] == [["ok"]]
+    assert outcomes(s, "late") == ["expired"] and outcomes(s, "ok") == ["succeeded"]
+
+
 def test_a_run_not_started_within_expires_is_recorded_expired(redis_url: str) -> None:
     s = store(redis_url)
     enqueue(s, job("late", "record", expires_s=30))
