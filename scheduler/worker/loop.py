@@ -126,7 +126,7 @@ class Worker:
             queue = self.queues[self._next_queue % len(self.queues)]
             self._next_queue += 1
             count = min(wanted - taken, CLAIM_BATCH)
-            claimed = self.backend.claim(queue, count, to_ms(now), max(0, free))
+            claimed = self.backend.claim(queue, count, to_ms(now), free)
             free -= sum(item.started for item in claimed)
             for item in claimed:
                 if outcomes.is_poison(item, self.max_deliveries):
