@@ -2,14 +2,21 @@
 
 Run from the repository root with the package installed (``pip install -e '.[dev]'``):
 
-    python bench/bench_scheduler.py all --write       # every benchmark, update RESULTS.md
+    SCHED_SERVER_BINARY=/usr/bin/redis-server python bench/bench_scheduler.py all --write
     python bench/bench_scheduler.py latency --write   # one of: latency, sustained,
                                                       #   memory, failover
     python bench/bench_scheduler.py all --quick       # smoke run of everything, ~3 min
 
 Each benchmark runs the same workload on three schedulers, one after the other, against
 the same embedded server (``EmbeddedRedis``: the bundled Valkey, or ``SCHED_SERVER_BINARY``),
-started once per invocation:
+started once per invocation. The reference run (the first command) uses Debian's
+``redis-server`` (jemalloc), the kind of shared Redis that thousands of fires a second would
+go to (``docker-compose.yml`` runs ``redis:7-alpine``, also jemalloc), as ``bench_scale.py``'s
+does: the bundled Valkey is built with libc's malloc, and ran ``dispatch.lua`` about 1.35x
+slower a fire on this machine (profile_scheduler.py tick 2000: 19 µs against 14 µs), which
+doubled the p99 at 10,000 fires/s (370 ms against 190 ms in the same hour). Every scheduler
+in a run uses the same server; the meta line of each section names it and its allocator.
+The schedulers:
 
 * **sched**: the real CLI, ``python -m scheduler scheduler DIR --redis-url URL`` (DIR holds
   YAML files of at most 5,000 schedules each), database 0;
@@ -929,7 +936,8 @@ def metadata(env: Env, command: str, before: dict[str, float], sched: str) -> di
         "python": platform.python_version(),
         "sched": sched,
         "redis_py": version("redis"),
-        "redis_server": server_version(info),
+        "redis_server": f"{server_version(info)} "
+        f"({env.client(0).info('memory').get('mem_allocator', 'allocator unknown')})",
         "celery_side": json.loads(done.stdout),
         "machine": f"{os.cpu_count()} cores ({cpu_model()}), {platform.system()} "
         f"{platform.machine()}",
@@ -1325,9 +1333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.benchmark == "report":
         write_results(names)
         return 0
-    command = "python bench/bench_scheduler.py " + " ".join(
+    server = os.environ.get("SCHED_SERVER_BINARY")
+    command = (f"SCHED_SERVER_BINARY={server} " if server else "") + \
+        "python bench/bench_scheduler.py " + " ".join(
         [args.benchmark] + (["--quick"] if args.quick else []) + (["--write"] if args.write else [])
-    )
+    )  # fmt: skip
     started = now()
     RAW.mkdir(exist_ok=True)
     with environment(args) as env:
