@@ -1269,9 +1269,10 @@ def render_summary(results: dict[str, dict[str, Any]]) -> str:
     )
     return (
         "The headline numbers of the sections below, against the goals in the issue "
-        f"(benchmarks run: {dates}). `python bench/bench_scheduler.py all --write` rebuilds "
-        "this from `bench/results/*.json`; each section below says its exact command, "
-        "versions and method.\n\n" + markdown_table(header, lines, 1) + "\n"
+        f"(benchmarks run: {dates}). `python bench/bench_scheduler.py report` "
+        "rebuilds this from `bench/results/*.json`; each section below says its exact "
+        "command (the reference runs are on Debian's `redis-server`, see the module's "
+        "docstring), versions and method.\n\n" + markdown_table(header, lines, 1) + "\n"
     )
 
 
