@@ -457,7 +457,9 @@ def test_loading_many_schedules_runs_no_cycle_collection(
     path = write(tmp_path, "schedules:\n" + "\n".join(lines) + "\n")
     assert gc.isenabled()
     assert len(load([path]).schedules) == 3_000
-    assert collections in ([], [0])  # 113 without the pause; [0]: once it is on again
+    # 113 without the pause; at most one once it is on again, of whichever generation the
+    # counters left by earlier work call for (0 alone, or 1 after other tests' garbage)
+    assert len(collections) <= 1
     assert gc.isenabled()
 
 

@@ -40,6 +40,28 @@ def test_quoted_and_json_values_in_arguments_are_kept_as_written(tmp_path: Path)
     assert load([path]).schedules["job"].args == ("12:30", "on", True, 1.5)
 
 
+def test_the_same_text_plain_and_quoted_in_one_file_keeps_each_its_own_type(
+    tmp_path: Path,
+) -> None:
+    # The reader remembers a scalar's type within a file: by its text and its quoting both.
+    from scheduler.config import load
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "schedules:\n"
+        '  a:\n    task: m:f\n    every: 1h\n    args: [1, "1", null, "null", true, "true"]\n'
+        '  b:\n    task: m:f\n    every: 1h\n    args: ["1", 1, "null", null, "true", true]\n'
+        "  c:\n    task: m:f\n    every: 1h\n    args: ['1', '2.5']\n"
+        "  d:\n    task: m:f\n    every: 1h\n    args: [2.5, 1]\n",
+        encoding="utf-8",
+    )
+    loaded = load([path]).schedules
+    assert loaded["a"].args == (1, "1", None, "null", True, "true")
+    assert loaded["b"].args == ("1", 1, "null", None, "true", True)
+    assert loaded["c"].args == ("1", "2.5")
+    assert loaded["d"].args == (2.5, 1)
+
+
 def test_a_tab_in_the_indentation_is_one_problem_with_a_hint(tmp_path: Path) -> None:
     assert problems(tmp_path, "schedules:\n  a:\n\ttask: m:f\n") == [
         "3:1: (file): invalid YAML: found character that cannot start any token; YAML does "

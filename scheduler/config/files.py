@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from scheduler.config.build import Fields, build, read_block
 from scheduler.config.fields import DEFAULT_KEYS, NAME_RE, SCHEDULE_KEYS, TOP_KEYS
@@ -50,7 +50,32 @@ def read_text(path: Path, f: SourceFile) -> str | None:
 
 # libyaml's composer (shipped in PyYAML's wheels) builds the same nodes, with positions,
 # about ten times faster than the pure-Python one; 100,000 schedules load in seconds.
-LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]  # PyYAML's loaders are untyped
+    """The safe loader, remembering each plain scalar's tag within a file.
+
+    Both composers ask the (pure-Python) resolver for the tag of every scalar; the safe
+    resolver has no path resolvers, so a scalar's tag depends on its text and quoting alone,
+    and a file's repeated values (keys, task names, zones, durations) are resolved once.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not ScalarNode:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+LOADER: Any = _Loader
 
 
 def _yaml_hint(problem: str, line: str) -> str:

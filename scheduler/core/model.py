@@ -314,8 +314,19 @@ def digest_of(canonical: str) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
+    return None if value is None else _whole_seconds_text(value)
+
+
+ISO_CACHE = 4096  # instants kept with their text: about 200 bytes each
+
+
+@lru_cache(maxsize=ISO_CACHE)
+def _whole_seconds_text(value: datetime) -> str:
     # Whole seconds (start/end/at are validated so): the same text as utc_text without ".000".
-    return None if value is None else utc_text(value).replace(".000Z", "Z")
+    # Cached: a sync writes every schedule's start, and many schedules share one (a third of
+    # the time of canonical() for 100,000 schedules). Equal instants have equal texts, so a
+    # key equal in another zone gives the right answer.
+    return utc_text(value).replace(".000Z", "Z")
 
 
 def _parse_iso(value: str | None) -> datetime | None:
