@@ -111,6 +111,7 @@ from bench_scheduler import (
     markdown_table,
     now,
     proc_memory_mb,
+    server_prefix,
     sleep_until,
     spawn,
     write_section,
@@ -755,10 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         counts, create_n, run_s, hot, window_s = (10_000, 100_000, 1_000_000), 100_000, 60.0, \
             2_000, 30.0  # fmt: skip
-    server = os.environ.get("SCHED_SERVER_BINARY")
-    command = (f"SCHED_SERVER_BINARY={server} " if server else "") + \
-        "python bench/bench_scale.py" + (" --quick" if args.quick else "") + \
-        (" --write" if args.write else "")  # fmt: skip
+    command = server_prefix() + "python bench/bench_scale.py" + \
+        (" --quick" if args.quick else "") + (" --write" if args.write else "")  # fmt: skip
     started = now()
     RAW.mkdir(exist_ok=True)
     if args.only_lateness:

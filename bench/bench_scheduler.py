@@ -86,7 +86,7 @@ from typing import Any
 
 import redis
 
-from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
+from scheduler.store.embedded import BINARY_ENV, EmbeddedRedis, free_port, server_version
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -923,6 +923,13 @@ def calibrate(env: Env) -> dict[str, float]:
     return {"python_us": best * 1e6, "redis_rtt_us": percentile(trips, 50) * 1e6}
 
 
+def server_prefix() -> str:
+    """``SCHED_SERVER_BINARY=...`` and a space, as a results file records the command that
+    chose the server; '' when the bundled one was used."""
+    server = os.environ.get(BINARY_ENV)
+    return f"{BINARY_ENV}={server} " if server else ""
+
+
 def metadata(env: Env, command: str, before: dict[str, float], sched: str) -> dict[str, Any]:
     done = subprocess.run(
         [str(env.celery_python), str(CELERY_SIDE), "versions"],
@@ -1334,11 +1341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.benchmark == "report":
         write_results(names)
         return 0
-    server = os.environ.get("SCHED_SERVER_BINARY")
-    command = (f"SCHED_SERVER_BINARY={server} " if server else "") + \
-        "python bench/bench_scheduler.py " + " ".join(
-        [args.benchmark] + (["--quick"] if args.quick else []) + (["--write"] if args.write else [])
-    )  # fmt: skip
+    command = (
+        server_prefix()
+        + "python bench/bench_scheduler.py "
+        + " ".join(
+            [args.benchmark]
+            + (["--quick"] if args.quick else [])
+            + (["--write"] if args.write else [])
+        )
+    )
     started = now()
     RAW.mkdir(exist_ok=True)
     with environment(args) as env:
