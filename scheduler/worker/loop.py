@@ -102,6 +102,8 @@ class Worker:
 
         Runs are claimed ahead of free slots (up to ``prefetch``), which saves round trips;
         a prefetched run is claimed like a running one and comes back if this worker dies.
+        No claim is sent while the runs claimed ahead can fill every slot: under load, one
+        claim of up to ``prefetch`` runs for that many runs started, not one per step.
         """
         now = self._now()
         recorded = self._collect(now) + self._time_out(now)
@@ -109,7 +111,7 @@ class Worker:
             self._acknowledge(recorded, [], now)
             return 0
         self._start(recorded, now)
-        if self._nothing_to_claim():
+        if self._nothing_to_claim() or len(self.backlog) >= self.concurrency:
             return 0
         wanted = self.concurrency + self.prefetch - len(self.running) - len(self.backlog)
         # Slots ``_start`` left free with nothing to start: the claim marks that many runs
