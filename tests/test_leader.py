@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -520,6 +521,32 @@ def test_a_batch_prepared_ahead_goes_out_in_several_script_calls_in_one_round_tr
     states = store(redis_url).reads.states(names)
     assert {n: s.next_ms for n, s in states.items()} == {
         n: to_ms(T0 + timedelta(minutes=1 if n == "c" else 2)) for n in names}  # fmt: skip
+
+
+def test_building_ahead_stops_where_the_next_part_would_reach_the_instant(
+    redis_url: str,
+) -> None:
+    """Parts of two script calls (four names here), each taking 0.4 s by the leader's
+    stopwatch. With 1.61 s left the second part would end 1.6 s in, less than 20 ms
+    before the instant: one part is built (three steps: a name due with no schedule is
+    skipped, which leaves a short call) and the rest is planned at the instant. With 30 s
+    left, all of it. Every fire time is enqueued once either way."""
+    names = [f"s{k}" for k in range(10)]
+    for left_s, built in ((1.61, 3), (30, 10)):
+        s = store(redis_url)
+        s.client.flushdb()
+        leader = Scheduler(s, {n: every(n, 60) for n in names}, batch_size=2)
+        stopwatch = itertools.count(0.0, 0.4)  # read as a part begins and ends
+        leader.elapsed = stopwatch.__next__
+        leader.elect(T0)
+        leader.tick(T0)
+        s.client.zadd(s.keys.due, {"s0-gone": to_ms(T0 + timedelta(minutes=1))})
+        assert leader.prepare(T0 + timedelta(seconds=60 - left_s)) == built
+        assert leader.tick(T0 + timedelta(seconds=60)) == 10
+        assert sorted(name for name, _ in enqueued(s)) == names
+        states = s.reads.states(names)
+        assert {n: st.next_ms for n, st in states.items()} == dict.fromkeys(
+            names, to_ms(T0 + timedelta(minutes=2)))  # fmt: skip
 
 
 def test_a_prepared_batch_refused_for_a_lost_lease_enqueues_nothing_and_steps_down(

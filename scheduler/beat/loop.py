@@ -18,7 +18,7 @@ from scheduler.beat.relay import Relay
 from scheduler.beat.sync import sync
 from scheduler.core.backoff import Outage
 from scheduler.core.celery import CeleryRouting
-from scheduler.core.instants import to_ms
+from scheduler.core.instants import from_ms, to_ms
 from scheduler.core.model import Schedule
 from scheduler.core.observe import SILENT, Observer
 from scheduler.errors import NotLeaderError, SchedError, StoreError
@@ -31,6 +31,7 @@ log = logging.getLogger("sched.scheduler")
 BATCH_SIZE = 500
 PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle time is left
 PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
+PREPARE_CHUNK = 2  # script calls' worth of steps built ahead between looks at the clock
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 STALL_S = 15.0  # a dispatch loop silent this long is stuck: its lease is not renewed
 
@@ -63,7 +64,9 @@ class Scheduler:
         self.planner.reset(self.schedules)
         self.batch_size = batch_size
         self._synced_epoch = 0  # the epoch whose lease we last synced under
-        self._packed: tuple[list[Step], Packed] | None = None  # the prepared batch's calls
+        # The batch built ahead: its steps, in script calls, and those calls packed.
+        self._packed: tuple[list[Step], list[list[Step]], Packed] | None = None
+        self.elapsed: Callable[[], float] = time.monotonic  # how long building ahead takes
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -146,14 +149,14 @@ class Scheduler:
     def _send_all(self, steps: list[Step], now: datetime) -> int:
         """The batch built ahead: its script calls (encoded ahead too) in one round trip."""
         self._progress()
-        batches = self._batches(steps)
+        ready = self._packed
+        batches, packed = (ready[1], ready[2]) if ready and ready[0] is steps else ([], None)
+        if packed is None:
+            batches = self._batches(steps)
         if not batches:
             return 0
-        ready = self._packed
-        if ready is None or ready[0] is not steps:
+        if packed is None:
             packed = self.store.leader.pack(self.lease.token, batches)
-        else:
-            packed = ready[1]
         if self.before_dispatch is not None:
             self.before_dispatch()
         replies = self.store.leader.dispatch_all(packed)
@@ -198,7 +201,10 @@ class Scheduler:
         go wrong: each step is still compared and set inside Redis (a schedule paused,
         resumed or dispatched meanwhile is refused), and a batch sent more than a second
         late is thrown away and planned afresh. ``due_ms``: the next due instant, when the
-        caller just read it. Returns the steps built.
+        caller just read it. Building ahead never delays the instant: it stops when the
+        next part would not be done ``PREPARE_AHEAD_S`` before it (judged by how long the
+        last part took), and what is left is planned at the instant, as fires beyond
+        ``PREPARE_LIMIT`` are. Returns the steps built.
         """
         epoch = self.lease.epoch
         if not epoch or self._synced_epoch != epoch:
@@ -210,8 +216,23 @@ class Scheduler:
         built = self.planner.prepared_for(due_ms)
         if built is not None:
             return built
-        steps = self.planner.prepare(due_ms, self.store.leader.due(due_ms, PREPARE_LIMIT), epoch)
-        self._packed = (steps, self.store.leader.pack(self.lease.token, self._batches(steps)))
+        deadline = self.elapsed() + due_ms / 1000 - now.timestamp() - PREPARE_AHEAD_S
+        names = self.store.leader.due(due_ms, PREPARE_LIMIT)
+        at, size, took = from_ms(due_ms), self.batch_size * PREPARE_CHUNK, 0.0
+        steps: list[Step] = []
+        batches: list[list[Step]] = []
+        packs: list[Packed] = []
+        for first in range(0, len(names), size):
+            began = self.elapsed()
+            if first and began + took > deadline:
+                break  # the rest is planned at the instant
+            part = self._batches(self.planner.steps(names[first : first + size], at, epoch))
+            steps += [step for batch in part for step in batch]
+            batches += part
+            packs.append(self.store.leader.pack(self.lease.token, part))
+            took = self.elapsed() - began
+        self.planner.hold(due_ms, steps)
+        self._packed = (steps, batches, Packed.joined(packs))
         return len(steps)
 
     def _batches(self, steps: list[Step]) -> list[list[Step]]:

@@ -110,10 +110,9 @@ class Planner:
             return None
         return len(self._prepared[1])
 
-    def prepare(self, due_ms: int, names: list[str], epoch: int) -> list[Step]:
-        """Build the steps for ``due_ms`` ahead; ``take_prepared`` hands them out then."""
-        self._prepared = (due_ms, self.steps(names, from_ms(due_ms), epoch))
-        return self._prepared[1]
+    def hold(self, due_ms: int, steps: list[Step]) -> None:
+        """Keep ``steps``, built ahead for ``due_ms``; ``take_prepared`` hands them out then."""
+        self._prepared = (due_ms, steps)
 
     def take_prepared(self, now: datetime) -> tuple[datetime, list[Step]] | None:
         """The batch built for an instant that has come, unless it is too late to trust."""

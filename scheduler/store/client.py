@@ -27,6 +27,11 @@ class Packed:
     calls: Sequence[Call]
     chunks: list[bytes]
 
+    @classmethod
+    def joined(cls, parts: Sequence[Packed]) -> Packed:
+        """``parts`` one after another, sent in one round trip."""
+        return cls([c for p in parts for c in p.calls], [b for p in parts for b in p.chunks])
+
 
 __all__ = ["Connection", "check_url", "connect", "redact", "translated"]
 
