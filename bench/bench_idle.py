@@ -55,6 +55,7 @@ from bench_scheduler import (
     ensure_celery_venv,
     git_describe,
     log,
+    server_prefix,
     spawn,
     write_section,
 )
@@ -156,7 +157,8 @@ def render(data: dict[str, Any]) -> str:
     rows = {row["side"]: row for row in data["rows"]}
     ours = rows.get("sched")
     lines = [
-        f"`python bench/bench_idle.py --write`, {meta['date']}. Python {meta['python']}, sched "
+        f"`{meta.get('command', 'python bench/bench_idle.py --write')}`, {meta['date']}. "
+        f"Python {meta['python']}, sched "
         f"{meta['sched']}, server {meta['redis_server']}, {meta['celery']}. Method: the "
         "docstring of `bench/bench_idle.py`.",
         "",
@@ -228,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             server.kill()
     meta = {"date": f"{datetime.now(UTC):%Y-%m-%d}", "python": sys.version.split()[0],
+            "command": f"{server_prefix()}python bench/bench_idle.py --write",
             "sched": git_describe(), "redis_server": server_version(info),
             "celery": ", ".join(f"{k} {v}" for k, v in celery.items()),
             "warmup_s": warmup_s, "window_s": window_s, "quick": args.quick}  # fmt: skip

@@ -505,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "machine": bw.machine(),
                 "versions": bw.versions(bench),
-                "command": "python bench/bench_prefork.py " + " ".join(sys.argv[1:]),
+                "command": bw.recorded_command("bench_prefork.py", sys.argv[1:]),
                 "rounds": rounds, "counts": counts, "loops": loops, "work_ms": work_ms,
             }  # fmt: skip
             only = args.only or ["noop", "cpu", "kill"]

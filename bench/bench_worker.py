@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from bench_scheduler import server_prefix  # bench/ is on sys.path when run as a script
 
 from scheduler.store import Keys
 from scheduler.store.embedded import EmbeddedRedis, free_port, server_version
@@ -928,6 +929,21 @@ def _order(side: str) -> tuple[int, int]:
     return (1 if side.endswith("-quiet") else 0, int(digits.group(1)) if digits else 0)
 
 
+def recorded_command(script: str, argv: Sequence[str]) -> str:
+    """The command line a results file shows: the server chosen (``server_prefix``), and
+    not where this run wrote its raw results (``--json PATH``: a path of this machine)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip or arg.startswith("--json="):
+            skip = False
+            continue
+        skip = arg == "--json"
+        if not skip:
+            kept.append(arg)
+    return f"{server_prefix()}python bench/{script} " + " ".join(kept)
+
+
 def write_markdown(section: str) -> None:
     text = (
         WORKERS_MD.read_text()
@@ -990,7 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "machine": machine(),
                 "versions": versions(bench),
-                "command": "python bench/bench_worker.py " + " ".join(sys.argv[1:]),
+                "command": recorded_command("bench_worker.py", sys.argv[1:]),
             }
             if args.what == "profile":
                 found = profile(bench, count, args.profile_concurrency, args.quiet_logs, args.wall)
