@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from scheduler.core.misfire import MISFIRE_ALL_CAP
 from scheduler.core.model import Misfire, Schedule
 from scheduler.errors import StoreError
 from scheduler.store import Store
+from scheduler.store.values import Step
 
 T0 = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # the night Berlin springs forward
 
@@ -523,21 +523,32 @@ def test_a_batch_prepared_ahead_goes_out_in_several_script_calls_in_one_round_tr
         n: to_ms(T0 + timedelta(minutes=1 if n == "c" else 2)) for n in names}  # fmt: skip
 
 
-def test_building_ahead_stops_where_the_next_part_would_reach_the_instant(
-    redis_url: str,
-) -> None:
-    """Parts of two script calls (four names here), each taking 0.4 s by the leader's
-    stopwatch. With 1.61 s left the second part would end 1.6 s in, less than 20 ms
-    before the instant: one part is built (three steps: a name due with no schedule is
-    skipped, which leaves a short call) and the rest is planned at the instant. With 30 s
-    left, all of it. Every fire time is enqueued once either way."""
+def timed_building(leader: Scheduler, s_per_fire: float) -> None:
+    """Make building a fire take ``s_per_fire`` by the leader's stopwatch."""
+    clock = [0.0]
+    steps = leader.planner.steps
+
+    def timed(names: list[str], now: datetime, epoch: int) -> list[Step]:
+        clock[0] += s_per_fire * len(names)
+        return steps(names, now, epoch)
+
+    leader.elapsed = lambda: clock[0]
+    leader.planner.steps = timed  # type: ignore[method-assign]
+
+
+def test_building_ahead_holds_what_can_be_built_before_the_instant(redis_url: str) -> None:
+    """Parts of up to two script calls (four fires here), a fire taking 0.1 s to build. With
+    0.61 s left, 0.59 s before the 20 ms margin: the first part (its cost not known yet),
+    then one fire more; with 30 s left, all of it. A name due with no schedule is skipped
+    while building, which leaves short calls. The next build, 0.3 s ahead, knows the cost
+    from the start and builds two names' worth. The rest is planned at each instant, and
+    every fire time is enqueued once."""
     names = [f"s{k}" for k in range(10)]
-    for left_s, built in ((1.61, 3), (30, 10)):
+    for left_s, built in ((0.61, 4), (30, 10)):
         s = store(redis_url)
         s.client.flushdb()
         leader = Scheduler(s, {n: every(n, 60) for n in names}, batch_size=2)
-        stopwatch = itertools.count(0.0, 0.4)  # read as a part begins and ends
-        leader.elapsed = stopwatch.__next__
+        timed_building(leader, 0.1)
         leader.elect(T0)
         leader.tick(T0)
         s.client.zadd(s.keys.due, {"s0-gone": to_ms(T0 + timedelta(minutes=1))})
@@ -547,6 +558,10 @@ def test_building_ahead_stops_where_the_next_part_would_reach_the_instant(
         states = s.reads.states(names)
         assert {n: st.next_ms for n, st in states.items()} == dict.fromkeys(
             names, to_ms(T0 + timedelta(minutes=2)))  # fmt: skip
+    s.client.zadd(s.keys.due, {"s0-gone": to_ms(T0 + timedelta(minutes=2))})
+    assert leader.prepare(T0 + timedelta(seconds=119.7)) == 1  # s0, s0-gone
+    assert leader.tick(T0 + timedelta(seconds=120)) == 10
+    assert len(enqueued(s)) == 20
 
 
 def test_a_prepared_batch_refused_for_a_lost_lease_enqueues_nothing_and_steps_down(

@@ -359,6 +359,16 @@ def test_a_claim_over_several_queues_starts_no_more_runs_than_free_slots(
     assert outcomes(s, "a") == ["succeeded"] and outcomes(s, "b") == ["succeeded"]
 
 
+def step_after_a_run_ends(worker: Worker, timeout_s: float = 10.0) -> int:
+    """Wait (bounded) until a running run finishes, then step the worker once."""
+    deadline = time.monotonic() + timeout_s
+    while not worker.early:
+        if time.monotonic() >= deadline:
+            pytest.fail(f"no run finished within {timeout_s} s")
+        worker.wait(0.1)
+    return worker.process_once()
+
+
 def test_no_claim_is_sent_while_the_runs_claimed_ahead_can_fill_every_slot(
     redis_url: str,
 ) -> None:
@@ -370,21 +380,30 @@ def test_no_claim_is_sent_while_the_runs_claimed_ahead_can_fill_every_slot(
                     prefetch=2)  # fmt: skip
     assert worker.process_once() == 3  # one started by the claim, two claimed ahead
     assert s.client.zcard(queued) == 3
-
-    def next_step() -> int:
-        deadline = time.monotonic() + 10
-        while not worker.early and time.monotonic() < deadline:
-            worker.wait(0.1)  # the running one finishes
-        return worker.process_once()
-
     # The next run starts from the two claimed ahead; the one left fills the slot next time.
-    assert next_step() == 0
+    assert step_after_a_run_ends(worker) == 0
     assert s.client.zcard(queued) == 3 and len(worker.backlog) == 1
     # Then nothing claimed ahead is left: the claim takes up to prefetch again.
-    assert next_step() == 2
+    assert step_after_a_run_ends(worker) == 2
     assert s.client.zcard(queued) == 1 and len(worker.backlog) == 2
     settle(worker)
     assert [call["args"] for call in worker_tasks.CALLS] == [[k] for k in range(6)]
+
+
+def test_a_run_claimed_ahead_that_another_worker_took_leaves_its_slot_to_the_next_at_once(
+    redis_url: str,
+) -> None:
+    s = store(redis_url)
+    ids = [enqueue(s, job(f"r{k}", "record", args=(k,)), T0 + timedelta(seconds=k))
+           for k in range(3)]  # fmt: skip
+    worker = Worker(s, now=Clock(T0 + timedelta(minutes=1)), worker_id="w1", concurrency=1,
+                    prefetch=2)  # fmt: skip
+    assert worker.process_once() == 3  # r0 started by the claim, r1 and r2 claimed ahead
+    s.client.hset(s.keys.claims, ids[1], "w2")  # r1 delivered to another worker meanwhile
+    assert step_after_a_run_ends(worker) == 0
+    assert list(worker.running) == [ids[2]]  # in the step that found r1 gone
+    settle(worker)
+    assert [call["args"] for call in worker_tasks.CALLS] == [[0], [2]]
 
 
 def test_a_run_the_claim_started_runs_beside_one_recorded_expired_in_the_same_step(

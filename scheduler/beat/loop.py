@@ -31,7 +31,7 @@ log = logging.getLogger("sched.scheduler")
 BATCH_SIZE = 500
 PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle time is left
 PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
-PREPARE_CHUNK = 2  # script calls' worth of steps built ahead between looks at the clock
+PREPARE_CHUNK = 2  # script calls' worth of fires built ahead between looks at the clock
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
 STALL_S = 15.0  # a dispatch loop silent this long is stuck: its lease is not renewed
 
@@ -67,6 +67,7 @@ class Scheduler:
         # The batch built ahead: its steps, in script calls, and those calls packed.
         self._packed: tuple[list[Step], list[list[Step]], Packed] | None = None
         self.elapsed: Callable[[], float] = time.monotonic  # how long building ahead takes
+        self._build_s_per_fire = 0.0  # what building a fire ahead took, last measured
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -201,10 +202,11 @@ class Scheduler:
         go wrong: each step is still compared and set inside Redis (a schedule paused,
         resumed or dispatched meanwhile is refused), and a batch sent more than a second
         late is thrown away and planned afresh. ``due_ms``: the next due instant, when the
-        caller just read it. Building ahead never delays the instant: it stops when the
-        next part would not be done ``PREPARE_AHEAD_S`` before it (judged by how long the
-        last part took), and what is left is planned at the instant, as fires beyond
-        ``PREPARE_LIMIT`` are. Returns the steps built.
+        caller just read it. Building ahead does not delay the instant: each part holds
+        as many fires as can be built ``PREPARE_AHEAD_S`` before it, judged by how long a
+        fire took to build the last time (the first build ever is not bounded), and what
+        is left is planned at the instant, as fires beyond ``PREPARE_LIMIT`` are. Returns
+        the steps built.
         """
         epoch = self.lease.epoch
         if not epoch or self._synced_epoch != epoch:
@@ -218,19 +220,22 @@ class Scheduler:
             return built
         deadline = self.elapsed() + due_ms / 1000 - now.timestamp() - PREPARE_AHEAD_S
         names = self.store.leader.due(due_ms, PREPARE_LIMIT)
-        at, size, took = from_ms(due_ms), self.batch_size * PREPARE_CHUNK, 0.0
+        at, size, first = from_ms(due_ms), self.batch_size * PREPARE_CHUNK, 0
         steps: list[Step] = []
         batches: list[list[Step]] = []
         packs: list[Packed] = []
-        for first in range(0, len(names), size):
-            began = self.elapsed()
-            if first and began + took > deadline:
+        while first < len(names):
+            began, per_fire = self.elapsed(), self._build_s_per_fire
+            room = size if per_fire <= 0 else min(size, int((deadline - began) / per_fire))
+            if room < 1:
                 break  # the rest is planned at the instant
-            part = self._batches(self.planner.steps(names[first : first + size], at, epoch))
+            chunk = names[first : first + room]
+            part = self._batches(self.planner.steps(chunk, at, epoch))
             steps += [step for batch in part for step in batch]
             batches += part
             packs.append(self.store.leader.pack(self.lease.token, part))
-            took = self.elapsed() - began
+            self._build_s_per_fire = (self.elapsed() - began) / len(chunk)
+            first += len(chunk)
         self.planner.hold(due_ms, steps)
         self._packed = (steps, batches, Packed.joined(packs))
         return len(steps)

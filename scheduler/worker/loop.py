@@ -153,8 +153,33 @@ class Worker:
 
         The start mark must reach Redis before the task runs: a task that kills its worker
         at once (``os._exit``) must still count the delivery, or it is never found poison.
-        Runs the claim marked started already (``Claimed.started``) need no round trip.
+        Runs the claim marked started already (``Claimed.started``) need no round trip. A
+        run found delivered to another worker meanwhile frees its slot for the next run
+        claimed ahead, in the same step.
         """
+        while True:
+            jobs = self._next_jobs(recorded, now)
+            ours = self._acknowledge(recorded, jobs, now)
+            recorded, lost = [], False
+            for job, mine in zip(jobs, ours, strict=True):
+                if not mine:
+                    log.warning("run %s was delivered to another worker meanwhile; not "
+                                "running it", job.claimed.run_id)  # fmt: skip
+                    lost = True
+                    continue
+                self.running[job.claimed.run_id] = job
+                self.pool.submit(job)
+                message = job.claimed.message
+                delay_s = max(0.0, (now - from_ms(message.fire_at_ms)).total_seconds())
+                self.observer.started(message.schedule,
+                                      delay_s if message.attempt == 1 else None,
+                                      job.claimed.deliveries > 1)  # fmt: skip
+            if not lost:
+                return
+
+    def _next_jobs(self, recorded: list[Outcome], now: datetime) -> list[Job]:
+        """Take runs from the backlog for the free slots; expired and unimportable ones
+        are recorded instead (added to ``recorded``)."""
         jobs: list[Job] = []
         while self.backlog and len(self.running) + len(jobs) < self.concurrency:
             # A run started twice without an outcome was there at two crashes: it may be what
@@ -175,18 +200,7 @@ class Worker:
                 continue
             timeout_s = item.message.timeout_s
             jobs.append(Job(item, now, time.monotonic() + timeout_s if timeout_s else None))
-        ours = self._acknowledge(recorded, jobs, now)
-        for job, mine in zip(jobs, ours, strict=True):
-            if not mine:
-                log.warning("run %s was delivered to another worker meanwhile; not running it",
-                            job.claimed.run_id)  # fmt: skip
-                continue
-            self.running[job.claimed.run_id] = job
-            self.pool.submit(job)
-            message = job.claimed.message
-            delay_s = max(0.0, (now - from_ms(message.fire_at_ms)).total_seconds())
-            self.observer.started(message.schedule, delay_s if message.attempt == 1 else None,
-                                  job.claimed.deliveries > 1)  # fmt: skip
+        return jobs
 
     def _acknowledge(self, recorded: list[Outcome], jobs: list[Job], now: datetime) -> list[bool]:
         """Send outcomes (with any still unacknowledged) and start marks in one round trip.
