@@ -933,13 +933,11 @@ def recorded_command(script: str, argv: Sequence[str]) -> str:
     """The command line a results file shows: the server chosen (``server_prefix``), and
     not where this run wrote its raw results (``--json PATH``: a path of this machine)."""
     kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip or arg.startswith("--json="):
-            skip = False
-            continue
-        skip = arg == "--json"
-        if not skip:
+    args = iter(argv)
+    for arg in args:
+        if arg == "--json":
+            next(args, None)  # and its path
+        elif not arg.startswith("--json="):
             kept.append(arg)
     return f"{server_prefix()}python bench/{script} " + " ".join(kept)
 

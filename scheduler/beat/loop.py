@@ -151,13 +151,14 @@ class Scheduler:
         """The batch built ahead: its script calls (encoded ahead too) in one round trip."""
         self._progress()
         ready = self._packed
-        batches, packed = (ready[1], ready[2]) if ready and ready[0] is steps else ([], None)
-        if packed is None:
+        packed: Packed | None
+        if ready is not None and ready[0] is steps:
+            _, batches, packed = ready
+        else:
             batches = self._batches(steps)
-        if not batches:
+            packed = self.store.leader.pack(self.lease.token, batches) if batches else None
+        if packed is None or not batches:
             return 0
-        if packed is None:
-            packed = self.store.leader.pack(self.lease.token, batches)
         if self.before_dispatch is not None:
             self.before_dispatch()
         replies = self.store.leader.dispatch_all(packed)
@@ -230,8 +231,9 @@ class Scheduler:
             if room < 1:
                 break  # the rest is planned at the instant
             chunk = names[first : first + room]
-            part = self._batches(self.planner.steps(chunk, at, epoch))
-            steps += [step for batch in part for step in batch]
+            made = self.planner.steps(chunk, at, epoch)
+            part = self._batches(made)
+            steps += made
             batches += part
             packs.append(self.store.leader.pack(self.lease.token, part))
             self._build_s_per_fire = (self.elapsed() - began) / len(chunk)
