@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -699,3 +701,90 @@ def test_a_prepared_batch_sent_late_is_planned_afresh(redis_url: str) -> None:
         "2026-03-28T22:01:00.000Z",
         "2026-03-28T22:01:03.000Z",
     )
+
+
+class WakingLate:
+    """A stopwatch and a stop event: each read of the clock takes 0.1 ms, and each timed
+    wait returns ``late_s`` after its time, as a wait on a busy virtual machine does."""
+
+    def __init__(self, late_s: float) -> None:
+        self.at = 0.0
+        self.late_s = late_s
+        self.waits: list[float] = []
+
+    def elapsed(self) -> float:
+        self.at += 0.0001
+        return self.at
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.at += timeout + self.late_s
+        return False
+
+    def is_set(self) -> bool:
+        return False
+
+
+def test_a_wait_for_a_due_instant_ends_on_time_once_a_second_despite_late_wake_ups(
+    redis_url: str,
+) -> None:
+    """A timed wait that wakes 0.3 ms late: a wait for a due instant wakes 2 ms early and
+    reads the clock until the instant. Due instants 0.3 s apart (jitter makes them so)
+    spin at most once in 0.9 s: the second waits plainly and is late; the one a second
+    after the first spins again. A wait that is not for an instant never spins."""
+    leader = Scheduler(store(redis_url), {})
+    clock = WakingLate(late_s=0.0003)
+    leader.elapsed = clock.elapsed
+    stop = cast(threading.Event, clock)
+    for until, spin, on_time in ((10.0, True, True), (10.3, True, False), (11.0, True, True),
+                                 (13.0, False, False)):  # fmt: skip
+        before = clock.at
+        leader.pause(stop, until, spin)
+        waited = until - before - 0.0001
+        assert clock.waits.pop() == pytest.approx(waited - 0.002 if on_time else waited)
+        assert clock.waits == []
+        if on_time:
+            assert until <= clock.at < until + 0.0002
+        else:
+            assert clock.at == pytest.approx(until + 0.0003)
+
+
+def test_the_loop_reads_the_files_after_a_dispatch_and_waits_from_the_dispatch(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass dispatches first, then looks for changed files, so that looking never
+    delays an instant; the wait that follows is counted from the dispatch, so that a slow
+    look (many files, a reload) does not make the next instant late either. Only a
+    leader's wait for a due instant spins: not the idle wait (0.5 s), nor a standby's."""
+    leader = Scheduler(store(redis_url), {})
+    leader.elect(T0)
+    ticker = Ticker()
+    leader.elapsed = ticker
+    stop = threading.Event()
+    waits = [0.3, 0.5, 0.3]
+    calls: list[tuple[str, float, bool] | tuple[str, float]] = []
+
+    def step() -> float:
+        calls.append(("step", ticker.at))
+        if len(waits) == 1:
+            leader.release()
+        return waits.pop(0)
+
+    def poll() -> None:
+        calls.append(("poll", ticker.at))
+        ticker.at += 0.1
+
+    def pause(_: threading.Event, until: float, spin: bool) -> None:
+        calls.append(("pause", until, spin))
+        if not waits:
+            stop.set()
+
+    monkeypatch.setattr(leader, "step", step)
+    monkeypatch.setattr(leader, "pause", pause)
+    leader._loop(stop, poll)
+    assert calls == [
+        ("step", 100.0), ("poll", 100.0), ("pause", 100.3, True),
+        ("step", 100.1), ("poll", 100.1), ("pause", pytest.approx(100.6), False),
+        ("step", pytest.approx(100.2)), ("poll", pytest.approx(100.2)),
+        ("pause", pytest.approx(100.5), False),
+    ]  # fmt: skip

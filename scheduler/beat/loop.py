@@ -33,6 +33,8 @@ PREPARE_AHEAD_S = 0.02  # build the next instant's batch when at least this idle
 PREPARE_LIMIT = 50_000  # fires built ahead for one instant; more are planned at the instant
 PREPARE_CHUNK = 2  # script calls' worth of fires built ahead between looks at the clock
 IDLE_WAIT_S = 0.5  # longest sleep between checks for new due times
+SPIN_S = 0.002  # a wait for a due instant spends its last 2 ms reading the clock...
+SPIN_GAP_S = 0.9  # ...if the last wait that did ended this long before: whole seconds do
 STALL_S = 15.0  # a dispatch loop silent this long is stuck: its lease is not renewed
 
 
@@ -68,6 +70,7 @@ class Scheduler:
         self._packed: tuple[list[Step], list[list[Step]], Packed] | None = None
         self.elapsed: Callable[[], float] = time.monotonic  # how long building ahead takes
         self._build_s_per_fire = 0.0  # what building a fire ahead took, last measured
+        self._spun_until = -SPIN_GAP_S  # elapsed() at the end of the last wait that spun
         self._beat_at = time.monotonic()  # the loop's last sign of progress
         # Called after a batch is computed and before it is sent: a seam for tests that
         # pause a leader at the worst moment.
@@ -293,14 +296,35 @@ class Scheduler:
         while not stop.is_set():
             self._progress()
             try:
-                if poll is not None:
-                    poll()
                 wait_s = self.step()
+                until, spin = self.elapsed() + wait_s, self.is_leader and wait_s < IDLE_WAIT_S
+                if poll is not None:  # after the dispatch, so that it never delays an instant
+                    poll()
                 outage.over()
             except StoreError as exc:
-                wait_s = outage.failed(exc)
+                until, spin = self.elapsed() + outage.failed(exc), False
                 self.lease.step_down("Redis is unreachable")
-            stop.wait(wait_s)
+            self.pause(stop, until, spin)
+
+    def pause(self, stop: threading.Event, until: float, spin: bool) -> None:
+        """Wait until ``elapsed()`` reads ``until``, or until ``stop``.
+
+        With ``spin`` (the wait ends at a due instant) the last SPIN_S are spent reading the
+        clock, yielding to other threads between reads: a timed wait on a virtual machine
+        returns 0.3 ms late at the median and 0.6 ms at p90, the clock read within
+        microseconds of the instant. Fire times are whole seconds, but jitter makes due
+        instants of any millisecond, so only a wait ending SPIN_GAP_S or more after the
+        last one that spun spins: at most 0.2 % of a core, however dense the instants.
+        """
+        left = until - self.elapsed()
+        if not spin or until - self._spun_until < SPIN_GAP_S:
+            stop.wait(max(0.0, left))
+            return
+        if left > SPIN_S and stop.wait(left - SPIN_S):
+            return
+        self._spun_until = until
+        while self.elapsed() < until and not stop.is_set():
+            time.sleep(0)
 
     def step(self) -> float:
         """One pass of the loop at the clock's now: dispatch what is due, build the next
