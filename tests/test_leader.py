@@ -731,11 +731,15 @@ def test_a_wait_for_a_due_instant_ends_on_time_once_a_second_despite_late_wake_u
     """A timed wait that wakes 0.3 ms late: a wait for a due instant wakes 2 ms early and
     reads the clock until the instant. Due instants 0.3 s apart (jitter makes them so)
     spin at most once in 0.9 s: the second waits plainly and is late; the one a second
-    after the first spins again. A wait that is not for an instant never spins."""
+    after the first spins again. A wait that is not for an instant never spins, and one
+    whose instant has passed returns at once."""
     leader = Scheduler(store(redis_url), {})
     clock = WakingLate(late_s=0.0003)
     leader.elapsed = clock.elapsed
     stop = cast(threading.Event, clock)
+    clock.at = 9.6
+    leader.pause(stop, 9.5, True)  # the instant has passed: no wait, and no spin used up
+    assert clock.waits == []
     for until, spin, on_time in ((10.0, True, True), (10.3, True, False), (11.0, True, True),
                                  (13.0, False, False)):  # fmt: skip
         before = clock.at

@@ -317,6 +317,8 @@ class Scheduler:
         last one that spun spins: at most 0.2 % of a core, however dense the instants.
         """
         left = until - self.elapsed()
+        if left <= 0:
+            return  # already due: nothing to wait for, and no spin used up
         if not spin or until - self._spun_until < SPIN_GAP_S:
             stop.wait(max(0.0, left))
             return
