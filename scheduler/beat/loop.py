@@ -314,7 +314,7 @@ class Scheduler:
         returns 0.3 ms late at the median and 0.6 ms at p90, the clock read within
         microseconds of the instant. Fire times are whole seconds, but jitter makes due
         instants of any millisecond, so only a wait ending SPIN_GAP_S or more after the
-        last one that spun spins: at most 0.2 % of a core, however dense the instants.
+        last one that spun spins: about 0.2 % of a core at most, however dense the instants.
         """
         left = until - self.elapsed()
         if left <= 0:
