@@ -320,7 +320,7 @@ class Scheduler:
         if left <= 0:
             return  # already due: nothing to wait for, and no spin used up
         if not spin or until - self._spun_until < SPIN_GAP_S:
-            stop.wait(max(0.0, left))
+            stop.wait(left)
             return
         if left > SPIN_S and stop.wait(left - SPIN_S):
             return
