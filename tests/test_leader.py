@@ -726,19 +726,21 @@ class WakingLate:
 
 
 def test_a_wait_for_a_due_instant_ends_on_time_once_a_second_despite_late_wake_ups(
-    redis_url: str,
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A timed wait that wakes 0.3 ms late: a wait for a due instant wakes 2 ms early and
     reads the clock until the instant. Due instants 0.3 s apart (jitter makes them so)
     spin at most once in 0.9 s: the second waits plainly and is late; the one a second
     after the first spins again. A wait that is not for an instant never spins, and one
-    whose instant has passed returns at once."""
+    whose instant is due as the clock is read returns at once."""
     leader = Scheduler(store(redis_url), {})
     clock = WakingLate(late_s=0.0003)
     leader.elapsed = clock.elapsed
     stop = cast(threading.Event, clock)
-    clock.at = 9.6
-    leader.pause(stop, 9.5, True)  # the instant has passed: no wait, and no spin used up
+    slept: list[float] = []
+    monkeypatch.setattr("scheduler.beat.loop.time.sleep", slept.append)
+    clock.at = 9.4
+    leader.pause(stop, clock.at + 0.0001, True)  # due as the clock is read: no spin used up
     assert clock.waits == []
     for until, spin, on_time in ((10.0, True, True), (10.3, True, False), (11.0, True, True),
                                  (13.0, False, False)):  # fmt: skip
@@ -751,6 +753,7 @@ def test_a_wait_for_a_due_instant_ends_on_time_once_a_second_despite_late_wake_u
             assert until <= clock.at < until + 0.0002
         else:
             assert clock.at == pytest.approx(until + 0.0003)
+    assert slept and set(slept) == {0}  # reading the clock only yields, it never sleeps
 
 
 def test_the_loop_reads_the_files_after_a_dispatch_and_waits_from_the_dispatch(
@@ -759,20 +762,24 @@ def test_the_loop_reads_the_files_after_a_dispatch_and_waits_from_the_dispatch(
     """A pass dispatches first, then looks for changed files, so that looking never
     delays an instant; the wait that follows is counted from the dispatch, so that a slow
     look (many files, a reload) does not make the next instant late either. Only a
-    leader's wait for a due instant spins: not the idle wait (0.5 s), nor a standby's."""
+    leader's wait for a due instant spins: not the idle wait (0.5 s), nor a standby's,
+    nor the back-off after Redis failed to answer (0.2 s the first time)."""
     leader = Scheduler(store(redis_url), {})
     leader.elect(T0)
     ticker = Ticker()
     leader.elapsed = ticker
     stop = threading.Event()
-    waits = [0.3, 0.5, 0.3]
+    waits: list[float | StoreError] = [0.3, 0.5, 0.3, StoreError("Redis is down")]
     calls: list[tuple[str, float, bool] | tuple[str, float]] = []
 
     def step() -> float:
         calls.append(("step", ticker.at))
-        if len(waits) == 1:
+        if len(waits) == 2:
             leader.release()
-        return waits.pop(0)
+        wait = waits.pop(0)
+        if isinstance(wait, StoreError):
+            raise wait
+        return wait
 
     def poll() -> None:
         calls.append(("poll", ticker.at))
@@ -791,4 +798,5 @@ def test_the_loop_reads_the_files_after_a_dispatch_and_waits_from_the_dispatch(
         ("step", 100.1), ("poll", 100.1), ("pause", pytest.approx(100.6), False),
         ("step", pytest.approx(100.2)), ("poll", pytest.approx(100.2)),
         ("pause", pytest.approx(100.5), False),
+        ("step", pytest.approx(100.3)), ("pause", pytest.approx(100.5), False),
     ]  # fmt: skip
